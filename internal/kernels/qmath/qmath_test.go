@@ -41,9 +41,12 @@ func TestQuantize(t *testing.T) {
 }
 
 func TestRequantize(t *testing.T) {
-	m := Multiplier(0.02, 0.005, 0.1)                      // 0.001
-	if got := Requantize(1500, m, 10, 0, 255); got != 12 { // 1.5 -> 2, +10
-		t.Errorf("Requantize = %d, want 12", got)
+	m := Multiplier(0.25, 0.5, 4)                        // exactly 1/32
+	if got := Requantize(48, m, 10, 0, 255); got != 12 { // 1.5 -> 2, +10
+		t.Errorf("Requantize(48) = %d, want 12", got)
+	}
+	if got := Requantize(80, m, 10, 0, 255); got != 12 { // 2.5 -> 2 (ties to even), +10
+		t.Errorf("Requantize(80) = %d, want 12", got)
 	}
 	if got := Requantize(math.MaxInt32, 1, 0, -128, 127); got != 127 {
 		t.Errorf("Requantize saturate = %d", got)
