@@ -1,0 +1,117 @@
+package qgemm
+
+import (
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+// GemmS32 computes the int32 accumulators of ReferenceS32 into c (M×N,
+// stride ldc).
+func GemmS32(m int, a []uint8, lda int, za int32, p *Packed, c []int32, ldc int) {
+	checkA("GemmS32", m, p.K, len(a), lda)
+	run(m, a, lda, za, p, func(i, j0 int, acc []int32) {
+		copy(c[i*ldc+j0:], acc)
+	})
+}
+
+// GemmU8 computes ReferenceU8: int32 accumulation, then requantization to
+// uint8 with r.
+func GemmU8(m int, a []uint8, lda int, za int32, p *Packed, r *Requant, c []uint8, ldc int) {
+	checkA("GemmU8", m, p.K, len(a), lda)
+	run(m, a, lda, za, p, func(i, j0 int, acc []int32) {
+		row := c[i*ldc+j0:]
+		for t, v := range acc {
+			row[t] = uint8(r.apply(v, j0+t))
+		}
+	})
+}
+
+// GemmS8 is GemmU8 with int8 outputs (r's range must lie in -128..127).
+func GemmS8(m int, a []uint8, lda int, za int32, p *Packed, r *Requant, c []int8, ldc int) {
+	checkA("GemmS8", m, p.K, len(a), lda)
+	run(m, a, lda, za, p, func(i, j0 int, acc []int32) {
+		row := c[i*ldc+j0:]
+		for t, v := range acc {
+			row[t] = int8(r.apply(v, j0+t))
+		}
+	})
+}
+
+// GemmF32 computes ReferenceF32: int32 accumulation, then the Dequant
+// epilogue to float32 (dynamic quantization).
+func GemmF32(m int, a []uint8, lda int, za int32, p *Packed, d *Dequant, c []float32, ldc int) {
+	checkA("GemmF32", m, p.K, len(a), lda)
+	run(m, a, lda, za, p, func(i, j0 int, acc []int32) {
+		row := c[i*ldc+j0:]
+		for t, v := range acc {
+			row[t] = d.apply(v, j0+t)
+		}
+	})
+}
+
+// S8ToU8 converts int8 activations with zero point za to the equivalent
+// uint8 activations (a+128, zero point za+128): (a-za) is unchanged, so
+// every U8 kernel serves int8 activations exactly.
+func S8ToU8(dst []uint8, src []int8) {
+	for i, v := range src {
+		dst[i] = uint8(int32(v) + 128)
+	}
+}
+
+const blockN = 64
+
+// run computes accumulators tile by tile and hands each (row i, columns
+// j0..j0+len(acc)) to emit. Work is split over rows, or over column blocks
+// when there are few rows, never over K.
+func run(m int, a []uint8, lda int, za int32, p *Packed, emit func(i, j0 int, acc []int32)) {
+	if m == 0 || p.N == 0 {
+		return
+	}
+	nb := (p.N + blockN - 1) / blockN
+	tiles := m * nb
+	grain := 1
+	if work := p.K * blockN; work < 1<<14 {
+		grain = (1<<14 + work - 1) / work
+	}
+	parallel.For(tiles, grain, func(s, e int) {
+		var buf [blockN]int32
+		for t := s; t < e; t++ {
+			i, jb := t/nb, t%nb
+			j0 := jb * blockN
+			j1 := min(j0+blockN, p.N)
+			acc := buf[:j1-j0]
+			rowA := a[i*lda : i*lda+p.K]
+			var sumA int32
+			for _, v := range rowA {
+				sumA += int32(v)
+			}
+			dotRows(rowA, p, j0, j1, acc)
+			k := int32(p.K)
+			for t := range acc {
+				j := j0 + t
+				zw := p.zp(j)
+				acc[t] += -zw*sumA - za*p.rowSum[j] + k*za*zw
+			}
+			emit(i, j0, acc)
+		}
+	})
+}
+
+// dotRows sets acc[j-j0] = sum_p a[p]*w[j][p] for j in [j0, j1).
+func dotRows(a []uint8, p *Packed, j0, j1 int, acc []int32) {
+	k := p.K
+	for j := j0; j < j1; j++ {
+		w := p.w[j*k : j*k+k]
+		var s0, s1, s2, s3 int32
+		q := 0
+		for ; q+4 <= k; q += 4 {
+			s0 += int32(a[q]) * int32(w[q])
+			s1 += int32(a[q+1]) * int32(w[q+1])
+			s2 += int32(a[q+2]) * int32(w[q+2])
+			s3 += int32(a[q+3]) * int32(w[q+3])
+		}
+		for ; q < k; q++ {
+			s0 += int32(a[q]) * int32(w[q])
+		}
+		acc[j-j0] = s0 + s1 + s2 + s3
+	}
+}

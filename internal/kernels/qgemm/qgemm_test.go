@@ -1,0 +1,140 @@
+package qgemm
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+func randCase(r *rand.Rand, m, n, k int, extremes bool) (a []uint8, w []int8) {
+	a = make([]uint8, m*k)
+	w = make([]int8, n*k)
+	for i := range a {
+		a[i] = uint8(r.IntN(256))
+		if extremes && r.IntN(2) == 0 {
+			a[i] = 255
+		}
+	}
+	for i := range w {
+		w[i] = int8(r.IntN(256) - 128)
+		if extremes && r.IntN(2) == 0 {
+			w[i] = -128
+		}
+	}
+	return a, w
+}
+
+var sizes = []int{1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129}
+
+func TestGemmMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 300; trial++ {
+		m := sizes[r.IntN(len(sizes))]
+		n := sizes[r.IntN(len(sizes))]
+		k := sizes[r.IntN(len(sizes))]
+		if trial < 20 {
+			m = 1
+		}
+		a, w := randCase(r, m, n, k, trial%5 == 0)
+		var zps []int32
+		if trial%2 == 0 {
+			zps = []int32{int32(r.IntN(256) - 128)}
+		} else {
+			zps = make([]int32, n)
+			for j := range zps {
+				zps[j] = int32(r.IntN(21) - 10)
+			}
+		}
+		za := int32(r.IntN(256))
+		p := Pack(n, k, w, k, zps)
+		want := make([]int32, m*n)
+		ReferenceS32(m, a, k, za, p, want, n)
+		got := make([]int32, m*n+3)
+		got[m*n], got[m*n+1], got[m*n+2] = 7, 7, 7
+		GemmS32(m, a, k, za, p, got, n)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%dx%dx%d: acc[%d] = %d, want %d", m, n, k, i, got[i], want[i])
+			}
+		}
+		if got[m*n] != 7 || got[m*n+2] != 7 {
+			t.Fatalf("guard elements overwritten")
+		}
+		mult := make([]float32, n)
+		bias := make([]int32, n)
+		for j := range mult {
+			mult[j] = r.Float32() * 1e-3
+			bias[j] = int32(r.IntN(20001) - 10000)
+		}
+		rq := &Requant{Bias: bias, Multiplier: mult, ZeroPoint: int32(r.IntN(256)), Min: 0, Max: 255}
+		wantU := make([]uint8, m*n)
+		ReferenceU8(m, a, k, za, p, rq, wantU, n)
+		gotU := make([]uint8, m*n)
+		GemmU8(m, a, k, za, p, rq, gotU, n)
+		for i := range wantU {
+			if gotU[i] != wantU[i] {
+				t.Fatalf("%dx%dx%d: u8[%d] = %d, want %d", m, n, k, i, gotU[i], wantU[i])
+			}
+		}
+		dq := &Dequant{ScaleA: 0.02, ScaleW: mult, Bias: []float32(nil)}
+		wantF := make([]float32, m*n)
+		ReferenceF32(m, a, k, za, p, dq, wantF, n)
+		gotF := make([]float32, m*n)
+		GemmF32(m, a, k, za, p, dq, gotF, n)
+		for i := range wantF {
+			if gotF[i] != wantF[i] {
+				t.Fatalf("%dx%dx%d: f32[%d] = %v, want %v", m, n, k, i, gotF[i], wantF[i])
+			}
+		}
+	}
+}
+
+func TestGemmThreadIndependent(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	m, n, k := 37, 300, 129
+	a, w := randCase(r, m, n, k, false)
+	p := Pack(n, k, w, k, []int32{3})
+	var results [][]int32
+	for _, th := range []int{1, 2, 3} {
+		old := parallel.SetNumThreads(th)
+		c := make([]int32, m*n)
+		GemmS32(m, a, k, 17, p, c, n)
+		parallel.SetNumThreads(old)
+		results = append(results, c)
+	}
+	for i := range results[0] {
+		if results[1][i] != results[0][i] || results[2][i] != results[0][i] {
+			t.Fatalf("element %d depends on thread count", i)
+		}
+	}
+}
+
+func TestS8ToU8(t *testing.T) {
+	src := []int8{-128, -1, 0, 1, 127}
+	dst := make([]uint8, len(src))
+	S8ToU8(dst, src)
+	want := []uint8{0, 127, 128, 129, 255}
+	for i := range want {
+		if dst[i] != want[i] {
+			t.Fatalf("S8ToU8 = %v", dst)
+		}
+	}
+}
+
+func TestReluClampEpilogue(t *testing.T) {
+	// 1x2x2: a = [10, 20], za = 10 -> (0, 10); w rows [1,2], [-3,1].
+	p := Pack(2, 2, []int8{1, 2, -3, 1}, 2, []int32{0})
+	rq := &Requant{Multiplier: []float32{0.5}, ZeroPoint: 100, Min: 100, Max: 255} // ReLU at zp
+	c := make([]uint8, 2)
+	GemmU8(1, []uint8{10, 20}, 2, 10, p, rq, c, 2)
+	// acc0 = 0*1 + 10*2 = 20 -> 10 + 100 = 110; acc1 = 0*-3 + 10*1 = 10 -> 5 + 100 = 105
+	if c[0] != 110 || c[1] != 105 {
+		t.Fatalf("got %v", c)
+	}
+	rq.Multiplier = []float32{-1}
+	GemmU8(1, []uint8{10, 20}, 2, 10, p, rq, c, 2)
+	if c[0] != 100 || c[1] != 100 { // negative results clamp at the ReLU bound
+		t.Fatalf("relu clamp got %v", c)
+	}
+}
