@@ -1,0 +1,260 @@
+package conv
+
+import (
+	"github.com/quanta-go/quanta/internal/kernels/sgemm"
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+// colBudget is the number of float32 elements of one im2col tile: the
+// forward pass builds the column matrix a slab of output positions at a
+// time so that it stays in the core's L2 cache while the GEMM reads it.
+const colBudget = 96 * 1024
+
+// Conv2D computes y = conv2d(x, w) + bias (see Conv2DReference for the
+// exact definition). x is [N, C, H, W], w is [OutC, C/Groups, KH, KW], bias
+// is [OutC] or nil, and y is [N, OutC, OutH, OutW], overwritten.
+//
+// Depthwise convolutions (one input channel per group) run a direct kernel;
+// 1x1 stride-1 unpadded convolutions are one GEMM per image and group;
+// everything else is im2col followed by GEMM, a tile of output positions at
+// a time. Conv1D is Conv2D of Conv1DParams.Conv2D().
+func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
+	g := p.geom()
+	g.check("x", x, p.InputLen())
+	g.check("w", w, p.WeightLen())
+	g.check("y", y, p.OutputLen())
+	if bias != nil {
+		g.check("bias", bias, g.OutC)
+	}
+	if g.N == 0 {
+		return
+	}
+	if g.cg() == 1 {
+		depthwiseForward(&g, x, w, bias, y)
+		return
+	}
+	convForward(&g, x, w, bias, y)
+}
+
+// Conv1D computes a 1-D convolution: Conv2D with p.Conv2D().
+func Conv1D(p Conv1DParams, x, w, bias, y []float32) { Conv2D(p.Conv2D(), x, w, bias, y) }
+
+func (g *geom) pointwise() bool {
+	return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PH == 0 && g.PW == 0
+}
+
+// tileCols is the number of output positions per im2col tile.
+func (g *geom) tileCols() int {
+	P := g.ohw()
+	t := colBudget / g.kdim()
+	if t >= P {
+		return P
+	}
+	t = max(16, t&^15)
+	return min(t, P)
+}
+
+// convForward is the GEMM-based forward pass; it also computes the adjoint's
+// input gradient when called through ConvTranspose2DBackwardInput.
+func convForward(g *geom, x, w, bias, y []float32) {
+	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
+	pw := g.pointwise()
+	tc := P
+	if !pw {
+		tc = g.tileCols()
+	}
+	tiles := (P + tc - 1) / tc
+	items := g.N * g.G * tiles
+	parallel.For(items, 1, func(i0, i1 int) {
+		var buf *[]float32
+		if !pw {
+			buf = getBuf(K * tc)
+			defer putBuf(buf)
+		}
+		for it := i0; it < i1; it++ {
+			t := it % tiles
+			ng := it / tiles
+			n, grp := ng/g.G, ng%g.G
+			p0 := t * tc
+			p1 := min(P, p0+tc)
+			xg := x[(n*g.C+grp*cg)*g.hw():]
+			yg := y[(n*g.OutC+grp*ocg)*P:]
+			wg := w[grp*ocg*K:]
+			var beta float32
+			if bias != nil {
+				for o := 0; o < ocg; o++ {
+					row := yg[o*P+p0 : o*P+p1]
+					b := bias[grp*ocg+o]
+					for i := range row {
+						row[i] = b
+					}
+				}
+				beta = 1
+			}
+			if pw {
+				sgemm.Sgemm(false, false, ocg, p1-p0, cg, 1, wg, cg, xg[p0:], P, beta, yg[p0:], P)
+				continue
+			}
+			col := *buf
+			im2col(g, xg, 0, K, p0, p1, col, p1-p0)
+			sgemm.Sgemm(false, false, ocg, p1-p0, K, 1, wg, K, col, p1-p0, beta, yg[p0:], P)
+		}
+	})
+}
+
+// Conv2DBackwardInput computes the input gradient gx[N, C, H, W] of Conv2D
+// from the output gradient gy[N, OutC, OutH, OutW] and the weight w. gx is
+// overwritten.
+func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
+	g := p.geom()
+	g.check("w", w, p.WeightLen())
+	g.check("gy", gy, p.OutputLen())
+	g.check("gx", gx, p.InputLen())
+	if g.N == 0 {
+		return
+	}
+	if g.cg() == 1 {
+		depthwiseBackwardInput(&g, w, gy, gx)
+		return
+	}
+	convAdjoint(&g, w, gy, gx)
+}
+
+// convAdjoint computes gx = conv^T(gy): per image and group, the column
+// gradient W^T*gy by GEMM, then col2im.
+func convAdjoint(g *geom, w, gy, gx []float32) {
+	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
+	pw := g.pointwise()
+	items := g.N * g.G
+	outer := items >= parallel.NumThreads()
+	run := func(it int, inner bool) {
+		n, grp := it/g.G, it%g.G
+		gyg := gy[(n*g.OutC+grp*ocg)*P:]
+		gxg := gx[(n*g.C+grp*cg)*g.hw() : (n*g.C+(grp+1)*cg)*g.hw()]
+		wg := w[grp*ocg*K:]
+		if pw {
+			sgemm.Sgemm(true, false, cg, P, ocg, 1, wg, cg, gyg, P, 0, gxg, P)
+			return
+		}
+		buf := getBuf(K * P)
+		defer putBuf(buf)
+		col := *buf
+		sgemm.Sgemm(true, false, K, P, ocg, 1, wg, K, gyg, P, 0, col, P)
+		clear(gxg)
+		if inner {
+			parallel.For(cg, 1, func(c0, c1 int) { col2im(g, col, P, c0, c1, gxg) })
+		} else {
+			col2im(g, col, P, 0, cg, gxg)
+		}
+	}
+	if outer {
+		parallel.For(items, 1, func(i0, i1 int) {
+			for it := i0; it < i1; it++ {
+				run(it, false)
+			}
+		})
+		return
+	}
+	for it := 0; it < items; it++ {
+		run(it, true)
+	}
+}
+
+// Conv2DBackwardWeight computes the weight gradient gw[OutC, C/Groups, KH, KW]
+// of Conv2D from the input x and the output gradient gy, summed over the
+// batch. gw is overwritten.
+func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
+	g := p.geom()
+	g.check("x", x, p.InputLen())
+	g.check("gy", gy, p.OutputLen())
+	g.check("gw", gw, p.WeightLen())
+	if g.N == 0 {
+		clear(gw[:p.WeightLen()])
+		return
+	}
+	if g.cg() == 1 {
+		depthwiseBackwardWeight(&g, x, gy, gw)
+		return
+	}
+	convWeightGrad(&g, x, gy, gw)
+}
+
+// convWeightGrad accumulates gw_g = sum over images and position tiles of
+// gy_tile * col_tile^T, in a fixed order. Groups run in parallel; within a
+// group, im2col is split over its rows.
+func convWeightGrad(g *geom, x, gy, gw []float32) {
+	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
+	pw := g.pointwise()
+	tc := P
+	if !pw {
+		tc = g.tileCols()
+	}
+	outer := g.G >= parallel.NumThreads()
+	run := func(grp int, inner bool) {
+		wg := gw[grp*ocg*K : (grp+1)*ocg*K]
+		var buf *[]float32
+		if !pw {
+			buf = getBuf(K * tc)
+			defer putBuf(buf)
+		}
+		var beta float32
+		for n := 0; n < g.N; n++ {
+			xg := x[(n*g.C+grp*cg)*g.hw():]
+			gyg := gy[(n*g.OutC+grp*ocg)*P:]
+			if pw {
+				sgemm.Sgemm(false, true, ocg, cg, P, 1, gyg, P, xg, P, beta, wg, cg)
+				beta = 1
+				continue
+			}
+			col := *buf
+			for p0 := 0; p0 < P; p0 += tc {
+				p1 := min(P, p0+tc)
+				ld := p1 - p0
+				if inner {
+					parallel.For(K, 8, func(k0, k1 int) { im2col(g, xg, k0, k1, p0, p1, col[k0*ld:], ld) })
+				} else {
+					im2col(g, xg, 0, K, p0, p1, col, ld)
+				}
+				sgemm.Sgemm(false, true, ocg, K, ld, 1, gyg[p0:], P, col, ld, beta, wg, K)
+				beta = 1
+			}
+		}
+	}
+	if outer {
+		parallel.For(g.G, 1, func(g0, g1 int) {
+			for grp := g0; grp < g1; grp++ {
+				run(grp, false)
+			}
+		})
+		return
+	}
+	for grp := 0; grp < g.G; grp++ {
+		run(grp, true)
+	}
+}
+
+// Conv2DBackwardBias computes gb[o] = sum of gy[:, o, :, :], the bias
+// gradient of Conv2D, summing in batch-then-position order. gb is
+// overwritten.
+func Conv2DBackwardBias(p Conv2DParams, gy, gb []float32) {
+	g := p.geom()
+	g.check("gy", gy, p.OutputLen())
+	g.check("gb", gb, g.OutC)
+	sumPlanes(g.N, g.OutC, g.ohw(), gy, gb)
+}
+
+// sumPlanes writes s[c] = sum over b and i of v[(b*c+ch)*plane+i] in that
+// order, split over channels.
+func sumPlanes(n, c, plane int, v, s []float32) {
+	parallel.For(c, max(1, 4096/max(1, n*plane)), func(c0, c1 int) {
+		for ch := c0; ch < c1; ch++ {
+			var acc float32
+			for b := 0; b < n; b++ {
+				for _, e := range v[(b*c+ch)*plane : (b*c+ch+1)*plane] {
+					acc += e
+				}
+			}
+			s[ch] = acc
+		}
+	})
+}
