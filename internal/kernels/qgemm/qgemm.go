@@ -32,6 +32,12 @@ type Packed struct {
 	w []int8
 	// rowSum[j] = sum_p w[j][p].
 	rowSum []int32
+	// anyZP is true when some weight zero point is not 0.
+	anyZP bool
+	// vnni is the AVX-512 VNNI layout (nil when the CPU lacks VNNI): for
+	// each panel of 32 channels and each group of 4 k, 32 channels × 4
+	// int8, zero-padded to whole panels and groups.
+	vnni []int8
 }
 
 // Pack copies w (N×K, row stride ldw) and precomputes its sums.
@@ -52,6 +58,12 @@ func Pack(n, k int, w []int8, ldw int, zeroPoints []int32) *Packed {
 		}
 		p.rowSum[j] = s
 	}
+	for _, z := range p.ZeroPoints {
+		if z != 0 {
+			p.anyZP = true
+		}
+	}
+	packArch(p)
 	return p
 }
 
@@ -96,8 +108,8 @@ func (r *Requant) apply(acc int32, j int) int32 {
 //
 //	y = float32(acc) * (ScaleA * ScaleW[j]) + Bias[j]
 //
-// with ScaleA*ScaleW[j] rounded to float32 first. ScaleW holds one value
-// or N; Bias is nil or N float32 values.
+// with ScaleA*ScaleW[j] rounded to float32 first and the bias (0 when nil)
+// always added. ScaleW holds one value or N; Bias is nil or N values.
 type Dequant struct {
 	ScaleA float32
 	ScaleW []float32
@@ -110,11 +122,11 @@ func (d *Dequant) apply(acc int32, j int) float32 {
 		sw = d.ScaleW[j]
 	}
 	s := float32(d.ScaleA * sw)
-	y := float32(float32(acc) * s)
+	var b float32
 	if d.Bias != nil {
-		y = float32(y + d.Bias[j])
+		b = d.Bias[j]
 	}
-	return y
+	return float32(float32(float32(acc)*s) + b)
 }
 
 func checkA(op string, m, k int, aLen, lda int) {

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/quanta-go/quanta/internal/cpu"
+
 	"github.com/quanta-go/quanta/internal/parallel"
 )
 
@@ -27,7 +29,27 @@ func randCase(r *rand.Rand, m, n, k int, extremes bool) (a []uint8, w []int8) {
 
 var sizes = []int{1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129}
 
-func TestGemmMatchesReference(t *testing.T) {
+// forEachVariant runs f once per tier this machine supports, with
+// cpu.Max capped to that tier.
+func forEachVariant(t *testing.T, f func(t *testing.T)) {
+	for _, v := range variants {
+		if v.level > cpu.Hardware {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			old := cpu.SetMax(v.level)
+			defer cpu.SetMax(old)
+			if got := pick().name; got != v.name {
+				t.Fatalf("dispatch picked %s, want %s", got, v.name)
+			}
+			f(t)
+		})
+	}
+}
+
+func TestGemmMatchesReference(t *testing.T) { forEachVariant(t, testGemmMatchesReference) }
+
+func testGemmMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := 0; trial < 300; trial++ {
 		m := sizes[r.IntN(len(sizes))]
@@ -90,7 +112,9 @@ func TestGemmMatchesReference(t *testing.T) {
 	}
 }
 
-func TestGemmThreadIndependent(t *testing.T) {
+func TestGemmThreadIndependent(t *testing.T) { forEachVariant(t, testGemmThreadIndependent) }
+
+func testGemmThreadIndependent(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	m, n, k := 37, 300, 129
 	a, w := randCase(r, m, n, k, false)
@@ -122,7 +146,9 @@ func TestS8ToU8(t *testing.T) {
 	}
 }
 
-func TestReluClampEpilogue(t *testing.T) {
+func TestReluClampEpilogue(t *testing.T) { forEachVariant(t, testReluClampEpilogue) }
+
+func testReluClampEpilogue(t *testing.T) {
 	// 1x2x2: a = [10, 20], za = 10 -> (0, 10); w rows [1,2], [-3,1].
 	p := Pack(2, 2, []int8{1, 2, -3, 1}, 2, []int32{0})
 	rq := &Requant{Multiplier: []float32{0.5}, ZeroPoint: 100, Min: 100, Max: 255} // ReLU at zp
