@@ -51,7 +51,7 @@ func main() {
 		kernel(m)
 	}
 	d("// vnniKernels[m] is the m-row VNNI micro-kernel.")
-	d("var vnniKernels = [%d]func(kq int, a *uint8, b *int8, init *int32, c *int32){", maxRows+1)
+	d("var vnniKernels = [%d]func(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
 	d("\tnil,")
 	for m := 1; m <= maxRows; m++ {
 		d("\tvnni%d,", m)
@@ -75,20 +75,30 @@ func kernel(m int) {
 	s := sets(m)
 	name := fmt.Sprintf("vnni%d", m)
 	acc := func(set, r, v int) string { return fmt.Sprintf("Z%d", (set*m+r)*2+v) }
-	d("// %s computes a %d×32 tile of int32 dot products from packed operands:", name, m)
+	d("// %s computes %d rows × 32*np channels of int32 dot products from packed", name, m)
+	d("// operands, panel by panel:")
 	d("//")
-	d("//\tfor r < %d, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*%d+r*4+q%%4]) * int32(b[(q/4)*128+j*4+q%%4])", m, 4*m)
+	d("//\tfor pn < np, r < %d, j < 32:", m)
+	d("//\t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of")
+	d("//\t\t\tint32(a[(q/4)*%d+r*4+q%%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%%4])", 4*m)
 	d("//")
-	d("// a holds kq groups of %d rows × 4 uint8, b kq groups of 32 columns × 4 int8.", m)
+	d("// a holds kq groups of %d rows × 4 uint8; b holds np panels of kq groups", m)
+	d("// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.")
 	d("//")
 	d("//go:noescape")
-	d("func %s(kq int, a *uint8, b *int8, init *int32, c *int32)", name)
+	d("func %s(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)", name)
 	d("")
-	p("// func %s(kq int, a *uint8, b *int8, init *int32, c *int32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("// func %s(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	p("\tMOVQ b+16(FP), DX")
+	p("\tMOVQ init+24(FP), R8")
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVQ np+40(FP), R9")
+	p("\tMOVQ ldc+48(FP), R10")
+	p("\tSHLQ $2, R10")
+	p("%spanel:", name)
 	p("\tMOVQ kq+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
-	p("\tMOVQ b+16(FP), DX")
 	for set := 0; set < s; set++ {
 		for r := 0; r < m; r++ {
 			for v := 0; v < 2; v++ {
@@ -111,7 +121,7 @@ func kernel(m int) {
 	p("\tCMPQ CX, $%d", s)
 	p("\tJLT %stail", name)
 	p("%sloop:", name)
-	p("\tPREFETCHT0 %d(DX)", 128*s+512)
+	p("\tPREFETCHT0 %d(DX)", 128*s+1024)
 	for set := 0; set < s; set++ {
 		step(set, set*m*4, set*128)
 	}
@@ -130,8 +140,6 @@ func kernel(m int) {
 	p("\tDECQ CX")
 	p("\tJNZ %stailloop", name)
 	p("%sdone:", name)
-	p("\tMOVQ init+24(FP), R8")
-	p("\tMOVQ c+32(FP), DI")
 	for set := 1; set < s; set++ {
 		for r := 0; r < m; r++ {
 			for v := 0; v < 2; v++ {
@@ -141,12 +149,20 @@ func kernel(m int) {
 	}
 	p("\tVMOVDQU32 0(R8), Z28")
 	p("\tVMOVDQU32 64(R8), Z29")
+	p("\tMOVQ DI, R11")
 	for r := 0; r < m; r++ {
 		p("\tVPADDD Z28, %s, %s", acc(0, r, 0), acc(0, r, 0))
 		p("\tVPADDD Z29, %s, %s", acc(0, r, 1), acc(0, r, 1))
-		p("\tVMOVDQU32 %s, %d(DI)", acc(0, r, 0), r*128)
-		p("\tVMOVDQU32 %s, %d(DI)", acc(0, r, 1), r*128+64)
+		p("\tVMOVDQU32 %s, 0(R11)", acc(0, r, 0))
+		p("\tVMOVDQU32 %s, 64(R11)", acc(0, r, 1))
+		if r+1 < m {
+			p("\tADDQ R10, R11")
+		}
 	}
+	p("\tADDQ $128, R8")
+	p("\tADDQ $128, DI")
+	p("\tDECQ R9")
+	p("\tJNZ %spanel", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

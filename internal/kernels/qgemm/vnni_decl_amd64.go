@@ -4,134 +4,190 @@
 
 package qgemm
 
-// vnni1 computes a 1×32 tile of int32 dot products from packed operands:
+// vnni1 computes 1 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 1, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*4+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 1, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*4+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 1 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 1 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni1(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni1(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni2 computes a 2×32 tile of int32 dot products from packed operands:
+// vnni2 computes 2 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 2, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*8+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 2, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*8+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 2 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 2 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni2(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni2(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni3 computes a 3×32 tile of int32 dot products from packed operands:
+// vnni3 computes 3 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 3, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*12+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 3, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*12+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 3 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 3 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni3(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni3(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni4 computes a 4×32 tile of int32 dot products from packed operands:
+// vnni4 computes 4 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 4, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*16+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 4, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*16+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 4 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 4 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni4(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni4(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni5 computes a 5×32 tile of int32 dot products from packed operands:
+// vnni5 computes 5 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 5, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*20+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 5, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*20+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 5 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 5 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni5(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni5(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni6 computes a 6×32 tile of int32 dot products from packed operands:
+// vnni6 computes 6 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 6, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*24+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 6, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*24+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 6 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 6 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni6(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni6(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni7 computes a 7×32 tile of int32 dot products from packed operands:
+// vnni7 computes 7 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 7, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*28+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 7, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*28+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 7 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 7 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni7(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni7(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni8 computes a 8×32 tile of int32 dot products from packed operands:
+// vnni8 computes 8 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 8, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*32+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 8, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*32+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 8 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 8 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni8(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni8(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni9 computes a 9×32 tile of int32 dot products from packed operands:
+// vnni9 computes 9 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 9, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*36+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 9, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*36+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 9 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 9 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni9(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni9(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni10 computes a 10×32 tile of int32 dot products from packed operands:
+// vnni10 computes 10 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 10, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*40+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 10, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*40+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 10 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 10 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni10(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni10(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni11 computes a 11×32 tile of int32 dot products from packed operands:
+// vnni11 computes 11 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 11, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*44+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 11, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*44+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 11 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 11 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni11(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni11(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni12 computes a 12×32 tile of int32 dot products from packed operands:
+// vnni12 computes 12 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 12, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*48+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 12, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*48+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 12 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 12 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni12(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni12(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni13 computes a 13×32 tile of int32 dot products from packed operands:
+// vnni13 computes 13 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 13, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*52+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 13, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*52+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 13 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 13 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni13(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni13(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
-// vnni14 computes a 14×32 tile of int32 dot products from packed operands:
+// vnni14 computes 14 rows × 32*np channels of int32 dot products from packed
+// operands, panel by panel:
 //
-//	for r < 14, j < 32: c[r*32+j] = init[j] + sum over q < 4*kq of int32(a[(q/4)*56+r*4+q%4]) * int32(b[(q/4)*128+j*4+q%4])
+//	for pn < np, r < 14, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[(q/4)*56+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
 //
-// a holds kq groups of 14 rows × 4 uint8, b kq groups of 32 columns × 4 int8.
+// a holds kq groups of 14 rows × 4 uint8; b holds np panels of kq groups
+// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni14(kq int, a *uint8, b *int8, init *int32, c *int32)
+func vnni14(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
 
 // vnniKernels[m] is the m-row VNNI micro-kernel.
-var vnniKernels = [15]func(kq int, a *uint8, b *int8, init *int32, c *int32){
+var vnniKernels = [15]func(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int){
 	nil,
 	vnni1,
 	vnni2,
