@@ -50,3 +50,14 @@ func ReferenceF32(m int, a []uint8, lda int, za int32, p *Packed, d *Dequant, c 
 		}
 	}
 }
+
+// ReferenceS8 is ReferenceS32 followed by the Requant epilogue to int8.
+func ReferenceS8(m int, a []uint8, lda int, za int32, p *Packed, r *Requant, c []int8, ldc int) {
+	acc := make([]int32, p.N)
+	for i := 0; i < m; i++ {
+		ReferenceS32(1, a[i*lda:], lda, za, p, acc, p.N)
+		for j, v := range acc {
+			c[i*ldc+j] = int8(r.apply(v, j))
+		}
+	}
+}
