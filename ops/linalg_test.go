@@ -256,6 +256,33 @@ func TestLinear(t *testing.T) {
 	nnopPanics(t, "bias", func() { Linear(tensor.Zeros(2, 3), tensor.Zeros(2, 3), tensor.Zeros(3)) })
 }
 
+// nnopSeq returns a float32 tensor of values sin(0.7*i+off)*scale
+// computed in float64: the inputs from which the PyTorch 1.13 reference
+// values in these tests were computed, as
+// torch.tensor([math.sin(0.7*i+off)*scale for i in range(n)]).
+func nnopSeq(off, scale float64, shape ...int) *tensor.Tensor {
+	n := nnopProd(shape)
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.Sin(0.7*float64(i)+off) * scale)
+	}
+	return tensor.FromFloat32(v, shape...)
+}
+
+// nnopBackwardSeq backpropagates from sum(y * nnopSeq(1.1, 1, y.Shape())),
+// the weighting the PyTorch reference gradients use.
+func nnopBackwardSeq(t *testing.T, y *tensor.Tensor) {
+	t.Helper()
+	if err := autograd.Backward(y, nnopSeq(1.1, 1, y.Shape()...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nnopBackwardWith backpropagates g from y.
+func nnopBackwardWith(y, g *tensor.Tensor) error {
+	return autograd.Backward(y, g)
+}
+
 // nnopBackward backpropagates ones from y.
 func nnopBackward(y *tensor.Tensor) error {
 	return autograd.Backward(y, nil)
