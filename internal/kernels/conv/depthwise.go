@@ -7,28 +7,33 @@ import (
 
 // Depthwise convolutions (C/Groups == 1: each output channel reads one
 // input channel, OutC/C outputs per input channel) run direct kernels built
-// on one primitive, the row kernel
+// on one primitive, the rows kernel
 //
-//	y[i] = b + sum over t of w[t] * base[offs[t]+i],  i < len(y),
+//	y[r*ystride+i] = b + sum over t of w[t] * base[offs[t]+r*bstride+i],
+//	r < rows, i < n,
 //
 // accumulated in tap order. The input plane is first laid out so that every
 // tap of every output row is a contiguous run of base: zero columns are added
 // for horizontal padding, and for a horizontal stride s the columns are split
 // into s phase planes (column j goes to phase j%s at j/s). Rows outside the
-// image are skipped rather than padded.
+// image are skipped rather than padded: the output rows whose taps all lie
+// inside the image form one call, each border row its own call.
 
-// rowKernel is one implementation of the depthwise row primitive.
+// rowsFunc is the signature of the rows kernel.
+type rowsFunc func(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32, b float32)
+
+// rowKernel is one implementation of the depthwise rows primitive.
 type rowKernel struct {
 	name  string
 	level cpu.Level
-	row   func(y, base []float32, offs []int, w []float32, b float32)
+	row   rowsFunc
 }
 
 // rowKernels lists the implementations, lowest level first; the _amd64
 // files append theirs. Dispatch takes the last one cpu.Max allows.
-var rowKernels = []rowKernel{{"generic", cpu.Generic, dwRowGeneric}}
+var rowKernels = []rowKernel{{"generic", cpu.Generic, dwRowsGeneric}}
 
-func pickRow() func(y, base []float32, offs []int, w []float32, b float32) {
+func pickRow() rowsFunc {
 	for i := len(rowKernels) - 1; i > 0; i-- {
 		if cpu.Has(rowKernels[i].level) {
 			return rowKernels[i].row
@@ -37,31 +42,67 @@ func pickRow() func(y, base []float32, offs []int, w []float32, b float32) {
 	return rowKernels[0].row
 }
 
-// dwRowGeneric is the plain-Go row kernel.
-func dwRowGeneric(y, base []float32, offs []int, w []float32, b float32) {
-	for i := range y {
-		y[i] = b
+// checkRows panics unless every element the rows kernel touches is in
+// range.
+func checkRows(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32) {
+	if n < 0 || rows < 0 {
+		panic("conv: negative rows-kernel size")
 	}
-	for t, off := range offs {
-		wt := w[t]
-		src := base[off : off+len(y)]
-		for i, v := range src {
-			y[i] += wt * v
+	if n == 0 || rows == 0 {
+		return
+	}
+	if ystride < n || bstride < 0 || (rows-1)*ystride+n > len(y) {
+		panic("conv: rows kernel output out of range")
+	}
+	if len(w) < len(offs) {
+		panic("conv: rows kernel has fewer weights than taps")
+	}
+	last := (rows-1)*bstride + n
+	for _, o := range offs {
+		if o < 0 || o+last > len(base) {
+			panic("conv: rows kernel tap out of range")
+		}
+	}
+}
+
+// dwRowsGeneric is the plain-Go rows kernel.
+func dwRowsGeneric(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32, b float32) {
+	checkRows(y, n, rows, ystride, base, bstride, offs, w)
+	for r := 0; r < rows; r++ {
+		yr := y[r*ystride : r*ystride+n]
+		for i := range yr {
+			yr[i] = b
+		}
+		for t, off := range offs {
+			wt := w[t]
+			src := base[off+r*bstride : off+r*bstride+n]
+			for i, v := range src {
+				yr[i] += wt * v
+			}
 		}
 	}
 }
 
 // planeLayout places one zero-padded, phase-split input plane in a buffer.
 type planeLayout struct {
-	h, w, pw, s int // image height and width, horizontal padding, horizontal stride
-	wq          int // width of each phase plane
-	direct      bool
+	h, w, pw, s int   // image height and width, horizontal padding, horizontal stride
+	wq          int   // row stride of the laid-out plane (width of each phase)
+	direct      bool  // stride 1 without padding: the plane is used in place
+	col         []int // col[kw]: offset of padded column kw*DW for output column 0
 }
 
 func newPlaneLayout(g *geom) planeLayout {
 	l := planeLayout{h: g.H, w: g.W, pw: g.PW, s: g.SW}
-	l.wq = (g.W + 2*g.PW + g.SW - 1) / g.SW
 	l.direct = g.SW == 1 && g.PW == 0
+	l.wq = (g.W + 2*g.PW + g.SW - 1) / g.SW
+	if l.direct {
+		l.wq = g.W
+	}
+	l.col = make([]int, g.KW)
+	for kw := range l.col {
+		jc := kw * g.DW
+		l.col[kw] = (jc%l.s)*l.h*l.wq + jc/l.s
+	}
 	return l
 }
 
@@ -72,48 +113,63 @@ func (l *planeLayout) size() int {
 	return l.s * l.h * l.wq
 }
 
-// build lays plane [h, w] out in buf and returns the base the offsets of
-// off refer to.
+// build lays plane [h, w] out in buf and returns the base the offsets
+// r*wq + col[kw] refer to.
 func (l *planeLayout) build(plane, buf []float32) []float32 {
 	if l.direct {
 		return plane[:l.h*l.w]
 	}
 	buf = buf[:l.size()]
-	if l.s == 1 {
-		for r := 0; r < l.h; r++ {
-			dst := buf[r*l.wq : (r+1)*l.wq]
-			clear(dst[:l.pw])
-			copy(dst[l.pw:], plane[r*l.w:(r+1)*l.w])
-			clear(dst[l.pw+l.w:])
-		}
-		return buf
-	}
 	ph := l.h * l.wq
-	for r := 0; r < l.h; r++ {
-		src := plane[r*l.w : (r+1)*l.w]
-		for q := 0; q < l.s; q++ {
+	for q := 0; q < l.s; q++ {
+		// Phase q holds padded columns j*s+q, image columns j*s+q-pw:
+		// inside the image for j in [lo, hi).
+		lo, hi := validRange(l.wq, l.w, l.s, q-l.pw)
+		for r := 0; r < l.h; r++ {
+			src := plane[r*l.w : (r+1)*l.w]
 			dst := buf[q*ph+r*l.wq : q*ph+(r+1)*l.wq]
-			// dst[j] holds padded column j*s+q, image column j*s+q-pw.
-			for j := range dst {
-				c := j*l.s + q - l.pw
-				if c >= 0 && c < l.w {
-					dst[j] = src[c]
-				} else {
-					dst[j] = 0
-				}
+			clear(dst[:lo])
+			clear(dst[hi:])
+			if l.s == 1 {
+				copy(dst[lo:hi], src[lo+q-l.pw:])
+				continue
 			}
+			if lo >= hi {
+				continue
+			}
+			gatherStrided(dst[lo:hi], src[lo*l.s+q-l.pw:], l.s)
 		}
 	}
 	return buf
 }
 
-// off is the offset of the element read by output column 0 for image row r
-// and padded column jc (= kw*DW).
-func (l *planeLayout) off(r, jc int) int {
-	if l.direct {
-		return r*l.w + jc
+// gatherStrided sets dst[j] = src[j*s].
+func gatherStrided(dst, src []float32, s int) {
+	if len(dst) == 0 {
+		return
 	}
-	return (jc%l.s)*l.h*l.wq + r*l.wq + jc/l.s
+	src = src[:(len(dst)-1)*s+1]
+	if s == 2 {
+		for len(dst) >= 4 && len(src) >= 8 {
+			dst[0], dst[1], dst[2], dst[3] = src[0], src[2], src[4], src[6]
+			dst, src = dst[4:], src[8:]
+		}
+	}
+	for j := range dst {
+		dst[j] = src[j*s]
+	}
+}
+
+// interior returns the output rows [lo, hi) whose taps oh*s-pad+k*d,
+// k < kn, all lie in [0, in).
+func interior(out, in, kn, s, pad, d int) (lo, hi int) {
+	lo = min((pad+s-1)/s, out)
+	last := in - 1 + pad - (kn-1)*d
+	if last < 0 {
+		return lo, lo
+	}
+	hi = min(last/s+1, out)
+	return lo, max(lo, hi)
 }
 
 func depthwiseForward(g *geom, x, w, bias, y []float32) {
@@ -121,6 +177,7 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 	m := g.ocg()
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
+	ilo, ihi := interior(g.OH, g.H, g.KH, g.SH, g.PH, g.DH)
 	parallel.For(g.N*g.C, 1, func(i0, i1 int) {
 		buf := getBuf(lay.size())
 		defer putBuf(buf)
@@ -137,7 +194,9 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 					b = bias[o]
 				}
 				yo := y[(n*g.OutC+o)*g.ohw() : (n*g.OutC+o+1)*g.ohw()]
-				for oh := 0; oh < g.OH; oh++ {
+				// rows emits output rows [oh, oh+rows) over the taps
+				// whose first row is inside the image.
+				rows := func(oh, rows int) {
 					nt := 0
 					for kh := 0; kh < g.KH; kh++ {
 						ih := oh*g.SH - g.PH + kh*g.DH
@@ -145,12 +204,21 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 							continue
 						}
 						for kw := 0; kw < g.KW; kw++ {
-							offs[nt] = lay.off(ih, kw*g.DW)
+							offs[nt] = ih*lay.wq + lay.col[kw]
 							ws[nt] = wo[kh*g.KW+kw]
 							nt++
 						}
 					}
-					row(yo[oh*g.OW:(oh+1)*g.OW], base, offs[:nt], ws[:nt], b)
+					row(yo[oh*g.OW:], g.OW, rows, g.OW, base, g.SH*lay.wq, offs[:nt], ws[:nt], b)
+				}
+				for oh := 0; oh < ilo; oh++ {
+					rows(oh, 1)
+				}
+				if ihi > ilo {
+					rows(ilo, ihi-ilo)
+				}
+				for oh := max(ihi, ilo); oh < g.OH; oh++ {
+					rows(oh, 1)
 				}
 			}
 		}
@@ -158,10 +226,11 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 }
 
 // depthwiseBackwardInput computes gx by gathering: each image row of gx is
-// one row-kernel call over the gy rows that reach it. For a horizontal
+// a rows-kernel output over the gy rows that reach it. For a horizontal
 // stride s, gy rows are spread out with s-1 zeros between elements, so a
 // tap is again a contiguous run. The gy planes of the multiplier outputs of
-// one input channel share one buffer.
+// one input channel share one buffer. With vertical stride 1 the rows whose
+// taps all hit gy rows form one call.
 func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 	row := pickRow()
 	m := g.ocg()
@@ -169,6 +238,12 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 	lm := (g.KW - 1) * g.DW // left margin of a spread row
 	wu := max(g.W+g.PW+lm, (g.OW-1)*g.SW+1+lm)
 	up := g.OH * wu // one spread plane
+	// Rows ih with every ih+PH-kh*DH in [0, OH) (vertical stride 1).
+	ilo, ihi := 0, 0
+	if g.SH == 1 {
+		ilo = min(max(0, (g.KH-1)*g.DH-g.PH), g.H)
+		ihi = max(ilo, min(g.H, g.OH-g.PH))
+	}
 	parallel.For(g.N*g.C, 1, func(i0, i1 int) {
 		buf := getBuf(m * up)
 		defer putBuf(buf)
@@ -196,7 +271,7 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 				}
 			}
 			gxc := gx[(n*g.C+c)*g.hw() : (n*g.C+c+1)*g.hw()]
-			for ih := 0; ih < g.H; ih++ {
+			rows := func(ih, rows int) {
 				nt := 0
 				for j := 0; j < m; j++ {
 					wo := w[(c*m+j)*kk:]
@@ -213,7 +288,16 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 						}
 					}
 				}
-				row(gxc[ih*g.W:(ih+1)*g.W], u, offs[:nt], ws[:nt], 0)
+				row(gxc[ih*g.W:], g.W, rows, g.W, u, wu, offs[:nt], ws[:nt], 0)
+			}
+			for ih := 0; ih < ilo; ih++ {
+				rows(ih, 1)
+			}
+			if ihi > ilo {
+				rows(ilo, ihi-ilo)
+			}
+			for ih := max(ihi, ilo); ih < g.H; ih++ {
+				rows(ih, 1)
 			}
 		}
 	})
@@ -246,7 +330,7 @@ func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 								if ih < 0 || ih >= g.H {
 									continue
 								}
-								off := lay.off(ih, kw*g.DW)
+								off := ih*lay.wq + lay.col[kw]
 								s += dot(gyo[oh*g.OW:(oh+1)*g.OW], base[off:off+g.OW])
 							}
 							acc[j*kk+kh*g.KW+kw] = s
