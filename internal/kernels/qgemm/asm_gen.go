@@ -12,7 +12,10 @@ import (
 	"os"
 )
 
-const maxRows = 14
+const (
+	maxRows     = 14
+	maxRowsAVX2 = 6
+)
 
 var out, decl bytes.Buffer
 
@@ -57,7 +60,18 @@ func main() {
 		d("\tvnni%d,", m)
 	}
 	d("}")
+	d("// avx2Kernels[m] is the m-row AVX2 micro-kernel.")
+	d("var avx2Kernels = [%d]func(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int){", maxRowsAVX2+1)
+	d("\tnil,")
+	for m := 1; m <= maxRowsAVX2; m++ {
+		d("\tavx2k%d,", m)
+	}
+	d("}")
+	for m := 1; m <= maxRowsAVX2; m++ {
+		kernelAVX2(m)
+	}
 	epilogues()
+	epiloguesAVX2()
 	peak()
 	if err := os.WriteFile("vnni_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
@@ -295,6 +309,155 @@ func peak() {
 	}
 	p("\tDECQ CX")
 	p("\tJNZ peakloop")
+	p("\tVZEROUPPER")
+	p("\tRET")
+}
+
+// kernelAVX2 writes the exact AVX2 kernel for m rows × 16*np channels:
+// int16 pairs multiplied and pair-summed into int32 with vpmaddwd (no
+// int16 saturation: u8 and s8 are widened to int16 when packed).
+func kernelAVX2(m int) {
+	name := fmt.Sprintf("avx2k%d", m)
+	acc := func(r, v int) string { return fmt.Sprintf("Y%d", r*2+v) }
+	d("// %s computes %d rows × 16*np channels of int32 dot products from", name, m)
+	d("// operands packed as int16 pairs:")
+	d("//")
+	d("//\tfor pn < np, r < %d, j < 16:", m)
+	d("//\t\tc[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of")
+	d("//\t\t\tint32(a[(q/2)*%d+r*2+q%%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%%2])", 2*m)
+	d("//")
+	d("// ldc is in elements; kp >= 1, np >= 1.")
+	d("//")
+	d("//go:noescape")
+	d("func %s(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)", name)
+	d("")
+	p("// func %s(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
+	p("\tMOVQ b+16(FP), DX")
+	p("\tMOVQ init+24(FP), R8")
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVQ np+40(FP), R9")
+	p("\tMOVQ ldc+48(FP), R10")
+	p("\tSHLQ $2, R10")
+	p("%spanel:", name)
+	p("\tMOVQ kp+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	for r := 0; r < m; r++ {
+		for v := 0; v < 2; v++ {
+			p("\tVPXOR %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	p("%sloop:", name)
+	p("\tVMOVDQU 0(DX), Y12")
+	p("\tVMOVDQU 32(DX), Y13")
+	for r := 0; r < m; r++ {
+		p("\tVPBROADCASTD %d(SI), Y14", r*4)
+		p("\tVPMADDWD Y12, Y14, Y15")
+		p("\tVPADDD Y15, %s, %s", acc(r, 0), acc(r, 0))
+		p("\tVPMADDWD Y13, Y14, Y15")
+		p("\tVPADDD Y15, %s, %s", acc(r, 1), acc(r, 1))
+	}
+	p("\tADDQ $%d, SI", m*4)
+	p("\tADDQ $64, DX")
+	p("\tDECQ CX")
+	p("\tJNZ %sloop", name)
+	p("\tVMOVDQU 0(R8), Y12")
+	p("\tVMOVDQU 32(R8), Y13")
+	p("\tMOVQ DI, R11")
+	for r := 0; r < m; r++ {
+		p("\tVPADDD Y12, %s, %s", acc(r, 0), acc(r, 0))
+		p("\tVPADDD Y13, %s, %s", acc(r, 1), acc(r, 1))
+		p("\tVMOVDQU %s, 0(R11)", acc(r, 0))
+		p("\tVMOVDQU %s, 32(R11)", acc(r, 1))
+		if r+1 < m {
+			p("\tADDQ R10, R11")
+		}
+	}
+	p("\tADDQ $64, R8")
+	p("\tADDQ $64, DI")
+	p("\tDECQ R9")
+	p("\tJNZ %spanel", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// epiloguesAVX2 writes 8-wide requantize/dequantize loops; callers finish
+// the n%8 tail with the reference arithmetic.
+func epiloguesAVX2() {
+	for _, signed := range []bool{false, true} {
+		name, pack := "requantU8AVX2", "VPACKUSWB"
+		if signed {
+			name, pack = "requantS8AVX2", "VPACKSSWB"
+		}
+		d("// %s requantizes n8 groups of 8 accumulators to bytes, as", name)
+		d("// requantRowAVX512 (same arithmetic, 8 lanes).")
+		d("//")
+		d("//go:noescape")
+		d("func %s(src *int32, mult *float32, n8 int, zp int32, lo, hi float32, dst *byte)", name)
+		d("")
+		p("")
+		p("// func %s(src *int32, mult *float32, n8 int, zp int32, lo, hi float32, dst *byte)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+		p("\tMOVQ src+0(FP), SI")
+		p("\tMOVQ mult+8(FP), DX")
+		p("\tMOVQ n8+16(FP), CX")
+		p("\tMOVL zp+24(FP), AX")
+		p("\tMOVQ AX, X5")
+		p("\tVPBROADCASTD X5, Y5")
+		p("\tVBROADCASTSS lo+28(FP), Y6")
+		p("\tVBROADCASTSS hi+32(FP), Y7")
+		p("\tMOVQ dst+40(FP), DI")
+		p("\tTESTQ CX, CX")
+		p("\tJEQ %sdone", name)
+		p("%sloop:", name)
+		p("\tVCVTDQ2PS 0(SI), Y0")
+		p("\tVMULPS 0(DX), Y0, Y0")
+		p("\tVMAXPS Y6, Y0, Y0")
+		p("\tVMINPS Y7, Y0, Y0")
+		p("\tVCVTPS2DQ Y0, Y1")
+		p("\tVPADDD Y5, Y1, Y1")
+		p("\tVEXTRACTI128 $1, Y1, X2")
+		p("\tVPACKSSDW X2, X1, X1")
+		p("\t%s X1, X1, X1", pack)
+		p("\tMOVQ X1, 0(DI)")
+		p("\tADDQ $32, SI")
+		p("\tADDQ $32, DX")
+		p("\tADDQ $8, DI")
+		p("\tDECQ CX")
+		p("\tJNZ %sloop", name)
+		p("%sdone:", name)
+		p("\tVZEROUPPER")
+		p("\tRET")
+	}
+	d("// dequantAVX2 dequantizes n8 groups of 8 accumulators, as")
+	d("// dequantRowAVX512.")
+	d("//")
+	d("//go:noescape")
+	d("func dequantAVX2(src *int32, scale, bias *float32, n8 int, dst *float32)")
+	d("")
+	p("")
+	p("// func dequantAVX2(src *int32, scale, bias *float32, n8 int, dst *float32)")
+	p("TEXT ·dequantAVX2(SB), NOSPLIT, $0-40")
+	p("\tMOVQ src+0(FP), SI")
+	p("\tMOVQ scale+8(FP), DX")
+	p("\tMOVQ bias+16(FP), BX")
+	p("\tMOVQ n8+24(FP), CX")
+	p("\tMOVQ dst+32(FP), DI")
+	p("\tTESTQ CX, CX")
+	p("\tJEQ dqadone")
+	p("dqaloop:")
+	p("\tVCVTDQ2PS 0(SI), Y0")
+	p("\tVMULPS 0(DX), Y0, Y0")
+	p("\tVADDPS 0(BX), Y0, Y0")
+	p("\tVMOVUPS Y0, 0(DI)")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, DX")
+	p("\tADDQ $32, BX")
+	p("\tADDQ $32, DI")
+	p("\tDECQ CX")
+	p("\tJNZ dqaloop")
+	p("dqadone:")
 	p("\tVZEROUPPER")
 	p("\tRET")
 }

@@ -38,6 +38,9 @@ type Packed struct {
 	// each panel of 32 channels and each group of 4 k, 32 channels × 4
 	// int8, zero-padded to whole panels and groups.
 	vnni []int8
+	// avx2 is the AVX2 layout (nil without AVX2): for each panel of 16
+	// channels and each pair of k, 16 channels × 2 int16.
+	avx2 []int16
 }
 
 // Pack copies w (N×K, row stride ldw) and precomputes its sums.

@@ -205,6 +205,89 @@ var vnniKernels = [15]func(kq int, a *uint8, b *int8, init *int32, c *int32, np,
 	vnni14,
 }
 
+// avx2Kernels[m] is the m-row AVX2 micro-kernel.
+var avx2Kernels = [7]func(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int){
+	nil,
+	avx2k1,
+	avx2k2,
+	avx2k3,
+	avx2k4,
+	avx2k5,
+	avx2k6,
+}
+
+// avx2k1 computes 1 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 1, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*2+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k1(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
+// avx2k2 computes 2 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 2, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*4+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k2(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
+// avx2k3 computes 3 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 3, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*6+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k3(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
+// avx2k4 computes 4 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 4, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*8+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k4(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
+// avx2k5 computes 5 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 5, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*10+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k5(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
+// avx2k6 computes 6 rows × 16*np channels of int32 dot products from
+// operands packed as int16 pairs:
+//
+//	for pn < np, r < 6, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over q < 2*kp of
+//			int32(a[(q/2)*12+r*2+q%2]) * int32(b[(pn*kp+q/2)*32+j*2+q%2])
+//
+// ldc is in elements; kp >= 1, np >= 1.
+//
+//go:noescape
+func avx2k6(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int)
+
 // requantRowAVX512 requantizes n accumulators to bytes:
 //
 //	for j < n: v := float32(float32(src[j]) * mult[j])
@@ -222,6 +305,24 @@ func requantRowAVX512(src *int32, mult *float32, n int, zp int32, lo, hi float32
 //
 //go:noescape
 func dequantRowAVX512(src *int32, scale, bias *float32, n int, dst *float32)
+
+// requantU8AVX2 requantizes n8 groups of 8 accumulators to bytes, as
+// requantRowAVX512 (same arithmetic, 8 lanes).
+//
+//go:noescape
+func requantU8AVX2(src *int32, mult *float32, n8 int, zp int32, lo, hi float32, dst *byte)
+
+// requantS8AVX2 requantizes n8 groups of 8 accumulators to bytes, as
+// requantRowAVX512 (same arithmetic, 8 lanes).
+//
+//go:noescape
+func requantS8AVX2(src *int32, mult *float32, n8 int, zp int32, lo, hi float32, dst *byte)
+
+// dequantAVX2 dequantizes n8 groups of 8 accumulators, as
+// dequantRowAVX512.
+//
+//go:noescape
+func dequantAVX2(src *int32, scale, bias *float32, n8 int, dst *float32)
 
 // vnniPeak runs iters iterations of 24 independent 512-bit vpdpbusd
 // (24*64 multiply-adds each); it computes nothing useful.
