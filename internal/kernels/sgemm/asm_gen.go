@@ -12,11 +12,12 @@ import (
 
 // Tile shapes; they must match the constants in variants_amd64.go.
 const (
-	mr512 = 14 // rows of the AVX-512 tile (broadcast from packed A)
-	nv512 = 2  // zmm vectors per row (NR = 16*nv512)
-	mr256 = 6  // rows of the AVX2 tile
-	nv256 = 2  // ymm vectors per row (NR = 8*nv256)
-	unr   = 4  // K unroll of the micro-kernel loops
+	mr512  = 14   // rows of the AVX-512 tile (broadcast from packed A)
+	nv512  = 2    // zmm vectors per row (NR = 16*nv512)
+	mr256  = 6    // rows of the AVX2 tile
+	nv256  = 2    // ymm vectors per row (NR = 8*nv256)
+	unr    = 4    // K unroll of the micro-kernel loops
+	pfDist = 1024 // prefetch distance (bytes) along packed A
 )
 
 var out bytes.Buffer
@@ -33,6 +34,8 @@ func main() {
 	kernel512()
 	kernel256()
 	row512()
+	transpose(14)
+	transpose(16)
 	maskTable()
 	if err := os.WriteFile("kernel_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
@@ -66,10 +69,23 @@ func kernel512() {
 			}
 		}
 	}
+	// Prefetch the C tile (rows of 128 bytes) while the products run.
+	p("\tMOVQ c+24(FP), DI")
+	p("\tMOVQ ldc+32(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ m+48(FP), BX")
+	p("k512pfc:")
+	p("\tPREFETCHT0 (DI)")
+	p("\tPREFETCHT0 64(DI)")
+	p("\tADDQ R8, DI")
+	p("\tDECQ BX")
+	p("\tJNZ k512pfc")
 	p("\tCMPQ CX, $%d", unr)
 	p("\tJLT k512tail")
 	p("k512loop:")
-	p("\tPREFETCHT0 %d(SI)", unr*mr512*4*8)
+	for l := 0; l < unr*mr512*4; l += 64 {
+		p("\tPREFETCHT0 %d(SI)", pfDist+l)
+	}
 	for u := 0; u < unr; u++ {
 		step(u)
 	}
@@ -328,6 +344,107 @@ func row512() {
 		p("\tVMOVUPS Z%d, K%d, %d(DI)", v, k, 64*v)
 		p("\tKSHIFTRQ $16, K%d, K%d", k, k)
 	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// transpose writes transposeAVX512x<rows>: blocks of 16 columns of rows
+// rows of src become 16 rows of rows floats of dst.
+func transpose(rows int) {
+	name := fmt.Sprintf("transpose%dAVX512", rows)
+	p("// func %s(dst *float32, ds int, src *float32, ss int, blocks int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ ds+8(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ ss+24(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ blocks+32(FP), CX")
+	p("\tLEAQ (R9)(R9*2), R13") // 3*ss
+	p("\tLEAQ (SI)(R9*4), R10")
+	p("\tLEAQ (R10)(R9*4), R11")
+	p("\tLEAQ (R11)(R9*4), R12")
+	p("\tLEAQ (R8)(R8*2), R14") // 3*ds
+	p("\tMOVL $%d, AX", 1<<rows-1)
+	p("\tKMOVW AX, K1")
+	for r := rows; r < 16; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	p("%sloop:", name)
+	bases := []string{"SI", "R10", "R11", "R12"}
+	for r := 0; r < rows; r++ {
+		b := bases[r/4]
+		switch r % 4 {
+		case 0:
+			p("\tVMOVUPS (%s), Z%d", b, r)
+		case 1:
+			p("\tVMOVUPS (%s)(R9*1), Z%d", b, r)
+		case 2:
+			p("\tVMOVUPS (%s)(R9*2), Z%d", b, r)
+		case 3:
+			p("\tVMOVUPS (%s)(R13*1), Z%d", b, r)
+		}
+	}
+	// Stage 1: interleave row pairs (t in Z16..Z31).
+	for q := 0; q < 8; q++ {
+		p("\tVUNPCKLPS Z%d, Z%d, Z%d", 2*q+1, 2*q, 16+2*q)
+		p("\tVUNPCKHPS Z%d, Z%d, Z%d", 2*q+1, 2*q, 17+2*q)
+	}
+	// Stage 2: u (in Z0..Z15) from t pairs.
+	for g := 0; g < 4; g++ {
+		t := 16 + 4*g
+		u := 4 * g
+		p("\tVUNPCKLPD Z%d, Z%d, Z%d", t+2, t, u)
+		p("\tVUNPCKHPD Z%d, Z%d, Z%d", t+2, t, u+1)
+		p("\tVUNPCKLPD Z%d, Z%d, Z%d", t+3, t+1, u+2)
+		p("\tVUNPCKHPD Z%d, Z%d, Z%d", t+3, t+1, u+3)
+	}
+	// Stage 3: v (Z16..Z31): v[i] from (u[i], u[i+4]) for i<4 (0x88) and
+	// v[i+4] (0xdd); v[8+i], v[12+i] from (u[8+i], u[12+i]).
+	for h := 0; h < 2; h++ {
+		for i := 0; i < 4; i++ {
+			a, b := 8*h+i, 8*h+i+4
+			p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z%d", b, a, 16+8*h+i)
+			p("\tVSHUFF32X4 $0xdd, Z%d, Z%d, Z%d", b, a, 16+8*h+i+4)
+		}
+	}
+	// Stage 4: w[i] = (v[i], v[i+8]) 0x88, w[i+8] 0xdd, stored as rows:
+	// row w of dst is at DI + w*ds; BX, DX, R15 hold DI + 4, 8, 12 rows.
+	p("\tLEAQ (DI)(R8*4), BX")
+	p("\tLEAQ (BX)(R8*4), DX")
+	p("\tLEAQ (DX)(R8*4), R15")
+	dsts := []string{"DI", "BX", "DX", "R15"}
+	for i := 0; i < 8; i++ {
+		p("\tVSHUFF32X4 $0x88, Z%d, Z%d, Z0", 24+i, 16+i)
+		p("\tVSHUFF32X4 $0xdd, Z%d, Z%d, Z1", 24+i, 16+i)
+		for j, w := range []int{i, i + 8} {
+			b := dsts[w/4]
+			var addr string
+			switch w % 4 {
+			case 0:
+				addr = "(" + b + ")"
+			case 1:
+				addr = "(" + b + ")(R8*1)"
+			case 2:
+				addr = "(" + b + ")(R8*2)"
+			case 3:
+				addr = "(" + b + ")(R14*1)"
+			}
+			p("\tVMOVUPS Z%d, K1, %s", j, addr)
+		}
+	}
+	for r := rows; r < 16; r++ {
+		p("\tVPXORD Z%d, Z%d, Z%d", r, r, r)
+	}
+	for _, b := range bases {
+		p("\tADDQ $64, %s", b)
+	}
+	p("\tLEAQ (DI)(R8*8), DI")
+	p("\tLEAQ (DI)(R8*8), DI")
+	p("\tDECQ CX")
+	p("\tJNZ %sloop", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

@@ -10,7 +10,7 @@ type bSource func(ws *workspace, p0, kc, j0, nc int) []float32
 func unpackedB(v *variant, transB bool, b []float32, ldb int) bSource {
 	return func(ws *workspace, p0, kc, j0, nc int) []float32 {
 		ws.b = grow(ws.b, (nc+v.nr-1)/v.nr*v.nr*kc)
-		packB(ws.b, v.nr, transB, b, ldb, p0, kc, j0, nc)
+		v.packB(ws.b, v.nr, transB, b, ldb, p0, kc, j0, nc)
 		return ws.b
 	}
 }
@@ -86,12 +86,22 @@ func gemmSerial(v *variant, ws *workspace, transA bool, m0, m1, n0, n1, k int, a
 			for ic := m0; ic < m1; ic += v.mc {
 				mc := min(v.mc, m1-ic)
 				ws.a = grow(ws.a, (mc+mr-1)/mr*mr*kc)
-				packA(ws.a, mr, transA, a, lda, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += nr {
-					nn := min(nr, nc-jr)
-					bpanel := bp[(jr/nr)*kc*nr:]
-					for ir := 0; ir < mc; ir += mr {
-						v.kernel(kc, ws.a[(ir/mr)*kc*mr:], bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, min(mr, mc-ir), nn)
+				v.packA(ws.a, mr, transA, a, lda, ic, mc, pc, kc)
+				if v.rowsInner {
+					for jr := 0; jr < nc; jr += nr {
+						nn := min(nr, nc-jr)
+						bpanel := bp[(jr/nr)*kc*nr:]
+						for ir := 0; ir < mc; ir += mr {
+							v.kernel(kc, ws.a[(ir/mr)*kc*mr:], bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, min(mr, mc-ir), nn)
+						}
+					}
+					continue
+				}
+				for ir := 0; ir < mc; ir += mr {
+					mm := min(mr, mc-ir)
+					apanel := ws.a[(ir/mr)*kc*mr:]
+					for jr := 0; jr < nc; jr += nr {
+						v.kernel(kc, apanel, bp[(jr/nr)*kc*nr:], c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, mm, min(nr, nc-jr))
 					}
 				}
 			}

@@ -19,6 +19,10 @@ func packA(dst []float32, mr int, transA bool, a []float32, lda, i0, mc, p0, kc 
 			}
 			continue
 		}
+		if rows == mr {
+			packARows(panel, mr, a, (i0+r0)*lda+p0, lda, kc)
+			continue
+		}
 		for r := 0; r < rows; r++ {
 			src := a[(i0+r0+r)*lda+p0:]
 			src = src[:kc]
@@ -81,4 +85,30 @@ func grow(buf []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return buf[:n]
+}
+
+// packARows transposes mr whole rows of A (row r starts at a[off+r*lda])
+// into panel[p*mr+r] for p < kc, walking the rows side by side so that
+// panel is written sequentially.
+func packARows(panel []float32, mr int, a []float32, off, lda, kc int) {
+	var rows [16][]float32
+	for r := 0; r < mr; r++ {
+		rows[r] = a[off+r*lda : off+r*lda+kc]
+	}
+	panel = panel[:kc*mr]
+	switch mr {
+	case 4:
+		r0, r1, r2, r3 := rows[0], rows[1], rows[2], rows[3]
+		for p := 0; p < kc; p++ {
+			d := panel[p*4 : p*4+4 : p*4+4]
+			d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+	default:
+		for p := 0; p < kc; p++ {
+			d := panel[p*mr : p*mr+mr]
+			for r := range d {
+				d[r] = rows[r][p]
+			}
+		}
+	}
 }

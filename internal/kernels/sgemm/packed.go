@@ -45,7 +45,7 @@ func packBVariant(v *variant, transB bool, k, n int, b []float32, ldb int) *Pack
 		for q := s; q < e; q++ {
 			p0 := q * v.kc
 			kb := min(v.kc, k-p0)
-			packB(pb.data[p0*np*v.nr:], v.nr, transB, b, ldb, p0, kb, 0, n)
+			v.packB(pb.data[p0*np*v.nr:], v.nr, transB, b, ldb, p0, kb, 0, n)
 		}
 	})
 	return pb

@@ -10,6 +10,13 @@ type variant struct {
 	// mr×nr is the register tile; mc, kc, nc are the cache blocks (mc a
 	// multiple of mr, nc a multiple of nr).
 	mr, nr, mc, kc, nc int
+	// rowsInner selects the loop order inside a block: tiles down a column
+	// of C innermost (a B micro-panel stays in L1) instead of along a row
+	// (an A micro-panel stays in L1, B panels stream from L2).
+	rowsInner bool
+	// packA and packB pack operands (see packA and packB in pack.go).
+	packA func(dst []float32, mr int, transA bool, a []float32, lda, i0, mc, p0, kc int)
+	packB func(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0, nc int)
 	// kernel computes one tile of C from packed micro-panels:
 	// for i < m, j < n, with s = sum over p < kc of a[p*mr+i]*b[p*nr+j]
 	// accumulated in order from zero, c[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
@@ -30,6 +37,8 @@ var genericVariant = &variant{
 	name: "generic", level: cpu.Generic,
 	mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048,
 	kernel: kernelGeneric,
+	packA:  packA,
+	packB:  packB,
 }
 
 // variants lists every tier compiled into this build, lowest first.
