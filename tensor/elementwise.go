@@ -372,13 +372,54 @@ func Exp(t *Tensor) *Tensor { return ewMap64("Exp", t, math.Exp) }
 // Log returns the natural logarithm elementwise (float32).
 func Log(t *Tensor) *Tensor { return ewMap64("Log", t, math.Log) }
 
-// Sqrt returns the square root elementwise (float32).
-func Sqrt(t *Tensor) *Tensor { return ewMap64("Sqrt", t, math.Sqrt) }
+// ewRound names the cheap float64 intrinsics ewIntrinsic runs inline.
+type ewRound uint8
 
-// Rsqrt returns 1/sqrt(t) elementwise (float32).
-func Rsqrt(t *Tensor) *Tensor {
-	return ewMap64("Rsqrt", t, func(x float64) float64 { return 1 / math.Sqrt(x) })
+const (
+	ewSqrt ewRound = iota
+	ewRsqrt
+	ewFloor
+	ewCeil
+	ewRoundEven
+)
+
+// ewIntrinsic applies a function the compiler turns into one or two
+// instructions, with the call written out so that it is inlined.
+func ewIntrinsic(op string, k ewRound, t *Tensor) *Tensor {
+	t.need(op, Float32)
+	out := New(Float32, t.Shape()...)
+	d := out.f32
+	s := t.f32[:len(d)]
+	switch k {
+	case ewSqrt:
+		for i := range d {
+			d[i] = float32(math.Sqrt(float64(s[i])))
+		}
+	case ewRsqrt:
+		for i := range d {
+			d[i] = float32(1 / math.Sqrt(float64(s[i])))
+		}
+	case ewFloor:
+		for i := range d {
+			d[i] = float32(math.Floor(float64(s[i])))
+		}
+	case ewCeil:
+		for i := range d {
+			d[i] = float32(math.Ceil(float64(s[i])))
+		}
+	case ewRoundEven:
+		for i := range d {
+			d[i] = float32(math.RoundToEven(float64(s[i])))
+		}
+	}
+	return out
 }
+
+// Sqrt returns the square root elementwise (float32).
+func Sqrt(t *Tensor) *Tensor { return ewIntrinsic("Sqrt", ewSqrt, t) }
+
+// Rsqrt returns 1/sqrt(t) elementwise (float32), rounded once from float64.
+func Rsqrt(t *Tensor) *Tensor { return ewIntrinsic("Rsqrt", ewRsqrt, t) }
 
 // Reciprocal returns 1/t elementwise (float32).
 func Reciprocal(t *Tensor) *Tensor {
@@ -410,10 +451,9 @@ func ReLU(t *Tensor) *Tensor {
 	t.need("ReLU", Float32)
 	out := New(Float32, t.Shape()...)
 	d := out.f32
-	for i, v := range t.f32 {
-		if v > 0 || v != v {
-			d[i] = v
-		}
+	s := t.f32[:len(d)]
+	for i := range d {
+		d[i] = max(s[i], 0) // NaN propagates; -0 gives +0
 	}
 	return out
 }
@@ -436,14 +476,14 @@ func Sign(t *Tensor) *Tensor {
 }
 
 // Floor rounds toward -Inf elementwise (float32).
-func Floor(t *Tensor) *Tensor { return ewMap64("Floor", t, math.Floor) }
+func Floor(t *Tensor) *Tensor { return ewIntrinsic("Floor", ewFloor, t) }
 
 // Ceil rounds toward +Inf elementwise (float32).
-func Ceil(t *Tensor) *Tensor { return ewMap64("Ceil", t, math.Ceil) }
+func Ceil(t *Tensor) *Tensor { return ewIntrinsic("Ceil", ewCeil, t) }
 
 // Round rounds to the nearest integer, halves to even, elementwise
 // (float32), as torch.round.
-func Round(t *Tensor) *Tensor { return ewMap64("Round", t, math.RoundToEven) }
+func Round(t *Tensor) *Tensor { return ewIntrinsic("Round", ewRoundEven, t) }
 
 // Clamp limits t (float32) to [lo, hi] as torch.clamp: min(max(x, lo), hi),
 // so every element is hi when lo > hi, and NaN propagates.
@@ -451,14 +491,9 @@ func Clamp(t *Tensor, lo, hi float32) *Tensor {
 	t.need("Clamp", Float32)
 	out := New(Float32, t.Shape()...)
 	d := out.f32
-	for i, v := range t.f32 {
-		if v < lo {
-			v = lo
-		}
-		if v > hi {
-			v = hi
-		}
-		d[i] = v
+	s := t.f32[:len(d)]
+	for i := range d {
+		d[i] = min(max(s[i], lo), hi) // NaN propagates
 	}
 	return out
 }

@@ -109,3 +109,21 @@ func BenchmarkSumTo(b *testing.B) {
 		b.ReportMetric(float64(g.Numel())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }
+
+func BenchmarkUnary(b *testing.B) {
+	x := seq(1 << 16)
+	fs := []struct {
+		name string
+		f    func(*Tensor) *Tensor
+	}{
+		{"ReLU", ReLU}, {"Exp", Exp}, {"Sigmoid", Sigmoid}, {"Tanh", Tanh}, {"Erf", Erf}, {"Sqrt", Sqrt},
+	}
+	for _, c := range fs {
+		b.Run(c.name+"/65536", func(b *testing.B) {
+			for b.Loop() {
+				c.f(x)
+			}
+			b.ReportMetric(float64(x.Numel())*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+	}
+}
