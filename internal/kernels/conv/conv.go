@@ -8,7 +8,7 @@ import (
 // colBudget is the number of float32 elements of one im2col tile: the
 // forward pass builds the column matrix a slab of output positions at a
 // time so that it stays in the core's L2 cache while the GEMM reads it.
-const colBudget = 96 * 1024
+var colBudget = 384 * 1024
 
 // Conv2D computes y = conv2d(x, w) + bias (see Conv2DReference for the
 // exact definition). x is [N, C, H, W], w is [OutC, C/Groups, KH, KW], bias
@@ -31,6 +31,10 @@ func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
 	}
 	if g.cg() == 1 {
 		depthwiseForward(&g, x, w, bias, y)
+		return
+	}
+	if g.wide() {
+		convForwardWide(&g, x, w, bias, y)
 		return
 	}
 	convForward(&g, x, w, bias, y)

@@ -43,6 +43,11 @@ func convCases(r *rand.Rand, nRandom int) []Conv2DParams {
 	return cs
 }
 
+// convTol bounds the difference between a fast path and its reference
+// relative to the sum of the magnitudes of the terms: about 16 float32 ulps,
+// far below the size of any single wrong or missing term.
+const convTol = 1e-6
+
 func TestConv2DMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, p := range convCases(r, 150) {
@@ -52,10 +57,12 @@ func TestConv2DMatchesReference(t *testing.T) {
 		for _, bias := range [][]float32{nil, b} {
 			want := make([]float32, p.OutputLen())
 			Conv2DReference(p, x, w, bias, want)
+			mag := make([]float32, p.OutputLen())
+			Conv2DReference(p, absOf(x), absOf(w), absOf(bias), mag)
 			got := guarded(p.OutputLen())
 			Conv2D(p, x, w, bias, got)
 			checkGuard(t, p.String(), got)
-			assertClose(t, p.String(), got, want, 1e-5)
+			assertCloseMag(t, p.String(), got, want, mag, convTol)
 		}
 	}
 }
@@ -69,17 +76,21 @@ func TestConv2DBackwardMatchesReference(t *testing.T) {
 
 		wantX := make([]float32, p.InputLen())
 		Conv2DBackwardInputReference(p, w, gy, wantX)
+		magX := make([]float32, p.InputLen())
+		Conv2DBackwardInputReference(p, absOf(w), absOf(gy), magX)
 		gotX := guarded(p.InputLen())
 		Conv2DBackwardInput(p, w, gy, gotX)
 		checkGuard(t, p.String(), gotX)
-		assertClose(t, p.String()+" dx", gotX, wantX, 1e-5)
+		assertCloseMag(t, p.String()+" dx", gotX, wantX, magX, convTol)
 
 		wantW := make([]float32, p.WeightLen())
 		Conv2DBackwardWeightReference(p, x, gy, wantW)
+		magW := make([]float32, p.WeightLen())
+		Conv2DBackwardWeightReference(p, absOf(x), absOf(gy), magW)
 		gotW := guarded(p.WeightLen())
 		Conv2DBackwardWeight(p, x, gy, gotW)
 		checkGuard(t, p.String(), gotW)
-		assertClose(t, p.String()+" dw", gotW, wantW, 1e-5)
+		assertCloseMag(t, p.String()+" dw", gotW, wantW, magW, convTol)
 
 		wantB := make([]float32, p.OutC)
 		Conv2DBackwardBiasReference(p, gy, wantB)
@@ -289,5 +300,57 @@ func TestValidate(t *testing.T) {
 		if p.Validate() == nil {
 			t.Errorf("%v: invalid params accepted", p)
 		}
+	}
+}
+
+// TestConvForwardWide runs the wide stride-1 path on every stride-1 case,
+// whether or not dispatch would choose it, with one-row and default tiles,
+// against the reference, and checks 1, 2 and 3 threads agree bit for bit.
+func TestConvForwardWide(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	cases := append(convCases(r, 200),
+		Conv2DParams{N: 1, C: 16, H: 30, W: 33, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		Conv2DParams{N: 5, C: 4, H: 12, W: 12, OutC: 6, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 2})
+	n := 0
+	for _, p := range cases {
+		p.StrideH, p.StrideW = 1, 1
+		if p.Validate() != nil {
+			continue
+		}
+		q := p.Norm()
+		if q.StrideH != 1 || q.StrideW != 1 || (q.KH == 1 && q.KW == 1 && q.PadH == 0 && q.PadW == 0) || q.C == q.Groups {
+			continue
+		}
+		n++
+		x := randSlice(r, p.InputLen())
+		w := randSlice(r, p.WeightLen())
+		b := randSlice(r, p.OutC)
+		want := make([]float32, p.OutputLen())
+		Conv2DReference(p, x, w, b, want)
+		mag := make([]float32, p.OutputLen())
+		Conv2DReference(p, absOf(x), absOf(w), absOf(b), mag)
+		for _, cols := range []int{1, 768} {
+			old := wideCols
+			wideCols = cols
+			var first []float32
+			for _, th := range []int{1, 2, 3} {
+				got := guarded(p.OutputLen())
+				withThreads(th, func() {
+					g := p.geom()
+					convForwardWide(&g, x, w, b, got)
+				})
+				checkGuard(t, p.String(), got)
+				assertCloseMag(t, p.String(), got, want, mag, convTol)
+				if first == nil {
+					first = got
+				} else {
+					assertBits(t, p.String()+" threads", got, first)
+				}
+			}
+			wideCols = old
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d stride-1 cases", n)
 	}
 }

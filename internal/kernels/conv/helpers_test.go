@@ -58,6 +58,31 @@ func assertClose(t *testing.T, name string, got, want []float32, tol float64) {
 	}
 }
 
+// absOf returns |s| elementwise (nil stays nil).
+func absOf(s []float32) []float32 {
+	if s == nil {
+		return nil
+	}
+	a := make([]float32, len(s))
+	for i, v := range s {
+		a[i] = float32(math.Abs(float64(v)))
+	}
+	return a
+}
+
+// assertCloseMag fails if |got-want| > tol*mag elementwise (plus a tiny
+// absolute term), where mag is the same computation applied to the absolute
+// values of the operands: the scale of a float32 rounding error in a sum.
+func assertCloseMag(t *testing.T, name string, got, want, mag []float32, tol float64) {
+	t.Helper()
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		if math.IsNaN(g) || math.Abs(g-w) > tol*float64(mag[i])+1e-30 {
+			t.Fatalf("%s: element %d = %v, want %v (magnitude %v)", name, i, got[i], want[i], mag[i])
+		}
+	}
+}
+
 func assertBits(t *testing.T, name string, got, want []float32) {
 	t.Helper()
 	for i := range want {
