@@ -49,7 +49,7 @@ type GradFn interface {
 // New returns a zero-filled tensor of the given dtype and shape.
 func New(dtype DType, shape ...int) *Tensor {
 	n := checkShape("New", shape)
-	t := &Tensor{dtype: dtype, shape: append([]int(nil), shape...)}
+	t := &Tensor{dtype: dtype, shape: append([]int{}, shape...)}
 	switch dtype.Storage() {
 	case Float32:
 		t.f32 = make([]float32, n)
@@ -84,7 +84,7 @@ func wrapCheck(op string, n int, shape []int) []int {
 	if m := checkShape(op, shape); m != n {
 		panic(fmt.Sprintf("tensor: %s: %d elements do not fill shape %v (%d)", op, n, shape, m))
 	}
-	return append([]int(nil), shape...)
+	return append([]int{}, shape...)
 }
 
 // FromFloat32 wraps data (not copied) as a float32 tensor. With no shape
@@ -203,8 +203,8 @@ func (t *Tensor) DType() DType { return t.dtype }
 
 // Shape returns the dimensions. The slice is shared: do not modify it.
 func (t *Tensor) Shape() []int {
-	if t.shape == nil && t.f32 == nil {
-		return []int{0}
+	if t.shape == nil && t.f32 == nil && t.i8 == nil && t.u8 == nil && t.i32 == nil && t.i64 == nil && t.b == nil {
+		return []int{0} // the zero Tensor: empty float32 of shape [0]
 	}
 	return t.shape
 }
@@ -368,7 +368,7 @@ func (t *Tensor) offset(op string, idx []int) int {
 
 // Clone returns a deep copy of the values (not the autograd state).
 func (t *Tensor) Clone() *Tensor {
-	c := &Tensor{dtype: t.dtype, shape: append([]int(nil), t.Shape()...), qparams: t.qparams.Clone()}
+	c := &Tensor{dtype: t.dtype, shape: append([]int{}, t.Shape()...), qparams: t.qparams.Clone()}
 	c.f32 = append([]float32(nil), t.f32...)
 	c.i8 = append([]int8(nil), t.i8...)
 	c.u8 = append([]uint8(nil), t.u8...)
@@ -407,7 +407,7 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 
 // InferShape resolves one -1 dimension so shape holds n elements.
 func InferShape(n int, shape []int, op string) []int {
-	shape = append([]int(nil), shape...)
+	shape = append([]int{}, shape...)
 	neg, prod := -1, 1
 	for i, d := range shape {
 		if d == -1 {
