@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/quanta-go/quanta/autograd"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -199,4 +200,39 @@ func TestConvThreadsAndErrors(t *testing.T) {
 	nnopPanics(t, "ConvTranspose2d", func() {
 		ConvTranspose2d(tensor.Zeros(1, 1, 3, 3), tensor.Zeros(1, 1, 3, 3), nil, ConvTransposeAttrs{OutputPadding: [2]int{1, 0}})
 	})
+}
+
+func BenchmarkConv2d(b *testing.B) {
+	cases := []struct {
+		name string
+		x, w []int
+		a    ConvAttrs
+	}{
+		{"mnist_5x5", []int{64, 1, 28, 28}, []int{32, 1, 5, 5}, ConvAttrs{Padding: [2]int{2, 2}}},
+		{"3x3_64ch", []int{8, 64, 28, 28}, []int{64, 64, 3, 3}, ConvAttrs{Padding: [2]int{1, 1}}},
+		{"depthwise_3x3", []int{8, 128, 28, 28}, []int{128, 1, 3, 3}, ConvAttrs{Padding: [2]int{1, 1}, Groups: 128}},
+	}
+	for _, c := range cases {
+		x, w, bias := nnopRandT(1, c.x...), nnopRandT(2, c.w...), nnopRandT(3, c.w[0])
+		var y *tensor.Tensor
+		autograd.NoGrad(func() { y = Conv2d(x, w, bias, c.a) })
+		flops := 2 * float64(y.Numel()*c.w[1]*c.w[2]*c.w[3])
+		b.Run("forward/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				autograd.NoGrad(func() { Conv2d(x, w, bias, c.a) })
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run("train/"+c.name, func(b *testing.B) {
+			for b.Loop() {
+				for _, p := range []*tensor.Tensor{x, w, bias} {
+					p.SetGrad(nil)
+				}
+				if err := nnopBackward(Conv2d(x, w, bias, c.a)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(3*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
 }

@@ -287,3 +287,43 @@ func nnopBackwardWith(y, g *tensor.Tensor) error {
 func nnopBackward(y *tensor.Tensor) error {
 	return autograd.Backward(y, nil)
 }
+
+func BenchmarkLinear(b *testing.B) {
+	for _, s := range [][3]int{{64, 784, 128}, {1, 512, 512}, {256, 512, 512}} {
+		m, in, out := s[0], s[1], s[2]
+		x, w, bias := nnopRandT(1, m, in), nnopRandT(2, out, in), nnopRandT(3, out)
+		flops := 2 * float64(m*in*out)
+		b.Run(fmt.Sprintf("forward/%dx%dx%d", m, in, out), func(b *testing.B) {
+			for b.Loop() {
+				autograd.NoGrad(func() { Linear(x, w, bias) })
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(fmt.Sprintf("train/%dx%dx%d", m, in, out), func(b *testing.B) {
+			for b.Loop() {
+				x.SetGrad(nil)
+				w.SetGrad(nil)
+				bias.SetGrad(nil)
+				if err := nnopBackward(Linear(x, w, bias)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(3*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	// Attention-like batched products: [batch, m, k] x [batch, k, n].
+	for _, s := range [][4]int{{32, 64, 64, 64}, {4, 256, 64, 256}} {
+		bt, m, k, n := s[0], s[1], s[2], s[3]
+		x, y := nnopRandT(1, bt, m, k), nnopRandT(2, bt, k, n)
+		flops := 2 * float64(bt*m*k*n)
+		b.Run(fmt.Sprintf("%dx%dx%dx%d", bt, m, k, n), func(b *testing.B) {
+			for b.Loop() {
+				autograd.NoGrad(func() { MatMul(x, y) })
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -100,6 +100,7 @@ func BatchNorm(x, runningMean, runningVar, weight, bias *tensor.Tensor, training
 	yv := make([]float32, len(xv))
 	parallel.For(c, 1, func(c0, c1 int) {
 		for ch := c0; ch < c1; ch++ {
+			// y = x*alpha + beta with alpha = invstd*w, beta = b - mean*alpha.
 			w, b := 1.0, 0.0
 			if wv != nil {
 				w = float64(wv[ch])
@@ -107,11 +108,13 @@ func BatchNorm(x, runningMean, runningVar, weight, bias *tensor.Tensor, training
 			if bv != nil {
 				b = float64(bv[ch])
 			}
-			sc := invstd[ch] * w
+			alpha := invstd[ch] * w
+			a32, b32 := float32(alpha), float32(b-mean[ch]*alpha)
 			for i := 0; i < n; i++ {
 				off := (i*c + ch) * s
+				out := yv[off : off+s]
 				for j, v := range xv[off : off+s] {
-					yv[off+j] = float32((float64(v)-mean[ch])*sc + b)
+					out[j] = v*a32 + b32
 				}
 			}
 		}
@@ -128,16 +131,25 @@ func BatchNorm(x, runningMean, runningVar, weight, bias *tensor.Tensor, training
 		}
 		parallel.For(c, 1, func(c0, c1 int) {
 			for ch := c0; ch < c1; ch++ {
-				var sd, sdx float64
+				// sd = sum(dy), sdc = sum(dy*(x-mean)); sum(dy*xhat) = sdc*invstd.
+				var sd, sdc float64
+				m32 := float32(mean[ch])
 				for i := 0; i < n; i++ {
 					off := (i*c + ch) * s
+					dys := gv[off : off+s]
+					var a, b float64
 					for j, v := range xv[off : off+s] {
-						dy := float64(gv[off+j])
-						sd += dy
-						sdx += dy * (float64(v) - mean[ch]) * invstd[ch]
+						dy := float64(dys[j])
+						a += dy
+						b += dy * float64(v-m32)
 					}
+					sd += a
+					sdc += b
 				}
-				sumDy[ch], sumDyXhat[ch] = sd, sdx
+				// x - float32(mean) differs from x - mean by the rounding of
+				// mean; correct sdc for it exactly: sum(dy)*(float32(mean)-mean).
+				sdc += sd * (float64(m32) - mean[ch])
+				sumDy[ch], sumDyXhat[ch] = sd, sdc*invstd[ch]
 				if gx == nil {
 					continue
 				}
@@ -145,16 +157,19 @@ func BatchNorm(x, runningMean, runningVar, weight, bias *tensor.Tensor, training
 				if wv != nil {
 					w = float64(wv[ch])
 				}
-				sc := w * invstd[ch]
+				// dx = (dy - dmean - (x-mean)*proj) * w*invstd in training,
+				// dy * w*invstd in evaluation.
+				var dmean, proj float32
+				if training {
+					dmean = float32(sd / float64(cnt))
+					proj = float32(sdc * invstd[ch] * invstd[ch] / float64(cnt))
+				}
+				sc := float32(w * invstd[ch])
 				for i := 0; i < n; i++ {
 					off := (i*c + ch) * s
+					dys, out := gv[off:off+s], gx[off:off+s]
 					for j, v := range xv[off : off+s] {
-						dy := float64(gv[off+j])
-						if training {
-							xh := (float64(v) - mean[ch]) * invstd[ch]
-							dy -= (sd + xh*sdx) / float64(cnt)
-						}
-						gx[off+j] = float32(sc * dy)
+						out[j] = (dys[j] - dmean - (v-m32)*proj) * sc
 					}
 				}
 			}
@@ -210,15 +225,16 @@ func LayerNorm(x *tensor.Tensor, normalizedShape []int, weight, bias *tensor.Ten
 			mu, is := nnopMoments(row, eps)
 			mean[r], invstd[r] = mu, is
 			out := yv[r*d : (r+1)*d]
+			m32, is32 := float32(mu), float32(is)
 			for j, v := range row {
-				h := (float64(v) - mu) * is
+				h := (v - m32) * is32
 				if wv != nil {
-					h *= float64(wv[j])
+					h *= wv[j]
 				}
 				if bv != nil {
-					h += float64(bv[j])
+					h += bv[j]
 				}
-				out[j] = float32(h)
+				out[j] = h
 			}
 		}
 	})
@@ -231,12 +247,7 @@ func LayerNorm(x *tensor.Tensor, normalizedShape []int, weight, bias *tensor.Ten
 			gx := make([]float32, len(xv))
 			parallel.For(rows, 16, func(r0, r1 int) {
 				for r := r0; r < r1; r++ {
-					nnopNormRowGrad(xv[r*d:(r+1)*d], gv[r*d:(r+1)*d], gx[r*d:(r+1)*d], mean[r], invstd[r], func(j int) float64 {
-						if wv == nil {
-							return 1
-						}
-						return float64(wv[j])
-					})
+					nnopNormRowGrad(xv[r*d:(r+1)*d], gv[r*d:(r+1)*d], gx[r*d:(r+1)*d], mean[r], invstd[r], wv, 1)
 				}
 			})
 			tx = nnopTensor(gx, xs)
@@ -245,14 +256,18 @@ func LayerNorm(x *tensor.Tensor, normalizedShape []int, weight, bias *tensor.Ten
 			gw := make([]float32, d)
 			gb := make([]float32, d)
 			parallel.For(d, 64, func(j0, j1 int) {
-				for j := j0; j < j1; j++ {
-					var sw, sb float64
-					for r := 0; r < rows; r++ {
-						dy := float64(gv[r*d+j])
-						sw += dy * (float64(xv[r*d+j]) - mean[r]) * invstd[r]
-						sb += dy
+				sw := make([]float64, j1-j0)
+				sb := make([]float64, j1-j0)
+				for r := 0; r < rows; r++ {
+					dys, xr := gv[r*d+j0:r*d+j1], xv[r*d+j0:r*d+j1]
+					m, is := mean[r], invstd[r]
+					for j, dy := range dys {
+						sw[j] += float64(dy) * (float64(xr[j]) - m) * is
+						sb[j] += float64(dy)
 					}
-					gw[j], gb[j] = float32(sw), float32(sb)
+				}
+				for j := range sw {
+					gw[j0+j], gb[j0+j] = float32(sw[j]), float32(sb[j])
 				}
 			})
 			if needs(weight) {
@@ -302,16 +317,24 @@ func GroupNorm(x *tensor.Tensor, groups int, weight, bias *tensor.Tensor, eps fl
 			mu, is := nnopMoments(row, eps)
 			mean[k], invstd[k] = mu, is
 			g := k % groups
-			for j, v := range row {
-				ch := g*cg + j/max(s, 1)
-				h := (float64(v) - mu) * is
-				if wv != nil {
-					h *= float64(wv[ch])
+			m32, is32 := float32(mu), float32(is)
+			for cc := 0; cc < cg; cc++ {
+				// y = x*alpha + beta per channel.
+				alpha, beta := is32, -m32*is32
+				if ch := g*cg + cc; wv != nil || bv != nil {
+					w, b := float32(1), float32(0)
+					if wv != nil {
+						w = wv[ch]
+					}
+					if bv != nil {
+						b = bv[ch]
+					}
+					alpha, beta = is32*w, b-m32*is32*w
 				}
-				if bv != nil {
-					h += float64(bv[ch])
+				out := yv[k*d+cc*s : k*d+(cc+1)*s]
+				for j, v := range row[cc*s : (cc+1)*s] {
+					out[j] = v*alpha + beta
 				}
-				yv[k*d+j] = float32(h)
 			}
 		}
 	})
@@ -324,13 +347,12 @@ func GroupNorm(x *tensor.Tensor, groups int, weight, bias *tensor.Tensor, eps fl
 			gx := make([]float32, len(xv))
 			parallel.For(chunks, 4, func(k0, k1 int) {
 				for k := k0; k < k1; k++ {
-					base := (k % groups) * cg
-					nnopNormRowGrad(xv[k*d:(k+1)*d], gv[k*d:(k+1)*d], gx[k*d:(k+1)*d], mean[k], invstd[k], func(j int) float64 {
-						if wv == nil {
-							return 1
-						}
-						return float64(wv[base+j/s])
-					})
+					var w []float32
+					if wv != nil {
+						base := (k % groups) * cg
+						w = wv[base : base+cg]
+					}
+					nnopNormRowGrad(xv[k*d:(k+1)*d], gv[k*d:(k+1)*d], gx[k*d:(k+1)*d], mean[k], invstd[k], w, s)
 				}
 			})
 			tx = nnopTensor(gx, xs)
@@ -383,21 +405,32 @@ func nnopMoments(v []float32, eps float32) (mean, invstd float64) {
 	return mean, 1 / math.Sqrt(q/float64(len(v))+float64(eps))
 }
 
-// nnopNormRowGrad writes the input gradient of y = w(j)*(x-mean)*invstd
-// over one normalized slice: with g = dy*w and xhat the normalized input,
+// nnopNormRowGrad writes the input gradient of y = w*(x-mean)*invstd over
+// one normalized slice, where element j uses weight w[j/rep] (1 when w is
+// nil): with g = dy*w and xhat the normalized input,
 // dx = invstd * (g - mean(g) - xhat*mean(g*xhat)).
-func nnopNormRowGrad(x, dy, dx []float32, mean, invstd float64, w func(j int) float64) {
-	var sg, sgx float64
+func nnopNormRowGrad(x, dy, dx []float32, mean, invstd float64, w []float32, rep int) {
+	var sg, sgc float64 // sum(g), sum(g*(x-mean))
+	m32 := float32(mean)
 	for j, v := range x {
-		gj := float64(dy[j]) * w(j)
-		sg += gj
-		sgx += gj * (float64(v) - mean) * invstd
+		gj := dy[j]
+		if w != nil {
+			gj *= w[j/rep]
+		}
+		sg += float64(gj)
+		sgc += float64(gj) * float64(v-m32)
 	}
 	nf := float64(len(x))
+	sgc += sg * (float64(m32) - mean)
+	gm := float32(sg / nf)
+	proj := float32(sgc * invstd * invstd / nf)
+	is := float32(invstd)
 	for j, v := range x {
-		gj := float64(dy[j]) * w(j)
-		xh := (float64(v) - mean) * invstd
-		dx[j] = float32(invstd * (gj - sg/nf - xh*sgx/nf))
+		gj := dy[j]
+		if w != nil {
+			gj *= w[j/rep]
+		}
+		dx[j] = (gj - gm - (v-m32)*proj) * is
 	}
 }
 

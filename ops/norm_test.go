@@ -235,3 +235,33 @@ func TestGroupNormTorch(t *testing.T) {
 	nnopCheckClose(t, "dx", x.Grad().F32(), []float64{0.44856345653533936, 0.09939552843570709, -0.14884090423583984, -0.1996179223060608, -0.21615225076675415, 0.01665198802947998, -0.2385902851819992, 0.037357378751039505, 0.2791082262992859, 0.09591427445411682, -0.024211794137954712, -0.14957773685455322, -0.13499265909194946, -0.22434601187705994, -0.1527523696422577, -0.26087573170661926, 0.18051959574222565, 0.5924472808837891, 0.44977009296417236, 0.20444810390472412, -0.13713501393795013, -0.3765726685523987, -0.2043643742799759, 0.0638536587357521}, 1e-5)
 	nnopCheckClose(t, "dw", w.Grad().F32(), []float64{1.6854826211929321, 3.5158379077911377, 2.88759446144104, 4.503809928894043}, 1e-5)
 }
+
+func BenchmarkNorm(b *testing.B) {
+	x := nnopRandT(1, 64, 32, 28, 28)
+	w, bias := nnopRandT(2, 32), nnopRandT(3, 32)
+	rm, rv := tensor.Zeros(32), tensor.Ones(32)
+	b.Run("BatchNorm/train/64x32x28x28", func(b *testing.B) {
+		b.SetBytes(int64(4 * x.Numel()))
+		for b.Loop() {
+			for _, p := range []*tensor.Tensor{x, w, bias} {
+				p.SetGrad(nil)
+			}
+			if err := nnopBackward(BatchNorm(x, rm, rv, w, bias, true, 0.1, 1e-5)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	xl := nnopRandT(4, 64, 128, 256)
+	wl, bl := nnopRandT(5, 256), nnopRandT(6, 256)
+	b.Run("LayerNorm/train/64x128x256", func(b *testing.B) {
+		b.SetBytes(int64(4 * xl.Numel()))
+		for b.Loop() {
+			for _, p := range []*tensor.Tensor{xl, wl, bl} {
+				p.SetGrad(nil)
+			}
+			if err := nnopBackward(LayerNorm(xl, []int{256}, wl, bl, 1e-5)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

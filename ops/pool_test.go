@@ -161,3 +161,27 @@ func TestPoolThreadsAndErrors(t *testing.T) {
 	nnopPanics(t, "too small", func() { MaxPool2d(tensor.Zeros(1, 2, 2), PoolAttrs{Kernel: [2]int{3, 3}}) })
 	nnopPanics(t, "want input", func() { AvgPool2d(tensor.Zeros(4, 4), PoolAttrs{Kernel: [2]int{2, 2}}) })
 }
+
+func BenchmarkPool(b *testing.B) {
+	x := nnopRandT(1, 64, 32, 28, 28)
+	a := PoolAttrs{Kernel: [2]int{2, 2}}
+	bytes := int64(4 * x.Numel())
+	b.Run("MaxPool2d/train/64x32x28x28", func(b *testing.B) {
+		b.SetBytes(bytes)
+		for b.Loop() {
+			x.SetGrad(nil)
+			if err := nnopBackward(MaxPool2d(x, a)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AvgPool2d/train/64x32x28x28", func(b *testing.B) {
+		b.SetBytes(bytes)
+		for b.Loop() {
+			x.SetGrad(nil)
+			if err := nnopBackward(AvgPool2d(x, a)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
