@@ -244,3 +244,31 @@ func TestSoftmax(t *testing.T) {
 	shWant(t, "softmax scalar", Softmax(Scalar(7), 0), []int{}, []float64{1})
 	shWant(t, "softmax empty", Softmax(Zeros(2, 0), 1), []int{2, 0}, nil)
 }
+
+// BenchmarkReduce measures reductions and softmax (bytes = input read).
+func BenchmarkReduce(b *testing.B) {
+	cases := []struct {
+		name string
+		in   []int
+		fn   func(x *Tensor)
+	}{
+		{"sum_last/1024x1024", []int{1024, 1024}, func(x *Tensor) { Sum(x, []int{1}, false) }},
+		{"sum_first/1024x1024", []int{1024, 1024}, func(x *Tensor) { Sum(x, []int{0}, false) }},
+		{"sum_nhw/32x64x28x28", []int{32, 64, 28, 28}, func(x *Tensor) { Sum(x, []int{0, 2, 3}, false) }},
+		{"var_nhw/32x64x28x28", []int{32, 64, 28, 28}, func(x *Tensor) { Var(x, []int{0, 2, 3}, false, false) }},
+		{"max_last/1024x1024", []int{1024, 1024}, func(x *Tensor) { Max(x, 1, false) }},
+		{"max_first/1024x1024", []int{1024, 1024}, func(x *Tensor) { Max(x, 0, false) }},
+		{"softmax_last/256x1000", []int{256, 1000}, func(x *Tensor) { Softmax(x, 1) }},
+		{"log_softmax_last/256x1000", []int{256, 1000}, func(x *Tensor) { LogSoftmax(x, 1) }},
+		{"softmax_first/1000x256", []int{1000, 256}, func(x *Tensor) { Softmax(x, 0) }},
+	}
+	for _, c := range cases {
+		x := Rand(NewRNG(1), c.in...)
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * x.Numel()))
+			for b.Loop() {
+				c.fn(x)
+			}
+		})
+	}
+}

@@ -74,8 +74,14 @@ func (o *shOdo) next() {
 	}
 }
 
-// shTile is the block edge of the cache-blocked transpose path.
-const shTile = 32
+// Tile of the cache-blocked transpose path: shTileI rows of the output by
+// shTileJ columns, so that only shTileJ lines of the strided side are live
+// at once (power-of-two strides alias to one cache set; 64x8 measured
+// fastest on 1024x1024 and 4096x4096 transposes, 32x32 the slowest).
+const (
+	shTileI = 64
+	shTileJ = 8
+)
 
 // shCopy copies the elements of view sv of src into view dv of dst (both
 // views have the same shape).
@@ -97,10 +103,10 @@ func shCopy[T any](dst []T, dv shView, src []T, sv shView) {
 		o := shNewOdo(shape[:n-2], ds[:n-2], ss[:n-2], dv.off, sv.off)
 		outer := shProd(shape[:n-2])
 		for k := 0; k < outer; k++ {
-			for i0 := 0; i0 < rows; i0 += shTile {
-				i1 := min(i0+shTile, rows)
-				for j0 := 0; j0 < cols; j0 += shTile {
-					j1 := min(j0+shTile, cols)
+			for i0 := 0; i0 < rows; i0 += shTileI {
+				i1 := min(i0+shTileI, rows)
+				for j0 := 0; j0 < cols; j0 += shTileJ {
+					j1 := min(j0+shTileJ, cols)
 					for i := i0; i < i1; i++ {
 						d := dst[o.a+i*dr+j0 : o.a+i*dr+j1]
 						s := o.b + i + j0*sc

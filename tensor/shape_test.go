@@ -121,6 +121,8 @@ func TestPermuteMatchesNaive(t *testing.T) {
 		{[]int{4, 0, 3}, []int{2, 0, 1}},
 		{[]int{}, []int{}},
 		{[]int{64, 9, 16}, []int{2, 0, 1}},
+		{[]int{9, 130}, []int{1, 0}},
+		{[]int{2, 8, 8}, []int{0, 2, 1}},
 	}
 	for _, c := range cases {
 		f := shArange(c.shape...)
@@ -364,4 +366,40 @@ func TestShapeOpsEmpty(t *testing.T) {
 	shWant(t, "Concat empties", Concat([]*Tensor{e, e}, 0), []int{0, 3}, nil)
 	var z Tensor
 	shWant(t, "zero value", Permute(&z, 0), []int{0}, nil)
+}
+
+// BenchmarkShapeCopy measures the strided-copy kernel behind the shape ops
+// (bytes moved = read + written).
+func BenchmarkShapeCopy(b *testing.B) {
+	cases := []struct {
+		name string
+		in   []int
+		fn   func(x *Tensor) *Tensor
+	}{
+		{"transpose/1024x1024", []int{1024, 1024}, func(x *Tensor) *Tensor { return Transpose(x, 0, 1) }},
+		{"nchw_to_nhwc/32x64x28x28", []int{32, 64, 28, 28}, func(x *Tensor) *Tensor { return Permute(x, 0, 2, 3, 1) }},
+		{"slice_rows/1024x1024", []int{1024, 1024}, func(x *Tensor) *Tensor { return Slice(x, 1, 1, 1023, 1) }},
+		{"pad/32x64x28x28", []int{32, 64, 28, 28}, func(x *Tensor) *Tensor { return Pad(x, []int{1, 1, 1, 1}, 0) }},
+		{"concat/2x32x64x28x28", []int{32, 64, 28, 28}, func(x *Tensor) *Tensor { return Concat([]*Tensor{x, x}, 1) }},
+	}
+	// The anchor allocates and copies 1024x1024 floats: the bandwidth
+	// ceiling of any operation that returns a new tensor.
+	b.Run("anchor/alloc_copy_1024x1024", func(b *testing.B) {
+		src := make([]float32, 1<<20)
+		b.SetBytes(8 << 20)
+		for b.Loop() {
+			dst := make([]float32, len(src))
+			copy(dst, src)
+		}
+	})
+	for _, c := range cases {
+		x := Rand(NewRNG(1), c.in...)
+		b.Run(c.name, func(b *testing.B) {
+			out := c.fn(x)
+			b.SetBytes(int64(4 * (x.Numel() + out.Numel())))
+			for b.Loop() {
+				c.fn(x)
+			}
+		})
+	}
 }
