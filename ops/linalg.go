@@ -170,6 +170,18 @@ func nnopBatchedGemm(iter []int, transA, transB bool, m, n, k int, a []float32, 
 	if nb == 0 || m == 0 || n == 0 || k == 0 {
 		return
 	}
+	full := func(sh []int) bool { return nnopProd(sh) == nb }
+	if nb > 1 && !transA && nnopProd(bBatch) == 1 && full(aBatch) && full(cBatch) {
+		// One shared B: stack the A matrices into one (nb*m)×k matrix.
+		sgemm.Sgemm(false, transB, nb*m, n, k, 1, a, lda, b, ldb, 0, c, n)
+		return
+	}
+	if nb > 1 && transA && !transB && nnopProd(cBatch) == 1 && full(aBatch) && full(bBatch) {
+		// Sum over all batches of A_i^T B_i: one product with inner
+		// dimension nb*k over the stacked matrices.
+		sgemm.Sgemm(true, false, m, n, nb*k, 1, a, lda, b, ldb, 0, c, n)
+		return
+	}
 	as, bs, cs := nnopBatchStrides(aBatch, iter), nnopBatchStrides(bBatch, iter), nnopBatchStrides(cBatch, iter)
 	var beta float32
 	if reduce {
