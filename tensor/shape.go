@@ -551,7 +551,12 @@ func Squeeze(t *Tensor, dims ...int) *Tensor {
 			shape = append(shape, d)
 		}
 	}
-	q := shQPAxis(t.qparams, func(a int) int { return newAxis[a] })
+	q := shQPAxis(t.qparams, func(a int) int {
+		if drop[a] {
+			panic(fmt.Sprintf("tensor: Squeeze: cannot remove per-channel axis %d of %v", a, sh))
+		}
+		return newAxis[a]
+	})
 	return shReshare(t, append([]int{}, shape...), q)
 }
 

@@ -303,6 +303,8 @@ func TestSqueezeUnsqueezeFlatten(t *testing.T) {
 		t.Fatalf("axis after Flatten(1,2) = %d, want 1", a)
 	}
 	shPanics(t, "per-channel", func() { Flatten(q, 0, 2) })
+	q1 := NewQuantized(QInt8, make([]int8, 2), &QParams{Scheme: PerChannelSymmetric, Scale: []float32{1}, ZeroPoint: []int32{0}, Axis: 0}, 1, 2)
+	shPanics(t, "per-channel axis", func() { Squeeze(q1) })
 }
 
 func TestRepeatTile(t *testing.T) {
