@@ -2,8 +2,9 @@
 // contiguous row-major storage, plus the quantization parameters of
 // quantized tensors and the slots package autograd uses to record gradients.
 //
-// Tensors are always contiguous. Reshape (and View) share storage with the
-// source; every other operation returns a new tensor. The functions in this
+// Tensors are always contiguous. Reshape, Squeeze, Unsqueeze, Flatten and
+// Detach share storage with the source, like PyTorch views; every other
+// operation returns a new tensor. The functions in this
 // package compute values only; package ops wraps them in the one op
 // dispatcher that records autograd and graph nodes.
 //
