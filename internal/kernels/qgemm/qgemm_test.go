@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/quanta-go/quanta/internal/cpu"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
 
 	"github.com/quanta-go/quanta/internal/parallel"
 )
@@ -163,4 +164,32 @@ func testReluClampEpilogue(t *testing.T) {
 	if c[0] != 100 || c[1] != 100 { // negative results clamp at the ReLU bound
 		t.Fatalf("relu clamp got %v", c)
 	}
+}
+
+func TestRequantizeRow(t *testing.T) {
+	forEachVariant(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(4, 4))
+		for _, n := range []int{1, 7, 8, 15, 16, 17, 33, 100} {
+			src := make([]int32, n)
+			mult := make([]float32, n)
+			for j := range src {
+				src[j] = int32(r.IntN(1<<20) - 1<<19)
+				mult[j] = r.Float32() * 1e-3
+			}
+			for _, rg := range [][3]int32{{0, 255, 128}, {-128, 127, -5}, {10, 200, 10}} {
+				got := make([]byte, n+1)
+				got[n] = 0xAA
+				RequantizeRow(src, mult, rg[2], rg[0], rg[1], got[:n])
+				for j := range src {
+					want := byte(qmath.Requantize(src[j], mult[j], rg[2], rg[0], rg[1]))
+					if got[j] != want {
+						t.Fatalf("n=%d range %v: [%d] = %d, want %d", n, rg, j, got[j], want)
+					}
+				}
+				if got[n] != 0xAA {
+					t.Fatal("wrote past dst")
+				}
+			}
+		}
+	})
 }

@@ -143,3 +143,25 @@ func tailRequant(src []int32, mult []float32, zp int32, lo, hi float32, dst unsa
 		out[t] = byte(int32(roundEven(f)) + zp)
 	}
 }
+
+// requantRowArch runs the widest requantize loop the CPU allows.
+func requantRowArch(src []int32, mult []float32, zp, lo, hi int32, dst []byte) bool {
+	flo, fhi := float32(lo-zp), float32(hi-zp)
+	switch {
+	case cpu.Max >= cpu.AVX512VNNI:
+		requantRowAVX512(&src[0], &mult[0], len(src), zp, flo, fhi, &dst[0])
+	case cpu.Max >= cpu.AVX2:
+		n8 := len(src) / 8
+		if n8 > 0 && lo >= 0 {
+			requantU8AVX2(&src[0], &mult[0], n8, zp, flo, fhi, &dst[0])
+		} else if n8 > 0 {
+			requantS8AVX2(&src[0], &mult[0], n8, zp, flo, fhi, &dst[0])
+		}
+		if n8*8 < len(src) {
+			tailRequant(src[n8*8:], mult[n8*8:], zp, flo, fhi, unsafe.Pointer(&dst[n8*8]))
+		}
+	default:
+		return false
+	}
+	return true
+}
