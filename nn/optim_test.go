@@ -126,7 +126,10 @@ func TestOptimizerBookkeeping(t *testing.T) {
 		{"nesterov", func() error { _, err := NewSGD([]*tensor.Tensor{a}, SGDOptions{Nesterov: true}); return err }()},
 		{"lr", func() error { _, err := NewSGD([]*tensor.Tensor{a}, SGDOptions{LR: -1}); return err }()},
 		{"dup", func() error { _, err := NewAdam([]*tensor.Tensor{a, a}, AdamOptions{}); return err }()},
-		{"int", func() error { _, err := NewAdam([]*tensor.Tensor{tensor.New(tensor.Int64, 1)}, AdamOptions{}); return err }()},
+		{"int", func() error {
+			_, err := NewAdam([]*tensor.Tensor{tensor.New(tensor.Int64, 1)}, AdamOptions{})
+			return err
+		}()},
 		{"beta", func() error { _, err := NewAdamW([]*tensor.Tensor{a}, AdamOptions{Beta1: 1}); return err }()},
 	}
 	for _, c := range bad {
