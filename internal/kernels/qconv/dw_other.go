@@ -1,0 +1,20 @@
+//go:build !amd64 || purego
+
+package qconv
+
+import (
+	"github.com/quanta-go/quanta/internal/cpu"
+	"github.com/quanta-go/quanta/internal/kernels/qgemm"
+)
+
+func dwAsmLevel() (cpu.Level, bool) { return cpu.AVX512VNNI, false }
+
+// dwPlane is nil: there is no assembly plane kernel in this build.
+var dwPlane func(src *uint8, pitch, rowStep, colStep, oh, ow, kh, dh int, idx *byte, groups int, w *int32, init int32, mult float32, zp int32, lo, hi float32, dst *uint8)
+
+// directPack is empty without assembly.
+type directPack struct{}
+
+func packDirect(p *Params, w []int8) *directPack { return nil }
+
+func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {}

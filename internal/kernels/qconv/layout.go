@@ -1,0 +1,85 @@
+package qconv
+
+import (
+	"sync"
+
+	"github.com/quanta-go/quanta/internal/kernels/conv"
+)
+
+var i32Scratch = sync.Pool{New: func() any { return new([]int32) }}
+
+func getI32(n int) *[]int32 {
+	b := i32Scratch.Get().(*[]int32)
+	if cap(*b) < n {
+		*b = make([]int32, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+// toPaddedNHWC writes one NCHW image into a [H+2PadH][W+2PadW][cp] buffer
+// whose padding (spatial, and channels C..cp) holds za.
+func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []uint8) {
+	ph := q.H + 2*q.PadH
+	rowLen := pw * cp
+	// Top and bottom padding rows, and the slack after the buffer.
+	fill(dst[:q.PadH*rowLen], za)
+	fill(dst[(q.PadH+q.H)*rowLen:], za)
+	_ = ph
+	hw := q.H * q.W
+	for i := 0; i < q.H; i++ {
+		row := dst[(q.PadH+i)*rowLen : (q.PadH+i+1)*rowLen]
+		fill(row[:q.PadW*cp], za)
+		fill(row[(q.PadW+q.W)*cp:], za)
+		px := row[q.PadW*cp : (q.PadW+q.W)*cp]
+		src := x[i*q.W:]
+		switch {
+		case cp == q.C && q.C%4 == 0:
+			// 4 channels at a time.
+			for c := 0; c < q.C; c += 4 {
+				p0, p1, p2, p3 := src[c*hw:c*hw+q.W], src[(c+1)*hw:(c+1)*hw+q.W], src[(c+2)*hw:(c+2)*hw+q.W], src[(c+3)*hw:(c+3)*hw+q.W]
+				for j := 0; j < q.W; j++ {
+					o := j*cp + c
+					px[o], px[o+1], px[o+2], px[o+3] = p0[j], p1[j], p2[j], p3[j]
+				}
+			}
+		default:
+			for j := 0; j < q.W; j++ {
+				pix := px[j*cp : (j+1)*cp]
+				for c := 0; c < q.C; c++ {
+					pix[c] = src[c*hw+j]
+				}
+				fill(pix[q.C:], za)
+			}
+		}
+	}
+}
+
+// fill sets every byte of b to v.
+func fill(b []uint8, v uint8) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = v
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
+	}
+}
+
+// nhwcToNCHW transposes [m pixels][c channels] into [c][m], in blocks that
+// stay in cache.
+func nhwcToNCHW(src []uint8, m, c int, dst []uint8) {
+	const bs = 32
+	for p0 := 0; p0 < m; p0 += bs {
+		p1 := min(p0+bs, m)
+		for c0 := 0; c0 < c; c0 += bs {
+			c1 := min(c0+bs, c)
+			for ch := c0; ch < c1; ch++ {
+				d := dst[ch*m : ch*m+m]
+				for p := p0; p < p1; p++ {
+					d[p] = src[p*c+ch]
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package qconv
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quanta-go/quanta/internal/cpu"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/kernels/qgemm"
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+func randConv(r *rand.Rand, p Params, perChannelZP bool) ([]uint8, []int8, *qgemm.Requant) {
+	q := p.Norm()
+	x := make([]uint8, q.InputLen())
+	for i := range x {
+		x[i] = uint8(r.IntN(256))
+	}
+	w := make([]int8, q.WeightLen())
+	for i := range w {
+		w[i] = int8(r.IntN(256) - 128)
+	}
+	rq := &qgemm.Requant{Bias: make([]int32, q.OutC), Multiplier: make([]float32, q.OutC), ZeroPoint: int32(r.IntN(256)), Min: 0, Max: 255}
+	for c := range rq.Bias {
+		rq.Bias[c] = int32(r.IntN(40001) - 20000)
+		rq.Multiplier[c] = r.Float32() * 2e-4
+	}
+	if r.IntN(4) == 0 {
+		rq.Min = rq.ZeroPoint // fused ReLU
+	}
+	return x, w, rq
+}
+
+func forEachTier(t *testing.T, f func(t *testing.T)) {
+	for _, l := range cpu.Levels() {
+		if l == cpu.AVX512 {
+			continue
+		}
+		t.Run(l.String(), func(t *testing.T) {
+			old := cpu.SetMax(l)
+			defer cpu.SetMax(old)
+			f(t)
+		})
+	}
+}
+
+func TestConv2DMatchesReference(t *testing.T) {
+	forEachTier(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		cases := []conv.Conv2DParams{
+			{N: 1, C: 3, H: 9, W: 11, OutC: 5, KH: 3, KW: 3, PadH: 1, PadW: 1},
+			{N: 2, C: 8, H: 7, W: 7, OutC: 16, KH: 1, KW: 1},
+			{N: 1, C: 6, H: 10, W: 9, OutC: 4, KH: 3, KW: 2, StrideH: 2, StrideW: 2, PadH: 1},
+			{N: 1, C: 4, H: 12, W: 12, OutC: 8, KH: 3, KW: 3, DilH: 2, DilW: 2, PadH: 2, PadW: 2, Groups: 2},
+			{N: 1, C: 16, H: 19, W: 35, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 16}, // depthwise
+			{N: 2, C: 5, H: 8, W: 40, OutC: 5, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 5},
+			{N: 1, C: 3, H: 13, W: 17, OutC: 3, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 3},
+			{N: 1, C: 4, H: 9, W: 33, OutC: 4, KH: 3, KW: 7, PadW: 3, Groups: 4},
+			{N: 1, C: 2, H: 6, W: 16, OutC: 2, KH: 3, KW: 3, DilH: 2, DilW: 3, PadH: 2, PadW: 3, Groups: 2},
+			{N: 1, C: 3, H: 5, W: 5, OutC: 3, KH: 1, KW: 9, PadW: 4, Groups: 3}, // too wide for the asm path
+		}
+		for i, g := range cases {
+			for _, perCh := range []bool{false, true} {
+				p := Params{Conv2DParams: g, InZeroPoint: int32(r.IntN(256))}
+				if perCh {
+					p.WeightZeroPoints = make([]int32, g.OutC)
+					for c := range p.WeightZeroPoints {
+						p.WeightZeroPoints[c] = int32(r.IntN(7) - 3)
+					}
+				} else {
+					p.WeightZeroPoints = []int32{0}
+				}
+				x, w, rq := randConv(r, p, perCh)
+				pk, err := Pack(p, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := p.Norm().OutputLen()
+				want := make([]uint8, n)
+				Reference(&p, x, w, rq, want)
+				got := make([]uint8, n+4)
+				copy(got[n:], []uint8{9, 9, 9, 9})
+				Conv2D(pk, x, rq, got)
+				for j := 0; j < n; j++ {
+					if got[j] != want[j] {
+						t.Fatalf("case %d (%+v, per-channel zp %v): y[%d] = %d, want %d", i, g, perCh, j, got[j], want[j])
+					}
+				}
+				if got[n] != 9 || got[n+3] != 9 {
+					t.Fatalf("case %d: wrote past the output", i)
+				}
+			}
+		}
+	})
+}
+
+func TestConv2DThreadIndependent(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 9))
+	for _, g := range []conv.Conv2DParams{
+		{N: 2, C: 16, H: 14, W: 14, OutC: 32, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 2, C: 24, H: 14, W: 14, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 24},
+	} {
+		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
+		x, w, rq := randConv(r, p, false)
+		pk, err := Pack(p, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outs [][]uint8
+		for _, th := range []int{1, 2, 3} {
+			old := parallel.SetNumThreads(th)
+			y := make([]uint8, p.Norm().OutputLen())
+			Conv2D(pk, x, rq, y)
+			parallel.SetNumThreads(old)
+			outs = append(outs, y)
+		}
+		for i := range outs[0] {
+			if outs[1][i] != outs[0][i] || outs[2][i] != outs[0][i] {
+				t.Fatalf("%+v: output %d depends on the thread count", g, i)
+			}
+		}
+	}
+}
+
+func TestPackErrors(t *testing.T) {
+	p := Params{Conv2DParams: conv.Conv2DParams{N: 1, C: 3, H: 4, W: 4, OutC: 2, KH: 3, KW: 3}, WeightZeroPoints: []int32{0, 0, 0}}
+	if _, err := Pack(p, make([]int8, 54)); err == nil {
+		t.Fatal("3 zero points for 2 channels accepted")
+	}
+	p.WeightZeroPoints = []int32{0}
+	if _, err := Pack(p, make([]int8, 5)); err == nil {
+		t.Fatal("short weights accepted")
+	}
+}
+
+// BenchmarkQConv2D reports GOP/s (2 per multiply-add) at batch 1.
+func BenchmarkQConv2D(b *testing.B) {
+	shapes := []struct {
+		name string
+		g    conv.Conv2DParams
+	}{
+		{"3x3_64x64_56", conv.Conv2DParams{N: 1, C: 64, H: 56, W: 56, OutC: 64, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"3x3_128x128_28", conv.Conv2DParams{N: 1, C: 128, H: 28, W: 28, OutC: 128, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"1x1_256x256_14", conv.Conv2DParams{N: 1, C: 256, H: 14, W: 14, OutC: 256, KH: 1, KW: 1}},
+		{"dw3x3_144_56", conv.Conv2DParams{N: 1, C: 144, H: 56, W: 56, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144}},
+	}
+	for _, th := range []int{1, 2} {
+		for _, s := range shapes {
+			r := rand.New(rand.NewPCG(1, 1))
+			p := Params{Conv2DParams: s.g, InZeroPoint: 5, WeightZeroPoints: []int32{0}}
+			x, w, rq := randConv(r, p, false)
+			pk, _ := Pack(p, w)
+			y := make([]uint8, p.Norm().OutputLen())
+			q := p.Norm()
+			macs := float64(q.OutputLen()) * float64(q.C/q.Groups*q.KH*q.KW)
+			b.Run(fmt.Sprintf("t%d/%s", th, s.name), func(b *testing.B) {
+				old := parallel.SetNumThreads(th)
+				defer parallel.SetNumThreads(old)
+				for i := 0; i < b.N; i++ {
+					Conv2D(pk, x, rq, y)
+				}
+				b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+			})
+		}
+	}
+}
