@@ -127,6 +127,10 @@ func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
 // convAdjoint computes gx = conv^T(gy): per image and group, the column
 // gradient W^T*gy by GEMM, then col2im.
 func convAdjoint(g *geom, w, gy, gx []float32) {
+	if f, ok := g.flipGeom(); ok {
+		adjointWide(g, &f, w, gy, gx)
+		return
+	}
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	items := g.N * g.G
@@ -187,6 +191,10 @@ func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
 // gy_tile * col_tile^T, in a fixed order. Groups run in parallel; within a
 // group, im2col is split over its rows.
 func convWeightGrad(g *geom, x, gy, gw []float32) {
+	if g.wideWeightGrad() {
+		weightGradWide(g, x, gy, gw)
+		return
+	}
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	tc := P

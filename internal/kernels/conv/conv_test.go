@@ -204,6 +204,7 @@ func TestConv2DThreadInvariant(t *testing.T) {
 		{N: 2, C: 32, H: 9, W: 9, OutC: 40, KH: 1, KW: 1},
 		{N: 2, C: 12, H: 17, W: 15, OutC: 24, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 12},
 		{N: 1, C: 6, H: 12, W: 12, OutC: 6, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 3},
+		{N: 2, C: 1, H: 28, W: 28, OutC: 20, KH: 5, KW: 5, PadH: 2, PadW: 2}, // one input channel: multiplier 20
 	}
 	for _, p := range cases {
 		x := randSlice(r, p.InputLen())
@@ -352,5 +353,69 @@ func TestConvForwardWide(t *testing.T) {
 	}
 	if n < 20 {
 		t.Fatalf("only %d stride-1 cases", n)
+	}
+}
+
+// TestConvBackwardWide runs the wide stride-1 backward paths on every
+// stride-1 case they can serve, whether or not dispatch would choose them,
+// against the references, checking 1, 2 and 3 threads agree bit for bit.
+func TestConvBackwardWide(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	cases := append(convCases(r, 200),
+		Conv2DParams{N: 3, C: 16, H: 30, W: 33, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		Conv2DParams{N: 2, C: 4, H: 12, W: 12, OutC: 6, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 2})
+	nx, nw := 0, 0
+	for _, p := range cases {
+		p.StrideH, p.StrideW = 1, 1
+		if p.Validate() != nil {
+			continue
+		}
+		g := p.geom()
+		if g.pointwise() || g.cg() == 1 {
+			continue
+		}
+		x := randSlice(r, p.InputLen())
+		w := randSlice(r, p.WeightLen())
+		gy := randSlice(r, p.OutputLen())
+		wantX := make([]float32, p.InputLen())
+		Conv2DBackwardInputReference(p, w, gy, wantX)
+		magX := make([]float32, p.InputLen())
+		Conv2DBackwardInputReference(p, absOf(w), absOf(gy), magX)
+		wantW := make([]float32, p.WeightLen())
+		Conv2DBackwardWeightReference(p, x, gy, wantW)
+		magW := make([]float32, p.WeightLen())
+		Conv2DBackwardWeightReference(p, absOf(x), absOf(gy), magW)
+		f, _ := g.flipGeom()
+		flipOK := f.OH == g.H // flipGeom found a convolution
+		var firstX, firstW []float32
+		for _, th := range []int{1, 2, 3} {
+			withThreads(th, func() {
+				if flipOK {
+					gx := guarded(p.InputLen())
+					adjointWide(&g, &f, w, gy, gx)
+					checkGuard(t, p.String(), gx)
+					assertCloseMag(t, p.String()+" dx", gx, wantX, magX, convTol)
+					if firstX == nil {
+						firstX = gx
+						nx++
+					} else {
+						assertBits(t, p.String()+" dx threads", gx, firstX)
+					}
+				}
+				gw := guarded(p.WeightLen())
+				weightGradWide(&g, x, gy, gw)
+				checkGuard(t, p.String(), gw)
+				assertCloseMag(t, p.String()+" dw", gw, wantW, magW, convTol)
+				if firstW == nil {
+					firstW = gw
+					nw++
+				} else {
+					assertBits(t, p.String()+" dw threads", gw, firstW)
+				}
+			})
+		}
+	}
+	if nx < 20 || nw < 20 {
+		t.Fatalf("only %d input and %d weight cases", nx, nw)
 	}
 }

@@ -178,15 +178,17 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
 	ilo, ihi := interior(g.OH, g.H, g.KH, g.SH, g.PH, g.DH)
-	parallel.For(g.N*g.C, 1, func(i0, i1 int) {
+	mc := multChunk(m)
+	chunks := (m + mc - 1) / mc
+	parallel.For(g.N*g.C*chunks, 1, func(i0, i1 int) {
 		buf := getBuf(lay.size())
 		defer putBuf(buf)
 		offs := make([]int, kk)
 		ws := make([]float32, kk)
 		for it := i0; it < i1; it++ {
-			n, c := it/g.C, it%g.C
+			n, c, ch := it/(g.C*chunks), (it/chunks)%g.C, it%chunks
 			base := lay.build(x[(n*g.C+c)*g.hw():], *buf)
-			for j := 0; j < m; j++ {
+			for j := ch * mc; j < min(m, (ch+1)*mc); j++ {
 				o := c*m + j
 				wo := w[o*kk : (o+1)*kk]
 				var b float32
@@ -224,6 +226,12 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 		}
 	})
 }
+
+// multChunk is how many of the m outputs of one input channel one work
+// item computes: all of them for a plain depthwise convolution, a few when
+// a large multiplier (such as a first layer with one input channel) would
+// otherwise leave too few items to share among threads.
+func multChunk(m int) int { return min(m, 8) }
 
 // depthwiseBackwardInput computes gx by gathering: each image row of gx is
 // a rows-kernel output over the gy rows that reach it. For a horizontal
@@ -311,15 +319,19 @@ func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 	m := g.ocg()
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
-	parallel.For(g.C, 1, func(c0, c1 int) {
+	mc := multChunk(m)
+	chunks := (m + mc - 1) / mc
+	parallel.For(g.C*chunks, 1, func(i0, i1 int) {
 		buf := getBuf(lay.size())
 		defer putBuf(buf)
-		for c := c0; c < c1; c++ {
+		for it := i0; it < i1; it++ {
+			c, ch := it/chunks, it%chunks
+			j0, j1 := ch*mc, min(m, (ch+1)*mc)
+			clear(gw[(c*m+j0)*kk : (c*m+j1)*kk])
 			acc := gw[c*m*kk : (c+1)*m*kk]
-			clear(acc)
 			for n := 0; n < g.N; n++ {
 				base := lay.build(x[(n*g.C+c)*g.hw():], *buf)
-				for j := 0; j < m; j++ {
+				for j := j0; j < j1; j++ {
 					o := c*m + j
 					gyo := gy[(n*g.OutC+o)*g.ohw():]
 					for kh := 0; kh < g.KH; kh++ {

@@ -1,0 +1,117 @@
+package conv
+
+import (
+	"github.com/quanta-go/quanta/internal/kernels/sgemm"
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+// Stride-1 backward passes reuse the wide layout of conv_wide.go.
+//
+// The input gradient of a stride-1 convolution is itself a stride-1
+// convolution: of gy, zero-padded by DH*(KH-1)-PH rows and DW*(KW-1)-PW
+// columns, with the kernel flipped in both axes and its input and output
+// channels exchanged. When those paddings are non-negative it runs on the
+// wide forward path.
+//
+// The weight gradient of tap (kh, kw) is gy*Xtap^T, where Xtap is the
+// padded input shifted by the tap on the wide grid (rows of stride Hp*Wp,
+// read in place) and gy is spread to the grid's row width with zeros in the
+// extra columns: one GEMM per tap and image, summed over images in order.
+
+// flipGeom returns the stride-1 convolution that computes g's input
+// gradient, and whether it exists and suits the wide path.
+func (g *geom) flipGeom() (geom, bool) {
+	if g.SH != 1 || g.SW != 1 || g.pointwise() {
+		return geom{}, false
+	}
+	ph, pw := g.DH*(g.KH-1)-g.PH, g.DW*(g.KW-1)-g.PW
+	if ph < 0 || pw < 0 {
+		return geom{}, false
+	}
+	f := geom{N: g.N, C: g.OutC, H: g.OH, W: g.OW, OutC: g.C, KH: g.KH, KW: g.KW,
+		SH: 1, SW: 1, PH: ph, PW: pw, DH: g.DH, DW: g.DW, G: g.G, OH: g.H, OW: g.W}
+	return f, f.wide()
+}
+
+// flipWeights writes wf[grp*cg+c][o][KH-1-kh][KW-1-kw] = w[grp*ocg+o][c][kh][kw].
+func flipWeights(g *geom, w, wf []float32) {
+	cg, ocg, kk := g.cg(), g.ocg(), g.KH*g.KW
+	for grp := 0; grp < g.G; grp++ {
+		for o := 0; o < ocg; o++ {
+			for c := 0; c < cg; c++ {
+				src := w[((grp*ocg+o)*cg+c)*kk:][:kk]
+				dst := wf[((grp*cg+c)*ocg+o)*kk:][:kk]
+				for t, v := range src {
+					dst[kk-1-t] = v
+				}
+			}
+		}
+	}
+}
+
+// adjointWide computes gx = conv^T(gy) as the flipped stride-1 convolution
+// f on the wide path.
+func adjointWide(g, f *geom, w, gy, gx []float32) {
+	wb := getBuf(len(w[:g.OutC*g.kdim()]))
+	defer putBuf(wb)
+	flipWeights(g, w, *wb)
+	convForwardWide(f, gy, *wb, nil, gx)
+}
+
+// wideWeightGrad reports whether the wide weight-gradient path applies.
+func (g *geom) wideWeightGrad() bool { return g.wide() }
+
+// weightGradWide accumulates gw over images with one GEMM per tap, taps
+// split over workers.
+func weightGradWide(g *geom, x, gy, gw []float32) {
+	cg, ocg, P := g.cg(), g.ocg(), g.ohw()
+	kk := g.KH * g.KW
+	hp, wp := g.H+2*g.PH, g.W+2*g.PW
+	plane := hp * wp
+	nq := (g.OH-1)*wp + g.OW
+	xb, yb, tb := getBuf(cg*plane), getBuf(ocg*nq), getBuf(kk*ocg*cg)
+	defer putBuf(xb)
+	defer putBuf(yb)
+	defer putBuf(tb)
+	xp, gyw, gwt := *xb, *yb, *tb // gwt[tap][o][c]
+	for grp := 0; grp < g.G; grp++ {
+		for n := 0; n < g.N; n++ {
+			xg := x[(n*g.C+grp*cg)*g.hw():]
+			gyg := gy[(n*g.OutC+grp*ocg)*P:]
+			parallel.For(cg, 4, func(c0, c1 int) { padGroup(g, xg, c0, c1, xp) })
+			parallel.For(ocg, 4, func(o0, o1 int) {
+				for o := o0; o < o1; o++ {
+					row := gyw[o*nq : (o+1)*nq]
+					for oh := 0; oh < g.OH; oh++ {
+						copy(row[oh*wp:], gyg[o*P+oh*g.OW:o*P+(oh+1)*g.OW])
+						if oh < g.OH-1 {
+							clear(row[oh*wp+g.OW : (oh+1)*wp])
+						}
+					}
+				}
+			})
+			var beta float32
+			if n > 0 {
+				beta = 1
+			}
+			parallel.For(kk, 1, func(t0, t1 int) {
+				for tap := t0; tap < t1; tap++ {
+					kh, kw := tap/g.KW, tap%g.KW
+					s := kh*g.DH*wp + kw*g.DW
+					sgemm.Sgemm(false, true, ocg, cg, nq, 1, gyw, nq, xp[s:], plane, beta, gwt[tap*ocg*cg:], cg)
+				}
+			})
+		}
+		// gw[grp*ocg+o][c][tap] = gwt[tap][o][c]
+		parallel.For(ocg, 4, func(o0, o1 int) {
+			for o := o0; o < o1; o++ {
+				for c := 0; c < cg; c++ {
+					dst := gw[((grp*ocg+o)*cg+c)*kk:][:kk]
+					for tap := range dst {
+						dst[tap] = gwt[(tap*ocg+o)*cg+c]
+					}
+				}
+			}
+		})
+	}
+}
