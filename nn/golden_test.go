@@ -94,3 +94,17 @@ func TestGoldenTransformerEncoderLayer(t *testing.T) {
 		near(t, c.name, enc.ForwardMasked(io["src"], nil, io["kpm"]), io["out"], 2e-6)
 	}
 }
+
+func TestGoldenBatchNorm(t *testing.T) {
+	sd := loadGolden(t)
+	bn := must(NewBatchNorm2d(3, BatchNormOptions{}))
+	io := loadInto(t, bn, sd, "bn")
+	near(t, "bn train", bn.Forward(io["x"]), io["out_train"], 2e-6)
+	near(t, "running_mean", bn.RunningMean, io["running_mean"], 1e-6)
+	near(t, "running_var", bn.RunningVar, io["running_var"], 1e-6)
+	if nbt := io["num_batches_tracked"]; nbt.NDim() != 0 || bn.NumBatchesTracked.NDim() != 0 || bn.NumBatchesTracked.I64()[0] != nbt.I64()[0] {
+		t.Errorf("num_batches_tracked %v, PyTorch %v", bn.NumBatchesTracked, nbt)
+	}
+	Eval(bn)
+	near(t, "bn eval", bn.Forward(io["x"]), io["out_eval"], 2e-6)
+}

@@ -105,7 +105,10 @@ func TestConvLayers(t *testing.T) {
 	for _, err := range []error{
 		func() error { _, err := NewConv2d(3, 4, Pair(3), Conv2dOptions{Groups: 2}); return err }(),
 		func() error { _, err := NewConv2d(3, 4, Pair(0), Conv2dOptions{}); return err }(),
-		func() error { _, err := NewConvTranspose2d(2, 2, Pair(3), Conv2dOptions{OutputPadding: Pair(1)}); return err }(),
+		func() error {
+			_, err := NewConvTranspose2d(2, 2, Pair(3), Conv2dOptions{OutputPadding: Pair(1)})
+			return err
+		}(),
 		func() error { _, err := NewConv1d(2, 2, 3, Conv1dOptions{Padding: -1}); return err }(),
 	} {
 		if err == nil {

@@ -75,7 +75,8 @@ func (m *Flatten) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // Dropout zeroes elements with probability P in training mode and scales
 // the rest by 1/(1-P) (torch.nn.Dropout); in evaluation mode it returns its
-// input.
+// input. A Dropout in training mode draws from its own generator and must
+// not run concurrently with itself.
 type Dropout struct {
 	Base
 	P   float32
@@ -95,9 +96,12 @@ func NewDropout(p float32, rng *tensor.RNG) (*Dropout, error) {
 // Forward applies dropout to x.
 func (m *Dropout) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return Call1(m, x, func(x *tensor.Tensor) *tensor.Tensor {
+		if !m.Training() || m.P == 0 {
+			return x
+		}
 		if m.rng == nil {
 			m.rng = childRNG(nil)
 		}
-		return ops.Dropout(x, m.P, m.Training(), m.rng)
+		return ops.Dropout(x, m.P, true, m.rng)
 	})
 }

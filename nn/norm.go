@@ -29,7 +29,7 @@ type BatchNormOptions struct {
 // PyTorch's names: weight (ones) and bias (zeros) parameters, and
 // running_mean (zeros), running_var (ones) and num_batches_tracked buffers.
 // Weight and Bias are nil without affine; the buffers are nil without
-// running statistics. NumBatchesTracked is an int64 tensor of one element.
+// running statistics. NumBatchesTracked is a 0-dimensional int64 tensor, as in PyTorch.
 type BatchNorm struct {
 	Base
 	NumFeatures       int
@@ -57,7 +57,7 @@ func newBatchNorm(op string, n int, o BatchNormOptions) (BatchNorm, error) {
 	if !o.NoTrackRunningStats {
 		b.RunningMean = tensor.Zeros(n)
 		b.RunningVar = tensor.Ones(n)
-		b.NumBatchesTracked = tensor.New(tensor.Int64, 1)
+		b.NumBatchesTracked = tensor.New(tensor.Int64)
 	}
 	return b, nil
 }

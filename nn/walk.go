@@ -142,7 +142,11 @@ func Children(m Module) []NamedModule {
 		}
 	}
 	if c, ok := m.(Container); ok {
-		out = append(out, c.ContainerChildren()...)
+		for _, ch := range c.ContainerChildren() {
+			if ch.Module != nil {
+				out = append(out, ch)
+			}
+		}
 	}
 	if app := m.ModuleBase().ActivationPostProcess; app != nil {
 		out = append(out, NamedModule{"activation_post_process", app})

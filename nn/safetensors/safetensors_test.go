@@ -33,7 +33,7 @@ func TestDecodeHandWritten(t *testing.T) {
 	data := append(f32le(1.5, -2, 3.25, 0), binary.LittleEndian.AppendUint64(nil, uint64(1<<40+7))...)
 	data = append(data, 0xff, 0x01, 1, 0)
 	hdr := `{"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},` +
-		`"n":{"dtype":"I64","shape":[1],"data_offsets":[16,24]},"q":{"dtype":"I8","shape":[2],"data_offsets":[24,26]},` +
+		`"n":{"dtype":"I64","shape":[],"data_offsets":[16,24]},"q":{"dtype":"I8","shape":[2],"data_offsets":[24,26]},` +
 		`"b":{"dtype":"BOOL","shape":[2],"data_offsets":[26,28]}}   `
 	ts, meta, err := Decode(rawFile(hdr, data))
 	if err != nil {
@@ -46,7 +46,7 @@ func TestDecodeHandWritten(t *testing.T) {
 	if !tensor.SameShape(w.Shape(), []int{2, 2}) || w.At(0, 1) != -2 || w.At(1, 0) != 3.25 {
 		t.Errorf("w = %v", w)
 	}
-	if n := ts["n"]; n.NDim() != 1 || n.I64()[0] != 1<<40+7 {
+	if n := ts["n"]; n.NDim() != 0 || n.I64()[0] != 1<<40+7 {
 		t.Errorf("n = %v", n)
 	}
 	if q := ts["q"].I8(); q[0] != -1 || q[1] != 1 {
@@ -91,7 +91,8 @@ func sample() map[string]*tensor.Tensor {
 	return map[string]*tensor.Tensor{
 		"fc.weight":  tensor.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 2, 3),
 		"fc.bias":    tensor.FromFloat32([]float32{-1, 0.5}),
-		"bn.count":   tensor.FromInt64([]int64{42}),
+		"bn.count":   scalarI64(42),
+		"vec.i64":    tensor.FromInt64([]int64{-1, 1 << 40}),
 		"i32":        tensor.FromInt32([]int32{-7, 1 << 30}),
 		"u8":         tensor.FromUint8([]uint8{0, 255, 3}),
 		"i8":         tensor.FromInt8([]int8{-128, 127}),
@@ -101,6 +102,12 @@ func sample() map[string]*tensor.Tensor {
 		"qu":         tensor.NewQuantized(tensor.QUInt8, []uint8{1, 2}, tensor.PerTensor(0.5, 3), 2),
 		"scalar_f32": tensor.Scalar(2.5),
 	}
+}
+
+func scalarI64(v int64) *tensor.Tensor {
+	t := tensor.New(tensor.Int64)
+	t.I64()[0] = v
+	return t
 }
 
 func equal(a, b *tensor.Tensor) bool {

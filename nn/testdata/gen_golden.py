@@ -41,7 +41,7 @@ out = {}
 
 def add_params(case, module):
     for k, v in module.state_dict().items():
-        out[case + "." + k] = v
+        out[case + "." + k] = v.clone()
 
 
 def io(case, **kw):
@@ -98,5 +98,17 @@ for case, kw in (("enc", dict(batch_first=True)), ("encpre", dict(norm_first=Tru
     y = enc(src, src_key_padding_mask=kpm)
     add_params(case, enc)
     io(case, src=src, kpm=kpm, out=y)
+
+bn = nn.BatchNorm2d(3)
+with torch.no_grad():
+    bn.weight.uniform_(0.5, 1.5)
+    bn.bias.uniform_(-0.5, 0.5)
+add_params("bn", bn)
+x = torch.randn(2, 3, 4, 5) * 2 + 1
+y = bn(x)
+io("bn", x=x, out_train=y, running_mean=bn.running_mean, running_var=bn.running_var,
+   num_batches_tracked=bn.num_batches_tracked)
+bn.eval()
+io("bn", out_eval=bn(x))
 
 save(os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_golden.safetensors"), out)
