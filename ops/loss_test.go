@@ -16,6 +16,10 @@ func TestCrossEntropyHand(t *testing.T) {
 	y = CrossEntropy(tensor.FromFloat32([]float32{1, 2, 3}), tensor.FromFloat32([]float32{0, 0, 1}), "none", 0)
 	nnopCheckShape(t, "CE unbatched", y)
 	nnopCheckClose(t, "CE unbatched", y.F32(), []float64{lse - 3}, 1e-6)
+	// The same with a 0-dimensional class-index target.
+	y = CrossEntropy(tensor.FromFloat32([]float32{1, 2, 3}), tensor.FromInt64([]int64{2}, 1).Reshape(), "none", 0)
+	nnopCheckShape(t, "CE unbatched index", y)
+	nnopCheckClose(t, "CE unbatched index", y.F32(), []float64{lse - 3}, 1e-6)
 	// Label smoothing 0.3 over 3 classes: 0.7*nll + 0.1*sum(-logp).
 	y = CrossEntropy(tensor.FromFloat32([]float32{1, 2, 3}, 1, 3), tensor.FromInt64([]int64{0}), "sum", 0.3)
 	want := 0.7*(lse-1) + 0.1*(3*lse-6)
