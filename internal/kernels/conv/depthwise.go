@@ -313,12 +313,15 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 
 // depthwiseBackwardWeight computes gw[o, 0, kh, kw] = sum over n, oh, ow of
 // gy[n, o, oh, ow] * xpad[n, c, oh*SH+kh*DH, ow*SW+kw*DW], split over input
-// channels; each tap's sum runs over n, then oh, then ow.
+// channels and multiplier chunks; each tap's sum runs over n, then over the
+// rows above the interior, the interior rows (one multi-row dot product),
+// and the rows below.
 func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 	dot := pickDot()
 	m := g.ocg()
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
+	ilo, ihi := interior(g.OH, g.H, g.KH, g.SH, g.PH, g.DH)
 	mc := multChunk(m)
 	chunks := (m + mc - 1) / mc
 	parallel.For(g.C*chunks, 1, func(i0, i1 int) {
@@ -336,14 +339,23 @@ func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 					gyo := gy[(n*g.OutC+o)*g.ohw():]
 					for kh := 0; kh < g.KH; kh++ {
 						for kw := 0; kw < g.KW; kw++ {
-							s := acc[j*kk+kh*g.KW+kw]
-							for oh := 0; oh < g.OH; oh++ {
+							// rows adds output rows [oh, oh+rows) of this tap.
+							rows := func(oh, rows int) float32 {
 								ih := oh*g.SH - g.PH + kh*g.DH
 								if ih < 0 || ih >= g.H {
-									continue
+									return 0
 								}
-								off := ih*lay.wq + lay.col[kw]
-								s += dot(gyo[oh*g.OW:(oh+1)*g.OW], base[off:off+g.OW])
+								return dot(gyo[oh*g.OW:], g.OW, base[ih*lay.wq+lay.col[kw]:], g.SH*lay.wq, g.OW, rows)
+							}
+							s := acc[j*kk+kh*g.KW+kw]
+							for oh := 0; oh < ilo; oh++ {
+								s += rows(oh, 1)
+							}
+							if ihi > ilo {
+								s += rows(ilo, ihi-ilo)
+							}
+							for oh := max(ihi, ilo); oh < g.OH; oh++ {
+								s += rows(oh, 1)
 							}
 							acc[j*kk+kh*g.KW+kw] = s
 						}
@@ -354,17 +366,21 @@ func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 	})
 }
 
-// dotKernel is one implementation of a float32 dot product.
+// dotRowsFunc returns the sum over r < rows and i < n of
+// a[r*astride+i]*b[r*bstride+i].
+type dotRowsFunc func(a []float32, astride int, b []float32, bstride int, n, rows int) float32
+
+// dotKernel is one implementation of the strided multi-row dot product.
 type dotKernel struct {
 	name  string
 	level cpu.Level
-	dot   func(a, b []float32) float32
+	dot   dotRowsFunc
 }
 
-// dotKernels lists the dot-product implementations, lowest level first.
-var dotKernels = []dotKernel{{"generic", cpu.Generic, dotGeneric}}
+// dotKernels lists the implementations, lowest level first.
+var dotKernels = []dotKernel{{"generic", cpu.Generic, dotRowsGeneric}}
 
-func pickDot() func(a, b []float32) float32 {
+func pickDot() dotRowsFunc {
 	for i := len(dotKernels) - 1; i > 0; i-- {
 		if cpu.Has(dotKernels[i].level) {
 			return dotKernels[i].dot
@@ -373,12 +389,29 @@ func pickDot() func(a, b []float32) float32 {
 	return dotKernels[0].dot
 }
 
-// dotGeneric returns sum of a[i]*b[i] accumulated in index order.
-func dotGeneric(a, b []float32) float32 {
+// checkDotRows panics unless every element read is in range.
+func checkDotRows(a []float32, astride int, b []float32, bstride int, n, rows int) {
+	if n < 0 || rows < 0 || astride < 0 || bstride < 0 {
+		panic("conv: negative dot-rows size")
+	}
+	if n == 0 || rows == 0 {
+		return
+	}
+	if (rows-1)*astride+n > len(a) || (rows-1)*bstride+n > len(b) {
+		panic("conv: dot rows out of range")
+	}
+}
+
+// dotRowsGeneric accumulates in row-major order.
+func dotRowsGeneric(a []float32, astride int, b []float32, bstride int, n, rows int) float32 {
+	checkDotRows(a, astride, b, bstride, n, rows)
 	var s float32
-	b = b[:len(a)]
-	for i, v := range a {
-		s += v * b[i]
+	for r := 0; r < rows; r++ {
+		ar := a[r*astride : r*astride+n]
+		br := b[r*bstride : r*bstride+n]
+		for i, v := range ar {
+			s += v * br[i]
+		}
 	}
 	return s
 }

@@ -24,14 +24,15 @@ import (
 //go:noescape
 func dwRowsAVX512(y *float32, n, rows, ystride int, base *float32, bstride int, offs *int, w *float32, ntaps int, bias float32)
 
-// dotAVX512 returns the sum of a[i]*b[i] for i in [0, n), computed with
-// fused multiply-adds in 16 lanes and four 64-element partial sums per
-// block: lane l of partial sum v accumulates elements 64j+16v+l; 16-element
-// blocks after the last full 64 go to partial 0, the masked tail to partial
-// 1; finally ((p0+p1)+(p2+p3)) is reduced 8+8, 4+4, 2+2, 1+1.
+// dotRowsAVX512 returns the sum over r < rows and i < n of
+// a[r*astride+i]*b[r*bstride+i], computed with fused multiply-adds in 16
+// lanes: four partial sums p0..p3, where 64-column blocks of each row go
+// to p0..p3 by vector, later 16-column blocks to p0 and the masked tail to
+// p1, carried across rows; finally ((p0+p1)+(p2+p3)) is reduced 8+8, 4+4,
+// 2+2, 1+1. Strides are in elements.
 //
 //go:noescape
-func dotAVX512(a, b *float32, n int) float32
+func dotRowsAVX512(a *float32, astride int, b *float32, bstride int, n, rows int) float32
 
 func dwRowsAVX512Go(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32, b float32) {
 	checkRows(y, n, rows, ystride, base, bstride, offs, w)
@@ -46,15 +47,15 @@ func dwRowsAVX512Go(y []float32, n, rows, ystride int, base []float32, bstride i
 	dwRowsAVX512(&y[0], n, rows, ystride, unsafe.SliceData(base), bstride, op, wp, len(offs), b)
 }
 
-func dotAVX512Go(a, b []float32) float32 {
-	if len(a) == 0 {
+func dotRowsAVX512Go(a []float32, astride int, b []float32, bstride int, n, rows int) float32 {
+	checkDotRows(a, astride, b, bstride, n, rows)
+	if n == 0 || rows == 0 {
 		return 0
 	}
-	b = b[:len(a)]
-	return dotAVX512(&a[0], &b[0], len(a))
+	return dotRowsAVX512(&a[0], astride, &b[0], bstride, n, rows)
 }
 
 func init() {
 	rowKernels = append(rowKernels, rowKernel{"avx512", cpu.AVX512, dwRowsAVX512Go})
-	dotKernels = append(dotKernels, dotKernel{"avx512", cpu.AVX512, dotAVX512Go})
+	dotKernels = append(dotKernels, dotKernel{"avx512", cpu.AVX512, dotRowsAVX512Go})
 }

@@ -113,17 +113,23 @@ func TestDotKernels(t *testing.T) {
 			continue
 		}
 		for _, n := range tailSizes {
-			for off := 0; off < 3; off++ {
-				a := randSlice(r, n+off)[off:]
-				b := randSlice(r, n+3)
-				got := k.dot(a, b)
-				var want, mag float64
-				for i := range a {
-					want += float64(a[i]) * float64(b[i])
-					mag += math.Abs(float64(a[i]) * float64(b[i]))
-				}
-				if d := math.Abs(float64(got) - want); d > 1e-6*(1+mag) {
-					t.Fatalf("%s n=%d: dot = %v, want %v", k.name, n, got, want)
+			for rows := 0; rows <= 3; rows++ {
+				for off := 0; off < 3; off++ {
+					as, bs := n+r.IntN(3), r.IntN(n+4)
+					a := randSlice(r, off+max(0, rows-1)*as+n)[off:]
+					b := randSlice(r, max(0, rows-1)*bs+n)
+					got := k.dot(a, as, b, bs, n, rows)
+					var want, mag float64
+					for ro := 0; ro < rows; ro++ {
+						for i := 0; i < n; i++ {
+							v := float64(a[ro*as+i]) * float64(b[ro*bs+i])
+							want += v
+							mag += math.Abs(v)
+						}
+					}
+					if d := math.Abs(float64(got) - want); d > 1e-6*(1+mag) {
+						t.Fatalf("%s n=%d rows=%d: dot = %v, want %v", k.name, n, rows, got, want)
+					}
 				}
 			}
 		}
