@@ -27,9 +27,10 @@ type RNNOptions struct {
 	RNG *tensor.RNG
 }
 
-// rnnBase is the state LSTM and GRU share: sizes, flags and the per-layer
-// parameters registered on the Base under PyTorch's names.
-type rnnBase struct {
+// RNNBase is the state LSTM and GRU share (torch.nn.RNNBase): sizes,
+// flags and the per-layer parameters, registered on the Base under
+// PyTorch's names (see Weights). HasBias is PyTorch's bias flag.
+type RNNBase struct {
 	Base
 	InputSize, HiddenSize, NumLayers   int
 	HasBias, BatchFirst, Bidirectional bool
@@ -41,8 +42,8 @@ type rnnBase struct {
 
 type rnnWeights struct{ wih, whh, bih, bhh *tensor.Tensor }
 
-func newRNNBase(op string, in, hidden, gates int, o RNNOptions) (rnnBase, error) {
-	r := rnnBase{InputSize: in, HiddenSize: hidden, NumLayers: or1(o.NumLayers), HasBias: !o.NoBias,
+func newRNNBase(op string, in, hidden, gates int, o RNNOptions) (RNNBase, error) {
+	r := RNNBase{InputSize: in, HiddenSize: hidden, NumLayers: or1(o.NumLayers), HasBias: !o.NoBias,
 		BatchFirst: o.BatchFirst, Bidirectional: o.Bidirectional, Dropout: o.Dropout, gates: gates}
 	if in <= 0 || hidden <= 0 || o.NumLayers < 0 {
 		return r, fmt.Errorf("nn: %s: sizes input=%d hidden=%d layers=%d must be positive", op, in, hidden, o.NumLayers)
@@ -85,7 +86,7 @@ func newRNNBase(op string, in, hidden, gates int, o RNNOptions) (rnnBase, error)
 	return r, nil
 }
 
-func (r *rnnBase) dirs() int {
+func (r *RNNBase) dirs() int {
 	if r.Bidirectional {
 		return 2
 	}
@@ -93,7 +94,7 @@ func (r *rnnBase) dirs() int {
 }
 
 // prepare puts x into [T, B, F] form and returns whether it was unbatched.
-func (r *rnnBase) prepare(op string, x *tensor.Tensor) (*tensor.Tensor, bool) {
+func (r *RNNBase) prepare(op string, x *tensor.Tensor) (*tensor.Tensor, bool) {
 	switch x.NDim() {
 	case 2:
 		if x.Dim(1) != r.InputSize {
@@ -114,7 +115,7 @@ func (r *rnnBase) prepare(op string, x *tensor.Tensor) (*tensor.Tensor, bool) {
 
 // initial returns the initial state h0 [L*D, B, H] as one tensor per layer
 // and direction (zeros when h0 is nil).
-func (r *rnnBase) initial(op string, h0 *tensor.Tensor, unbatched bool, batch int) []*tensor.Tensor {
+func (r *RNNBase) initial(op string, h0 *tensor.Tensor, unbatched bool, batch int) []*tensor.Tensor {
 	n := r.NumLayers * r.dirs()
 	out := make([]*tensor.Tensor, n)
 	if h0 == nil {
@@ -138,7 +139,7 @@ func (r *rnnBase) initial(op string, h0 *tensor.Tensor, unbatched bool, batch in
 // run executes all layers and directions. step advances one time step
 // given the input projection xg [B, G*H] and the state (h, and c for LSTM)
 // and returns the new state; states[0] of the result is h.
-func (r *rnnBase) run(x *tensor.Tensor, init [][]*tensor.Tensor,
+func (r *RNNBase) run(x *tensor.Tensor, init [][]*tensor.Tensor,
 	step func(w rnnWeights, xg *tensor.Tensor, state []*tensor.Tensor) []*tensor.Tensor) (*tensor.Tensor, [][]*tensor.Tensor) {
 	T, B := x.Dim(0), x.Dim(1)
 	dirs := r.dirs()
@@ -180,7 +181,7 @@ func (r *rnnBase) run(x *tensor.Tensor, init [][]*tensor.Tensor,
 }
 
 // finish turns [T, B, F] output back into the caller's layout.
-func (r *rnnBase) finish(out *tensor.Tensor, unbatched bool) *tensor.Tensor {
+func (r *RNNBase) finish(out *tensor.Tensor, unbatched bool) *tensor.Tensor {
 	if unbatched {
 		return ops.Squeeze(out, 1)
 	}
@@ -238,7 +239,7 @@ type LSTMState struct {
 // PyTorch's gate order i, f, g, o and parameters weight_ih_l{k},
 // weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and *_reverse), all
 // initialized U(-1/sqrt(hidden), 1/sqrt(hidden)).
-type LSTM struct{ rnnBase }
+type LSTM struct{ RNNBase }
 
 // NewLSTM returns an LSTM from input to hidden features.
 func NewLSTM(inputSize, hiddenSize int, o RNNOptions) (*LSTM, error) {
@@ -252,7 +253,7 @@ func NewLSTM(inputSize, hiddenSize int, o RNNOptions) (*LSTM, error) {
 // Weights returns layer's parameters for direction dir (0 forward, 1
 // reverse): weight_ih, weight_hh, bias_ih, bias_hh (biases nil without
 // bias).
-func (r *rnnBase) Weights(layer, dir int) (wih, whh, bih, bhh *tensor.Tensor) {
+func (r *RNNBase) Weights(layer, dir int) (wih, whh, bih, bhh *tensor.Tensor) {
 	w := r.layers[layer][dir]
 	return w.wih, w.whh, w.bih, w.bhh
 }
@@ -287,7 +288,7 @@ func (m *LSTM) Forward(x *tensor.Tensor, state *LSTMState) (*tensor.Tensor, LSTM
 // GRU is a multi-layer gated recurrent unit network (torch.nn.GRU) with
 // PyTorch's gate order r, z, n and exact equations
 // (n = tanh(W_in x + b_in + r*(W_hn h + b_hn))), parameters named as LSTM's.
-type GRU struct{ rnnBase }
+type GRU struct{ RNNBase }
 
 // NewGRU returns a GRU from input to hidden features.
 func NewGRU(inputSize, hiddenSize int, o RNNOptions) (*GRU, error) {

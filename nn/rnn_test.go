@@ -65,7 +65,7 @@ func naiveCell(gates int, wih, whh, bih, bhh *tensor.Tensor, x, h, c []float64) 
 
 // naiveRNN runs a full multi-layer (bi)directional network sequence-first:
 // x[t][b] vectors, h0/c0[l*D+d][b]. It returns out[t][b] and final states.
-func naiveRNN(r *rnnBase, x [][][]float64, h0, c0 [][][]float64) ([][][]float64, [][][]float64, [][][]float64) {
+func naiveRNN(r *RNNBase, x [][][]float64, h0, c0 [][][]float64) ([][][]float64, [][][]float64, [][][]float64) {
 	T, B, D := len(x), len(x[0]), r.dirs()
 	hn := make([][][]float64, len(h0))
 	cn := make([][][]float64, len(h0))
@@ -170,17 +170,17 @@ func TestLSTMAndGRUMatchNaive(t *testing.T) {
 			L := or1(cfg.NumLayers)
 			h0 := randNested(rng, L*D, B, H)
 			c0 := randNested(rng, L*D, B, H)
-			var base *rnnBase
+			var base *RNNBase
 			var out, hn, cn *tensor.Tensor
 			if kind == "LSTM" {
 				m := must(NewLSTM(In, H, cfg))
-				base = &m.rnnBase
+				base = &m.RNNBase
 				var st LSTMState
 				out, st = m.Forward(toTensor(x, cfg.BatchFirst), &LSTMState{H: toTensor(h0, false), C: toTensor(c0, false)})
 				hn, cn = st.H, st.C
 			} else {
 				m := must(NewGRU(In, H, cfg))
-				base = &m.rnnBase
+				base = &m.RNNBase
 				out, hn = m.Forward(toTensor(x, cfg.BatchFirst), toTensor(h0, false))
 			}
 			wantOut, wantH, wantC := naiveRNN(base, x, h0, c0)
@@ -198,7 +198,7 @@ func TestRNNZeroStateAndUnbatched(t *testing.T) {
 	rng := tensor.NewRNG(2)
 	x := randNested(rng, 4, 1, 2)
 	zeros := [][][]float64{{{0, 0, 0}}, {{0, 0, 0}}}
-	wantOut, wantH, wantC := naiveRNN(&m.rnnBase, x, zeros, zeros)
+	wantOut, wantH, wantC := naiveRNN(&m.RNNBase, x, zeros, zeros)
 	out, st := m.Forward(toTensor(x, false), nil)
 	checkNested(t, "batched output", out, wantOut, false, 2e-6)
 	// Unbatched: [T, in] in, [T, H] out, states [L, H].
@@ -214,7 +214,7 @@ func TestRNNZeroStateAndUnbatched(t *testing.T) {
 	checkNested(t, "c_n", st.C, wantC, false, 2e-6)
 	// Passing the state back in continues the sequence.
 	out2, _ := m.Forward(toTensor(x, false), &st)
-	wantOut2, _, _ := naiveRNN(&m.rnnBase, x, toNested(st.H), toNested(st.C))
+	wantOut2, _, _ := naiveRNN(&m.RNNBase, x, toNested(st.H), toNested(st.C))
 	checkNested(t, "continued", out2, wantOut2, false, 2e-6)
 }
 

@@ -18,8 +18,10 @@ type CellOptions struct {
 	RNG *tensor.RNG
 }
 
-// cellBase holds a recurrent cell's parameters under PyTorch's names.
-type cellBase struct {
+// RNNCellBase holds the parameters LSTMCell, GRUCell and RNNCell share
+// (torch.nn.RNNCellBase), under PyTorch's names; the biases are nil without
+// bias.
+type RNNCellBase struct {
 	Base
 	InputSize, HiddenSize int
 	WeightIH              *tensor.Tensor `nn:"weight_ih"`
@@ -28,8 +30,8 @@ type cellBase struct {
 	BiasHH                *tensor.Tensor `nn:"bias_hh"`
 }
 
-func newCellBase(op string, in, hidden, gates int, o CellOptions) (cellBase, error) {
-	c := cellBase{InputSize: in, HiddenSize: hidden}
+func newCellBase(op string, in, hidden, gates int, o CellOptions) (RNNCellBase, error) {
+	c := RNNCellBase{InputSize: in, HiddenSize: hidden}
 	if in <= 0 || hidden <= 0 {
 		return c, fmt.Errorf("nn: %s: sizes input=%d hidden=%d must be positive", op, in, hidden)
 	}
@@ -48,12 +50,12 @@ func newCellBase(op string, in, hidden, gates int, o CellOptions) (cellBase, err
 	return c, nil
 }
 
-func (c *cellBase) weights() rnnWeights {
+func (c *RNNCellBase) weights() rnnWeights {
 	return rnnWeights{c.WeightIH, c.WeightHH, c.BiasIH, c.BiasHH}
 }
 
 // batchInput returns x as [B, in] and whether it was unbatched ([in]).
-func (c *cellBase) batchInput(op string, x *tensor.Tensor) (*tensor.Tensor, bool) {
+func (c *RNNCellBase) batchInput(op string, x *tensor.Tensor) (*tensor.Tensor, bool) {
 	unbatched := x.NDim() == 1
 	if unbatched {
 		x = ops.Unsqueeze(x, 0)
@@ -65,7 +67,7 @@ func (c *cellBase) batchInput(op string, x *tensor.Tensor) (*tensor.Tensor, bool
 }
 
 // batchState returns the state s as [B, H] (zeros when nil).
-func (c *cellBase) batchState(op string, s *tensor.Tensor, batch int, unbatched bool) *tensor.Tensor {
+func (c *RNNCellBase) batchState(op string, s *tensor.Tensor, batch int, unbatched bool) *tensor.Tensor {
 	if s == nil {
 		return tensor.Zeros(batch, c.HiddenSize)
 	}
@@ -87,7 +89,7 @@ func unbatch(t *tensor.Tensor, unbatched bool) *tensor.Tensor {
 
 // LSTMCell is one LSTM step (torch.nn.LSTMCell), with parameters weight_ih
 // [4H, in], weight_hh [4H, H], bias_ih, bias_hh [4H].
-type LSTMCell struct{ cellBase }
+type LSTMCell struct{ RNNCellBase }
 
 // NewLSTMCell returns an LSTMCell.
 func NewLSTMCell(inputSize, hiddenSize int, o CellOptions) (*LSTMCell, error) {
@@ -118,7 +120,7 @@ func (c *LSTMCell) Forward(x *tensor.Tensor, state *LSTMState) LSTMState {
 
 // GRUCell is one GRU step (torch.nn.GRUCell), with parameters weight_ih
 // [3H, in], weight_hh [3H, H], bias_ih, bias_hh [3H].
-type GRUCell struct{ cellBase }
+type GRUCell struct{ RNNCellBase }
 
 // NewGRUCell returns a GRUCell.
 func NewGRUCell(inputSize, hiddenSize int, o CellOptions) (*GRUCell, error) {
@@ -144,7 +146,7 @@ func (c *GRUCell) Forward(x, h *tensor.Tensor) *tensor.Tensor {
 // RNNCell is an Elman RNN step h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
 // (relu instead of tanh with CellOptions.ReLU) (torch.nn.RNNCell).
 type RNNCell struct {
-	cellBase
+	RNNCellBase
 	// ReLU selects the relu nonlinearity.
 	ReLU bool
 }
@@ -155,7 +157,7 @@ func NewRNNCell(inputSize, hiddenSize int, o CellOptions) (*RNNCell, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &RNNCell{cellBase: c, ReLU: o.ReLU}, nil
+	return &RNNCell{RNNCellBase: c, ReLU: o.ReLU}, nil
 }
 
 // Forward computes the next hidden state from x and h (nil means zeros).
