@@ -71,7 +71,10 @@ func gemmParallel(v *variant, transA bool, m, n, k int, alpha float32, a []float
 }
 
 // gemmSerial computes rows [m0,m1) and columns [n0,n1) of C on the calling
-// goroutine; n0 is a multiple of v.nr.
+// goroutine; n0 is a multiple of v.nr. Loops, outermost first: nc columns
+// (op(B) block packed, kept in L2/L3), kc of the reduction, mc rows (op(A)
+// block packed, kept in L2), nr-column micro-panels of B (kept in L1), and
+// mr-row micro-panels of A streamed past them.
 func gemmSerial(v *variant, ws *workspace, transA bool, m0, m1, n0, n1, k int, alpha float32, a []float32, lda int, bs bSource, beta float32, c []float32, ldc int) {
 	mr, nr := v.mr, v.nr
 	for jc := n0; jc < n1; jc += v.nc {
@@ -87,21 +90,11 @@ func gemmSerial(v *variant, ws *workspace, transA bool, m0, m1, n0, n1, k int, a
 				mc := min(v.mc, m1-ic)
 				ws.a = grow(ws.a, (mc+mr-1)/mr*mr*kc)
 				v.packA(ws.a, mr, transA, a, lda, ic, mc, pc, kc)
-				if v.rowsInner {
-					for jr := 0; jr < nc; jr += nr {
-						nn := min(nr, nc-jr)
-						bpanel := bp[(jr/nr)*kc*nr:]
-						for ir := 0; ir < mc; ir += mr {
-							v.kernel(kc, ws.a[(ir/mr)*kc*mr:], bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, min(mr, mc-ir), nn)
-						}
-					}
-					continue
-				}
-				for ir := 0; ir < mc; ir += mr {
-					mm := min(mr, mc-ir)
-					apanel := ws.a[(ir/mr)*kc*mr:]
-					for jr := 0; jr < nc; jr += nr {
-						v.kernel(kc, apanel, bp[(jr/nr)*kc*nr:], c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, mm, min(nr, nc-jr))
+				for jr := 0; jr < nc; jr += nr {
+					nn := min(nr, nc-jr)
+					bpanel := bp[(jr/nr)*kc*nr:]
+					for ir := 0; ir < mc; ir += mr {
+						v.kernel(kc, ws.a[(ir/mr)*kc*mr:], bpanel, c[(ic+ir)*ldc+jc+jr:], ldc, alpha, be, min(mr, mc-ir), nn)
 					}
 				}
 			}

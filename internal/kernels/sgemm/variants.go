@@ -10,10 +10,6 @@ type variant struct {
 	// mr×nr is the register tile; mc, kc, nc are the cache blocks (mc a
 	// multiple of mr, nc a multiple of nr).
 	mr, nr, mc, kc, nc int
-	// rowsInner selects the loop order inside a block: tiles down a column
-	// of C innermost (a B micro-panel stays in L1) instead of along a row
-	// (an A micro-panel stays in L1, B panels stream from L2).
-	rowsInner bool
 	// packA and packB pack operands (see packA and packB in pack.go).
 	packA func(dst []float32, mr int, transA bool, a []float32, lda, i0, mc, p0, kc int)
 	packB func(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0, nc int)
