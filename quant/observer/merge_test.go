@@ -109,7 +109,9 @@ func TestShardedEqualsOnePass(t *testing.T) {
 	kinds := map[string]func() Observer{
 		"MinMax":          func() Observer { return NewMinMax(Config{}) },
 		"MinMaxSymmetric": func() Observer { return NewMinMax(Config{Dtype: tensor.QInt8, QScheme: tensor.PerTensorSymmetric}) },
-		"PerChannel":      func() Observer { return NewPerChannelMinMax(Config{ChAxis: 1, QScheme: tensor.PerChannelSymmetric, Dtype: tensor.QInt8}) },
+		"PerChannel": func() Observer {
+			return NewPerChannelMinMax(Config{ChAxis: 1, QScheme: tensor.PerChannelSymmetric, Dtype: tensor.QInt8})
+		},
 		"PerChannelFloat": func() Observer { return NewPerChannelMinMax(Config{QScheme: tensor.PerChannelAffineFloatQParams}) },
 		"MovingAverage": func() Observer {
 			return NewMovingAverageMinMax(MovingAverageConfig{AveragingConstant: 0.1, RecordBatches: true})
@@ -118,9 +120,11 @@ func TestShardedEqualsOnePass(t *testing.T) {
 			return NewMovingAveragePerChannelMinMax(MovingAverageConfig{Config: Config{ChAxis: 1}, RecordBatches: true})
 		},
 		"Percentile": func() Observer { return NewPercentile(PercentileConfig{Percentile: 99.9}) },
-		"Entropy":    func() Observer { return NewEntropy(EntropyConfig{Config: Config{Dtype: tensor.QInt8, QScheme: tensor.PerTensorSymmetric}}) },
-		"MSE":        func() Observer { return NewMSE(MSEConfig{}) },
-		"Recording":  func() Observer { return NewRecording(Config{}) },
+		"Entropy": func() Observer {
+			return NewEntropy(EntropyConfig{Config: Config{Dtype: tensor.QInt8, QScheme: tensor.PerTensorSymmetric}})
+		},
+		"MSE":       func() Observer { return NewMSE(MSEConfig{}) },
+		"Recording": func() Observer { return NewRecording(Config{}) },
 	}
 	for name, mk := range kinds {
 		want := onePass(t, mk, xs)
