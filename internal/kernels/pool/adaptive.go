@@ -151,20 +151,8 @@ func AdaptiveMaxPool2D(p AdaptivePool2DParams, x, y []float32, idx []int32) {
 	if idx != nil {
 		checkIdx(idx, p.OutputLen())
 	}
-	g := geom{H: p.H, W: p.W, OH: p.OutH, OW: p.OutW, DH: 1, DW: 1}
-	rows, cols := adaptiveSpans(p.OutH, p.H), adaptiveSpans(p.OutW, p.W)
-	hw, ohw := p.H*p.W, p.OutH*p.OutW
-	parallel.For(p.N*p.C, grainFor(hw+ohw), func(p0, p1 int) {
-		for pl := p0; pl < p1; pl++ {
-			xp := x[pl*hw : (pl+1)*hw]
-			yp := y[pl*ohw : (pl+1)*ohw]
-			if idx == nil {
-				maxPlane(&g, rows, cols, xp, yp)
-			} else {
-				maxPlaneIdx(&g, rows, cols, xp, yp, idx[pl*ohw:(pl+1)*ohw])
-			}
-		}
-	})
+	g := geom{planes: p.N * p.C, H: p.H, W: p.W, OH: p.OutH, OW: p.OutW, DH: 1, DW: 1}
+	maxPlanes(&g, adaptiveSpans(p.OutH, p.H), adaptiveSpans(p.OutW, p.W), x, y, idx)
 }
 
 // AdaptiveMaxPool2DBackward computes the input gradient of

@@ -85,6 +85,10 @@ func spans(out, in, k, s, pad, d int) []span {
 // MaxPool2DBackward needs. It gives the same results as
 // MaxPool2DReference. x is [N, C, H, W]; y and idx are
 // [N, C, OutH, OutW], overwritten.
+//
+// Each plane is first mapped to order keys (see orderKey), so a window's
+// scan is an integer maximum without data-dependent branches, and the
+// output is the input element at the winning index.
 func MaxPool2D(p Pool2DParams, x, y []float32, idx []int32) {
 	g := p.geom()
 	check("x", x, p.InputLen())
@@ -94,60 +98,144 @@ func MaxPool2D(p Pool2DParams, x, y []float32, idx []int32) {
 	}
 	rows := spans(g.OH, g.H, g.KH, g.SH, g.PH, g.DH)
 	cols := spans(g.OW, g.W, g.KW, g.SW, g.PW, g.DW)
+	maxPlanes(&g, rows, cols, x, y, idx)
+}
+
+// maxPlanes runs the keyed window scan over every plane, split over
+// planes.
+func maxPlanes(g *geom, rows, cols []span, x, y []float32, idx []int32) {
 	hw, ohw := g.H*g.W, g.OH*g.OW
 	parallel.For(g.planes, grainFor(hw+ohw), func(p0, p1 int) {
+		keys := make([]int64, hw)
+		keys32 := make([]int32, hw)
+		var ib []int32
+		if idx == nil {
+			ib = make([]int32, ohw)
+		}
 		for pl := p0; pl < p1; pl++ {
 			xp := x[pl*hw : (pl+1)*hw]
 			yp := y[pl*ohw : (pl+1)*ohw]
-			if idx == nil {
-				maxPlane(&g, rows, cols, xp, yp)
+			ip := ib
+			if idx != nil {
+				ip = idx[pl*ohw : (pl+1)*ohw]
+			}
+			if orderKeys32(xp, keys32) {
+				argmaxPlane(keys32, int32(negInfKey), g.W, g.OW, g.DH, g.DW, rows, cols, ip)
 			} else {
-				maxPlaneIdx(&g, rows, cols, xp, yp, idx[pl*ohw:(pl+1)*ohw])
+				orderKeys(xp, keys)
+				argmaxPlane(keys, negInfKey, g.W, g.OW, g.DH, g.DW, rows, cols, ip)
+			}
+			for o, i := range ip[:ohw] {
+				if i < 0 {
+					yp[o] = negInf
+				} else {
+					yp[o] = xp[i]
+				}
 			}
 		}
 	})
 }
 
-func maxPlane(g *geom, rows, cols []span, xp, yp []float32) {
+// argmaxPlane writes into ip the position of the largest key of each
+// window (the first one in row-major order among equal keys), or -1 for an
+// empty window.
+func argmaxPlane[K int32 | int64](keys []K, negInfKey K, w, ow, dh, dw int, rows, cols []span, ip []int32) {
 	for oh, r := range rows {
-		yr := yp[oh*g.OW : (oh+1)*g.OW]
-		for ow, c := range cols {
-			m := negInf
-			for ih := r.lo; ih < r.hi; ih += g.DH {
-				xr := xp[ih*g.W : ih*g.W+c.hi]
-				for iw := c.lo; iw < c.hi; iw += g.DW {
-					if v := xr[iw]; v > m || v != v {
-						m = v
+		ir := ip[oh*ow : (oh+1)*ow]
+		for o, c := range cols {
+			if r.lo >= r.hi || c.lo >= c.hi {
+				ir[o] = -1
+				continue
+			}
+			km, mi := negInfKey, r.lo*w+c.lo
+			for ih := r.lo; ih < r.hi; ih += dh {
+				base := ih*w + c.lo
+				kr := keys[base : ih*w+c.hi]
+				if dw == 1 && len(kr) == 3 {
+					// Unrolled common case (3-wide window row).
+					if k := kr[0]; k > km {
+						km, mi = k, base
+					}
+					if k := kr[1]; k > km {
+						km, mi = k, base+1
+					}
+					if k := kr[2]; k > km {
+						km, mi = k, base+2
+					}
+					continue
+				}
+				if dw == 1 && len(kr) == 2 {
+					if k := kr[0]; k > km {
+						km, mi = k, base
+					}
+					if k := kr[1]; k > km {
+						km, mi = k, base+1
+					}
+					continue
+				}
+				if dw == 1 {
+					for j, k := range kr {
+						if k > km {
+							km, mi = k, base+j
+						}
+					}
+					continue
+				}
+				for j := 0; j < len(kr); j += dw {
+					if k := kr[j]; k > km {
+						km, mi = k, base+j
 					}
 				}
 			}
-			yr[ow] = m
+			ir[o] = int32(mi)
 		}
 	}
 }
 
-func maxPlaneIdx(g *geom, rows, cols []span, xp, yp []float32, ip []int32) {
-	for oh, r := range rows {
-		yr := yp[oh*g.OW : (oh+1)*g.OW]
-		ir := ip[oh*g.OW : (oh+1)*g.OW]
-		for ow, c := range cols {
-			m := negInf
-			mi := r.lo*g.W + c.lo
-			if r.lo >= r.hi || c.lo >= c.hi {
-				mi = -1
-			}
-			for ih := r.lo; ih < r.hi; ih += g.DH {
-				xr := xp[ih*g.W : ih*g.W+c.hi]
-				for iw := c.lo; iw < c.hi; iw += g.DW {
-					if v := xr[iw]; v > m || v != v {
-						m = v
-						mi = ih*g.W + iw
-					}
-				}
-			}
-			yr[ow] = m
-			ir[ow] = int32(mi)
-		}
+// orderKeys32 writes the order keys of a plane without NaN as int32 and
+// reports true, or reports false if the plane holds a NaN (keys32 is then
+// garbage and the int64 keys are needed).
+func orderKeys32(x []float32, keys []int32) bool {
+	keys = keys[:len(x)]
+	nan := int32(0)
+	for i, f := range x {
+		b := math.Float32bits(f)
+		v := int32(b)
+		s := v >> 31
+		keys[i] = (v ^ int32(uint32(s)>>1)) - s
+		nan |= 0x7f800000 - int32(b&0x7fffffff)
+	}
+	return nan >= 0
+}
+
+// negInfKey is the order key of -Inf.
+var negInfKey = orderKey(math.Float32bits(negInf), 0)
+
+// orderKey maps a float32 (bits b, at plane position i) to an int64 such
+// that "key(v) > key(m)" is PyTorch's replacement test "v > m || isnan(v)"
+// whenever m is the running maximum: keys of non-NaN values are ordered
+// like the values, with -0 and +0 equal, and every NaN is above every
+// number and above every earlier NaN.
+func orderKey(b uint32, i int) int64 {
+	if b&0x7fffffff > 0x7f800000 {
+		return 1<<32 + int64(i)
+	}
+	v := int32(b)
+	s := v >> 31 // -1 for negatives
+	return int64((v ^ int32(uint32(s)>>1)) - s)
+}
+
+// orderKeys writes orderKey(bits of x[i], i) into keys[i], without
+// branches.
+func orderKeys(x []float32, keys []int64) {
+	keys = keys[:len(x)]
+	for i, f := range x {
+		b := math.Float32bits(f)
+		v := int32(b)
+		s := v >> 31
+		k := int64((v ^ int32(uint32(s)>>1)) - s)
+		nan := int64(int32(0x7f800000-int32(b&0x7fffffff)) >> 31) // -1 for NaN
+		keys[i] = k&^nan | (1<<32+int64(i))&nan
 	}
 }
 
