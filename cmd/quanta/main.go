@@ -1,0 +1,142 @@
+// Command quanta is the command line of quanta, PyTorch's quantization
+// rebuilt in Go.
+//
+//	quanta demo [--epochs N] [--seed S] [--threads T] [--json FILE]
+//	quanta help [command]
+//
+// Results go to standard output, progress and errors to standard error.
+// Exit status: 0 on success, 1 when the work fails, 2 on bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+// command is one subcommand of quanta.
+type command struct {
+	name    string
+	summary string
+	// flags returns the command's flag set and a function running it with
+	// the parsed flags and the remaining arguments.
+	flags func(env *env) (*flag.FlagSet, func(args []string) error)
+}
+
+// env is what a command runs with: its streams and a context cancelled on
+// interrupt.
+type env struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+	// stderrIsTerminal selects a redrawn progress bar instead of one line
+	// per finished phase.
+	stderrIsTerminal bool
+}
+
+func commands() []command {
+	return []command{
+		{name: "demo", summary: "train a small CNN on MNIST digits; report accuracy, size and batch-1 latency", flags: demoFlags},
+	}
+}
+
+// usageError is bad command-line usage: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	e := &env{ctx: ctx, stdout: os.Stdout, stderr: os.Stderr, stderrIsTerminal: isTerminal(os.Stderr)}
+	code := run(e, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit status.
+func run(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "quanta: no command given")
+		usage(e.stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			usage(e.stdout)
+			return 0
+		}
+		c, ok := lookup(rest[0])
+		if !ok {
+			fmt.Fprintf(e.stderr, "quanta: unknown command %q\n", rest[0])
+			usage(e.stderr)
+			return 2
+		}
+		fs, _ := c.flags(e)
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return 0
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(e.stderr, "quanta: unknown command %q\n", name)
+		usage(e.stderr)
+		return 2
+	}
+	fs, exec := c.flags(e)
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // the flag package has printed the error and the usage
+	}
+	err := exec(fs.Args())
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "quanta %s: %v\n", c.name, err)
+		fs.Usage()
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "quanta %s: %v\n", c.name, err)
+		return 1
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func usage(w io.Writer) {
+	var sb strings.Builder
+	sb.WriteString("quanta: PyTorch's quantization in pure Go.\n\nUsage:\n  quanta <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&sb, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(&sb, "  %-8s %s\n", "help", "show this help, or a command's flags: quanta help <command>")
+	io.WriteString(w, sb.String())
+}
+
+// newFlagSet returns a flag set whose usage names the command.
+func newFlagSet(name, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet("quanta "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: quanta %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fs.PrintDefaults()
+	}
+	return fs
+}
