@@ -64,44 +64,19 @@ func (d *TensorDataset) Batch(idx []int) (x, y *tensor.Tensor, err error) {
 	return gatherRows(d.x, idx, true), gatherRows(d.y, idx, true), nil
 }
 
-// gatherRows copies rows idx of t (indices already checked) into a new
+// gatherRows returns rows idx of t (indices already checked) as a new
 // tensor of shape [len(idx), rest...], or [rest...] when keepDim is false
 // (then len(idx) must be 1).
 func gatherRows(t *tensor.Tensor, idx []int, keepDim bool) *tensor.Tensor {
-	rest := t.Shape()[1:]
-	shape := append([]int{len(idx)}, rest...)
-	if !keepDim {
-		shape = shape[1:]
-	}
-	out := tensor.New(t.DType(), shape...)
-	row := 1
-	for _, d := range rest {
-		row *= d
-	}
+	ix := make([]int64, len(idx))
 	for k, i := range idx {
-		copyElems(out, k*row, t, i*row, row)
+		ix[k] = int64(i)
 	}
-	out.SetQParams(t.QParams().Clone())
+	out := tensor.IndexSelect(t, 0, tensor.FromInt64(ix))
+	if !keepDim {
+		out = out.Reshape(t.Shape()[1:]...)
+	}
 	return out
-}
-
-// copyElems copies n elements of src from offset so to dst at offset do;
-// both have the same storage dtype.
-func copyElems(dst *tensor.Tensor, do int, src *tensor.Tensor, so, n int) {
-	switch dst.DType().Storage() {
-	case tensor.Float32:
-		copy(dst.F32()[do:do+n], src.F32()[so:so+n])
-	case tensor.Int64:
-		copy(dst.I64()[do:do+n], src.I64()[so:so+n])
-	case tensor.Int32:
-		copy(dst.I32()[do:do+n], src.I32()[so:so+n])
-	case tensor.Int8:
-		copy(dst.I8()[do:do+n], src.I8()[so:so+n])
-	case tensor.Uint8:
-		copy(dst.U8()[do:do+n], src.U8()[so:so+n])
-	case tensor.Bool:
-		copy(dst.Bools()[do:do+n], src.Bools()[so:so+n])
-	}
 }
 
 // Subset returns the dataset of ds's examples at indices, in that order

@@ -152,10 +152,5 @@ func stack(ts []*tensor.Tensor, idx []int, what string) (*tensor.Tensor, error) 
 				what, idx[k], t.DType(), t.Shape(), idx[0], first.DType(), first.Shape())
 		}
 	}
-	out := tensor.New(first.DType(), append([]int{len(ts)}, first.Shape()...)...)
-	row := first.Numel()
-	for k, t := range ts {
-		copyElems(out, k*row, t, 0, row)
-	}
-	return out, nil
+	return tensor.Stack(ts, 0), nil
 }

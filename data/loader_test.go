@@ -265,17 +265,24 @@ func TestDataLoaderInt64Labels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, _ := NewDataLoader(ds, LoaderOptions{BatchSize: 4})
-	it := l.Epoch(0)
-	var got [][]int64
-	for it.Next() {
-		bx, by := it.Batch()
-		if by.DType() != tensor.Int64 || bx.Dim(0) != by.Dim(0) || !equalInts(bx.Shape()[1:], []int{1, 2, 2}) {
-			t.Fatalf("batch %v %v", bx, by)
-		}
-		got = append(got, by.I64())
+	_, y1, err := ds.Get(1)
+	if err != nil || y1.DType() != tensor.Int64 || y1.NDim() != 0 || y1.Item() != 4 {
+		t.Errorf("Get(1) target %v, %v; want the int64 scalar 4", y1, err)
 	}
-	if fmt.Sprint(got) != "[[5 4 3 2] [1 0]]" {
-		t.Errorf("labels %v", got)
+	// Through Batch and through item-by-item collation alike.
+	for _, d := range []Dataset{ds, itemsOnly{ds}} {
+		l, _ := NewDataLoader(d, LoaderOptions{BatchSize: 4})
+		it := l.Epoch(0)
+		var got [][]int64
+		for it.Next() {
+			bx, by := it.Batch()
+			if by.DType() != tensor.Int64 || bx.Dim(0) != by.Dim(0) || !equalInts(bx.Shape()[1:], []int{1, 2, 2}) || by.NDim() != 1 {
+				t.Fatalf("%T: batch %v %v", d, bx, by)
+			}
+			got = append(got, by.I64())
+		}
+		if fmt.Sprint(got) != "[[5 4 3 2] [1 0]]" {
+			t.Errorf("%T: labels %v", d, got)
+		}
 	}
 }
