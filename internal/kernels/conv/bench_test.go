@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quanta-go/quanta/internal/cpu"
+	"github.com/quanta-go/quanta/internal/kernels/sgemm"
 	"github.com/quanta-go/quanta/internal/parallel"
 )
 
@@ -69,6 +70,29 @@ func BenchmarkConv2D(b *testing.B) {
 				start := cpuTime()
 				for b.Loop() {
 					Conv2D(s.p, x, w, bias, y)
+				}
+				reportGFLOPS(b, macs(s.p), start)
+			})
+		})
+	}
+}
+
+// BenchmarkConv2DGemmAnchor times the bare GEMM each non-depthwise
+// benchmark shape amounts to (OutC x OutH*OutW x C*KH*KW, operands already
+// laid out), the bound an im2col-based convolution approaches.
+func BenchmarkConv2DGemmAnchor(b *testing.B) {
+	for _, s := range benchShapes {
+		if s.p.Groups > 1 {
+			continue
+		}
+		m, n, k := s.p.OutC, s.p.OutH()*s.p.OutW(), s.p.WeightLen()/s.p.OutC
+		r := rand.New(rand.NewPCG(1, 1))
+		a, bb, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+		b.Run(s.name, func(b *testing.B) {
+			benchThreads(b, func(b *testing.B) {
+				start := cpuTime()
+				for b.Loop() {
+					sgemm.Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 				}
 				reportGFLOPS(b, macs(s.p), start)
 			})

@@ -204,7 +204,8 @@ func TestConv2DThreadInvariant(t *testing.T) {
 		{N: 2, C: 32, H: 9, W: 9, OutC: 40, KH: 1, KW: 1},
 		{N: 2, C: 12, H: 17, W: 15, OutC: 24, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 12},
 		{N: 1, C: 6, H: 12, W: 12, OutC: 6, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 3},
-		{N: 2, C: 1, H: 28, W: 28, OutC: 20, KH: 5, KW: 5, PadH: 2, PadW: 2}, // one input channel: multiplier 20
+		{N: 2, C: 1, H: 28, W: 28, OutC: 20, KH: 5, KW: 5, PadH: 2, PadW: 2},  // one input channel: multiplier 20
+		{N: 1, C: 16, H: 60, W: 61, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}, // tile count depends on threads
 	}
 	for _, p := range cases {
 		x := randSlice(r, p.InputLen())

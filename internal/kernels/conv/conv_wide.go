@@ -54,6 +54,16 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 	nq := (g.OH-1)*wp + g.OW // grid columns that are read
 	rpt := max(1, wideTile(ocg)/wp)
 	tiles := (g.OH + rpt - 1) / rpt
+	items := g.N * g.G
+	th := parallel.NumThreads()
+	if items < 2*th && tiles > 1 && tiles%th != 0 {
+		// Tiles will be shared among threads: make their number a
+		// multiple of the thread count. Tiling only groups output columns
+		// into GEMM calls; each element's arithmetic is the same.
+		want := (tiles + th - 1) / th * th
+		rpt = max(1, (g.OH+want-1)/want)
+		tiles = (g.OH + rpt - 1) / rpt
+	}
 	maxTq := min(nq, rpt*wp)
 	// wt[grp][tap][o][c] = w[grp*ocg+o][c][tap]: one ocg×cg matrix per tap.
 	kk := g.KH * g.KW
@@ -103,8 +113,7 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 		}
 	}
 
-	items := g.N * g.G
-	if items >= 2*parallel.NumThreads() || tiles == 1 {
+	if items >= 2*th || tiles == 1 {
 		// Whole image groups per worker.
 		parallel.For(items, 1, func(i0, i1 int) {
 			xb, yb := getBuf(cg*plane), getBuf(ocg*maxTq)
