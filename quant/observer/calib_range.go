@@ -280,8 +280,33 @@ func NewMSE(cfg MSEConfig) *MSE {
 	return &MSE{newCalibObserver("MSEObserver", methodMSE, cfg.Config, cfg.Bins)}
 }
 
-// mseCandidates is the number of candidate shrink factors per side.
-const mseCandidates = 256
+// mseCandidates is the number of candidate shrink factors per side; the
+// search visits every mseCoarse-th one, then all of them around the best.
+const (
+	mseCandidates = 256
+	mseCoarse     = 8
+)
+
+// search1D returns the candidate c in [1, mseCandidates] with the least
+// err(c) (the largest such c on ties), coarse to fine.
+func search1D(err func(c int) float64) (int, float64) {
+	best, bestErr := mseCandidates, err(mseCandidates)
+	for c := mseCandidates - mseCoarse; c >= 1; c -= mseCoarse {
+		if e := err(c); e < bestErr {
+			best, bestErr = c, e
+		}
+	}
+	center := best
+	for c := min(center+mseCoarse-1, mseCandidates); c >= max(center-mseCoarse+1, 1); c-- {
+		if c == center {
+			continue
+		}
+		if e := err(c); e < bestErr || (e == bestErr && c > best) {
+			best, bestErr = c, e
+		}
+	}
+	return best, bestErr
+}
 
 // mseRange is the MSE observer's range.
 func mseRange(o *calibObserver) (float32, float32) {
@@ -290,44 +315,39 @@ func mseRange(o *calibObserver) (float32, float32) {
 	if lo0 == hi0 {
 		return h.min, h.max
 	}
-	errOf := func(k, j int) float64 {
-		lo, hi := lo0*float64(k)/mseCandidates, hi0*float64(j)/mseCandidates
-		l, u := h.clampRange(lo, hi)
-		return quantMSE(o, l, u)
+	at := func(k, j int) (float32, float32) {
+		return h.clampRange(lo0*float64(k)/mseCandidates, hi0*float64(j)/mseCandidates)
 	}
 	if o.r.symmetric() {
 		amax := math.Max(-lo0, hi0)
-		best, bestErr := mseCandidates, math.Inf(1)
-		for j := mseCandidates; j >= 1; j-- {
+		sym := func(j int) (float32, float32) {
 			t := amax * float64(j) / mseCandidates
-			l, u := h.clampRange(-t, t)
-			if e := quantMSE(o, l, u); e < bestErr {
-				best, bestErr = j, e
-			}
+			return h.clampRange(-t, t)
 		}
-		t := amax * float64(best) / mseCandidates
-		return h.clampRange(-t, t)
+		best, _ := search1D(func(j int) float64 { l, u := sym(j); return quantMSE(o, l, u) })
+		return sym(best)
 	}
+	// Coordinate descent: the upper end with the lower fixed, then the
+	// lower with the upper fixed, until neither moves.
 	k, j := mseCandidates, mseCandidates
-	cur := errOf(k, j)
+	l, u := at(k, j)
+	cur := quantMSE(o, l, u)
 	for round := 0; round < 16; round++ {
-		changed := false
-		for _, side := range [2]bool{true, false} {
-			for c := mseCandidates; c >= 1; c-- {
-				kk, jj := k, c
-				if !side {
-					kk, jj = c, j
-				}
-				if e := errOf(kk, jj); e < cur {
-					cur, k, j, changed = e, kk, jj, true
-				}
-			}
+		nj, ej := search1D(func(c int) float64 { l, u := at(k, c); return quantMSE(o, l, u) })
+		movedJ := ej < cur
+		if movedJ {
+			j, cur = nj, ej
 		}
-		if !changed {
+		nk, ek := search1D(func(c int) float64 { l, u := at(c, j); return quantMSE(o, l, u) })
+		movedK := ek < cur
+		if movedK {
+			k, cur = nk, ek
+		}
+		if !movedJ && !movedK {
 			break
 		}
 	}
-	return h.clampRange(lo0*float64(k)/mseCandidates, hi0*float64(j)/mseCandidates)
+	return at(k, j)
 }
 
 // quantMSE is the total squared error of quantizing the histogram with the

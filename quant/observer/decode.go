@@ -48,3 +48,19 @@ func DecodeObserver(data []byte) (Observer, error) {
 	}
 	return o, nil
 }
+
+// Every kind implements Observer.
+var (
+	_ Observer = (*MinMax)(nil)
+	_ Observer = (*MovingAverageMinMax)(nil)
+	_ Observer = (*PerChannelMinMax)(nil)
+	_ Observer = (*MovingAveragePerChannelMinMax)(nil)
+	_ Observer = (*Histogram)(nil)
+	_ Observer = (*Placeholder)(nil)
+	_ Observer = (*Noop)(nil)
+	_ Observer = (*FixedQParams)(nil)
+	_ Observer = (*Recording)(nil)
+	_ Observer = (*Percentile)(nil)
+	_ Observer = (*Entropy)(nil)
+	_ Observer = (*MSE)(nil)
+)

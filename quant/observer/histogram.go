@@ -197,8 +197,19 @@ func combineHistograms(dst, old []float32, up, ds, start int) {
 	for k := 0; k < n; k++ {
 		target := k*ds + ds // exclusive end of the positions summed so far
 		lo, hi := max(p, segLo), min(target, segHi)
-		for q := lo; q < hi; q++ {
-			acc += float64(old[(q-segLo)/up])
+		if lo < hi {
+			// Positions lo..hi-1 repeat old bins up times each; add them
+			// one position at a time, as the cumulative sum does.
+			bin, left := (lo-segLo)/up, up-(lo-segLo)%up
+			v := float64(old[bin])
+			for q := lo; q < hi; q++ {
+				acc += v
+				if left--; left == 0 && q+1 < hi {
+					bin++
+					left = up
+					v = float64(old[bin])
+				}
+			}
 		}
 		p = target
 		interp := (acc - float64(prev)) / float64(up)

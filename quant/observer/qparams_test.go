@@ -271,3 +271,22 @@ func TestThreadInvariance(t *testing.T) {
 		}
 	}
 }
+
+// fmod32 equals math.Mod (C's fmod) on float32 inputs of every magnitude.
+func TestFmod32(t *testing.T) {
+	g := tensor.NewRNG(13)
+	for i := 0; i < 200000; i++ {
+		a := g.Normal() * float32(math.Pow(10, float64(g.IntN(16)-8)))
+		b := g.Normal() * float32(math.Pow(10, float64(g.IntN(16)-8)))
+		if i%7 == 0 {
+			a = float32(g.IntN(1000)) * b // exact multiples
+		}
+		if b == 0 {
+			continue
+		}
+		want := float32(math.Mod(float64(a), float64(b)))
+		if got := fmod32(a, b); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fmod32(%v, %v) = %v, want %v", a, b, got, want)
+		}
+	}
+}

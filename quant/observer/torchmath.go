@@ -134,7 +134,7 @@ func floorDiv32(a, b float32) float32 {
 	if b == 0 {
 		return a / b
 	}
-	mod := float32(math.Mod(float64(a), float64(b))) // fmod is exact
+	mod := fmod32(a, b)
 	div := (a - mod) / b
 	if mod != 0 && (b < 0) != (mod < 0) {
 		div -= 1
@@ -147,6 +147,38 @@ func floorDiv32(a, b float32) float32 {
 		return fl
 	}
 	return float32(math.Copysign(0, float64(a/b)))
+}
+
+// fmod32 is C's fmodf (exact): a - trunc(a/b)*b. When the quotient is
+// below 2^24 the float64 arithmetic below is exact (q*b needs at most 48
+// bits, the remainder at most 26), with one correction step for a
+// quotient rounded across an integer; otherwise it falls back to math.Mod.
+func fmod32(a, b float32) float32 {
+	fa, fb := float64(a), float64(b)
+	if !(math.Abs(fa) < math.Abs(fb)*(1<<24)) {
+		return float32(math.Mod(fa, fb))
+	}
+	q := math.Trunc(fa / fb)
+	r := fa - float64(q*fb)
+	// r must have a's sign and |r| < |b|.
+	switch {
+	case r != 0 && (r < 0) != (fa < 0):
+		if (r < 0) == (fb < 0) {
+			r -= fb
+		} else {
+			r += fb
+		}
+	case math.Abs(r) >= math.Abs(fb):
+		if (r < 0) == (fb < 0) {
+			r -= fb
+		} else {
+			r += fb
+		}
+	}
+	if r == 0 {
+		return float32(math.Copysign(0, fa))
+	}
+	return float32(r)
 }
 
 // histcEdges returns the float32 outer bin edges torch.histc(x, bins, lo,
