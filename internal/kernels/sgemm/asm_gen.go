@@ -14,12 +14,13 @@ import (
 
 // Tile shapes; they must match the constants in variants_amd64.go.
 const (
-	mr512  = 14   // rows of the AVX-512 tile (broadcast from packed A)
-	nv512  = 2    // zmm vectors per row (NR = 16*nv512)
-	mr256  = 6    // rows of the AVX2 tile
-	nv256  = 2    // ymm vectors per row (NR = 8*nv256)
-	unr    = 4    // K unroll of the micro-kernel loops
-	pfDist = 1024 // prefetch distance (bytes) along packed A
+	mr512        = 14   // rows of the AVX-512 tile (broadcast from packed A)
+	nv512        = 2    // zmm vectors per row (NR = 16*nv512)
+	mr256        = 6    // rows of the AVX2 tile
+	nv256        = 2    // ymm vectors per row (NR = 8*nv256)
+	unr          = 4    // K unroll of the micro-kernel loops
+	pfDist       = 1024 // prefetch distance (bytes) along packed A
+	rowTPrefetch = 256  // prefetch distance (bytes) along rows of B in rowTAVX512
 )
 
 var out bytes.Buffer
@@ -29,7 +30,7 @@ func p(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }
 func main() {
 	write("kernel512_amd64.s", kernel512)
 	write("kernel256_amd64.s", kernel256, maskTable)
-	write("row512_amd64.s", row512)
+	write("row512_amd64.s", row512, rowT512)
 	write("transpose512_amd64.s", func() { transpose(14) }, func() { transpose(16) })
 }
 
@@ -467,4 +468,141 @@ func maskTable() {
 		p("DATA ·maskTable+%d(SB)/4, $0", 4*i)
 	}
 	p("GLOBL ·maskTable(SB), RODATA|NOPTR, $128")
+}
+
+// rowT512 writes rowTAVX512: 32 outputs of a single-row product with a
+// transposed B, each a chain of FMAs over p in order (the arithmetic of
+// kernelAVX512). Blocks of 16 columns of 16 rows are transposed in
+// registers, with renaming so that 18 registers suffice per group.
+func rowT512() {
+	p("// func rowTAVX512(kc int, a, b *float32, ldb int, c *float32, alpha, beta float32, mask uint32)")
+	p("TEXT ·rowTAVX512(SB), NOSPLIT, $0-52")
+	p("\tMOVQ kc+0(FP), CX")
+	p("\tMOVQ CX, R8")
+	p("\tANDQ $15, R8")
+	p("\tSHRQ $4, CX")
+	p("\tMOVQ a+8(FP), DX")
+	p("\tMOVQ b+16(FP), SI")
+	p("\tMOVQ ldb+24(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tLEAQ (R9)(R9*2), R13")
+	bases := []string{"SI", "R10", "R11", "R12", "R14", "R15", "BX", "DI"}
+	for i := 1; i < len(bases); i++ {
+		p("\tLEAQ (%s)(R9*4), %s", bases[i-1], bases[i])
+	}
+	acc := []string{"Z30", "Z31"}
+	for _, a := range acc {
+		p("\tVPXORD %s, %s, %s", a, a, a)
+	}
+	// group emits the transposes and FMAs of one group of 16 rows; masked
+	// loads zero columns beyond the tail, and FMAs stop at the tail count.
+	group := func(g int, tail bool) {
+		free := []int{}
+		for r := 16; r < 30; r++ {
+			free = append(free, r)
+		}
+		reg := make([]int, 16) // logical value -> physical register
+		for r := 0; r < 16; r++ {
+			reg[r] = r
+			b := bases[4*g+r/4]
+			idx := [...]string{"", "(R9*1)", "(R9*2)", "(R13*1)"}[r%4]
+			if tail {
+				p("\tVMOVUPS.Z (%s)%s, K1, Z%d", b, idx, r)
+			} else {
+				p("\tPREFETCHT0 %d(%s)%s", rowTPrefetch, b, idx)
+				p("\tVMOVUPS (%s)%s, Z%d", b, idx, r)
+			}
+		}
+		alloc := func() int { r := free[0]; free = free[1:]; return r }
+		release := func(rs ...int) { free = append(free, rs...) }
+		// pairOp computes out[o1] = op1(in[x], in[y]), out[o2] = op2(...).
+		pairs := func(op1, op2, imm1, imm2 string, x, y int) (int, int) {
+			a, b := alloc(), alloc()
+			p("\t%s %sZ%d, Z%d, Z%d", op1, imm1, reg[y], reg[x], a)
+			p("\t%s %sZ%d, Z%d, Z%d", op2, imm2, reg[y], reg[x], b)
+			release(reg[x], reg[y])
+			return a, b
+		}
+		next := make([]int, 16)
+		for q := 0; q < 8; q++ {
+			next[2*q], next[2*q+1] = pairs("VUNPCKLPS", "VUNPCKHPS", "", "", 2*q, 2*q+1)
+		}
+		copy(reg, next)
+		for h := 0; h < 4; h++ {
+			t := 4 * h
+			u0, u1 := pairs("VUNPCKLPD", "VUNPCKHPD", "", "", t, t+2)
+			u2, u3 := pairs("VUNPCKLPD", "VUNPCKHPD", "", "", t+1, t+3)
+			next[t], next[t+1], next[t+2], next[t+3] = u0, u1, u2, u3
+		}
+		copy(reg, next)
+		for h := 0; h < 2; h++ {
+			for i := 0; i < 4; i++ {
+				next[8*h+i], next[8*h+i+4] = pairs("VSHUFF32X4", "VSHUFF32X4", "$0x88, ", "$0xdd, ", 8*h+i, 8*h+i+4)
+			}
+		}
+		copy(reg, next)
+		for i := 0; i < 8; i++ {
+			next[i], next[i+8] = pairs("VSHUFF32X4", "VSHUFF32X4", "$0x88, ", "$0xdd, ", i, i+8)
+		}
+		copy(reg, next)
+		// reg[p] now holds column p: lane j = row j, element p.
+		for q := 0; q < 16; q++ {
+			if tail {
+				p("\tCMPQ R8, $%d", q)
+				p("\tJLE rt512tail%ddone", g)
+			}
+			p("\tVFMADD231PS.BCST %d(DX), Z%d, %s", 4*q, reg[q], acc[g])
+		}
+		if tail {
+			p("rt512tail%ddone:", g)
+		}
+	}
+	p("\tTESTQ CX, CX")
+	p("\tJZ rt512tail")
+	p("rt512loop:")
+	group(0, false)
+	group(1, false)
+	for _, b := range bases {
+		p("\tADDQ $64, %s", b)
+	}
+	p("\tADDQ $64, DX")
+	p("\tDECQ CX")
+	p("\tJNZ rt512loop")
+	p("rt512tail:")
+	p("\tTESTQ R8, R8")
+	p("\tJZ rt512store")
+	p("\tMOVQ R8, CX")
+	p("\tMOVL $1, AX")
+	p("\tSHLL CX, AX")
+	p("\tDECL AX")
+	p("\tKMOVW AX, K1")
+	group(0, true)
+	group(1, true)
+	p("rt512store:")
+	p("\tMOVQ c+32(FP), DI")
+	p("\tMOVL mask+48(FP), AX")
+	p("\tKMOVW AX, K1")
+	p("\tSHRL $16, AX")
+	p("\tKMOVW AX, K2")
+	p("\tVBROADCASTSS alpha+40(FP), Z28")
+	p("\tMOVL beta+44(FP), AX")
+	p("\tTESTL $0x7fffffff, AX")
+	p("\tJZ rt512beta0")
+	p("\tVBROADCASTSS beta+44(FP), Z29")
+	for g, a := range acc {
+		p("\tVMOVUPS.Z %d(DI), K%d, Z0", 64*g, g+1)
+		p("\tVMULPS Z29, Z0, Z0")
+		p("\tVFMADD231PS Z28, %s, Z0", a)
+		p("\tVMOVUPS Z0, K%d, %d(DI)", g+1, 64*g)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("rt512beta0:")
+	for g, a := range acc {
+		p("\tVMULPS Z28, %s, %s", a, a)
+		p("\tVMOVUPS %s, K%d, %d(DI)", a, g+1, 64*g)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
 }

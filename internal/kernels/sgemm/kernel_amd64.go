@@ -67,14 +67,19 @@ func kernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, m int, n
 //go:noescape
 func rowAVX512(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float32, mask0, mask1 uint64, nvec int)
 
-// dotAVX512 computes four dot products of length k:
+// rowTAVX512 computes 32 outputs of a single-row product with a transposed
+// B, with the per-element arithmetic of kernelAVX512:
 //
-//	for r < 4: out[r] = sum over p < k of a[p] * b[r*ldb+p]
+//	for j < 32: s[j] = 0
+//	for p < kc: for j < 32: s[j] = fma(a[p], b[j*ldb+p], s[j])
+//	for j < 32 with bit j of mask set:
+//		c[j] = fma(alpha, s[j], beta*c[j]) // beta != 0
+//		c[j] = alpha * s[j]                // beta == 0, c not read
 //
-// summed in 32 interleaved partial sums (p mod 32) combined by a fixed tree.
+// All 32 rows of b are read. It requires kc >= 1.
 //
 //go:noescape
-func dotAVX512(k int, a, b *float32, ldb int, out *[4]float32)
+func rowTAVX512(kc int, a, b *float32, ldb int, c *float32, alpha, beta float32, mask uint32)
 
 // fmaPeakZMM runs n iterations of 12 independent zmm FMAs (384 flops each).
 //

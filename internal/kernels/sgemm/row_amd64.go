@@ -28,7 +28,7 @@ func forBlocks(t, blocks int, fn func(s, e int)) {
 // row512 is the AVX-512 single-row product from an unpacked B.
 func row512(v *variant, transB bool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
 	if transB {
-		rowDot512(n, k, alpha, a, b, ldb, beta, c)
+		rowT512(v, n, k, alpha, a, b, ldb, beta, c)
 		return
 	}
 	// Whole vectors of B are read in place, in blocks of rowBlock columns;
@@ -80,38 +80,34 @@ func rowPacked512(kc int, a, bp []float32, panels int, c []float32, alpha, beta 
 	rowCall(kc, a, bp, nr512, kc*nr512, c, alpha, beta, n, (n+15)/16)
 }
 
-// rowDot512 is the single-row product with a transposed B (n×k, row
-// stride ldb): one dot product per output, four rows of B at a time.
-func rowDot512(n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
-	const rows = 4
-	blocks := (n + rows - 1) / rows
-	forBlocks(rowThreads(n, k), (blocks+15)/16, func(s, e int) {
-		var out [rows]float32
-		for j := s * 16 * rows; j < min(e*16*rows, n); j += rows {
-			if j+rows <= n {
-				_ = b[(j+rows-1)*ldb+k-1]
-				dotAVX512(k, &a[0], &b[j*ldb], ldb, &out)
-			} else {
-				// Fewer than four rows left: one at a time.
-				for r := 0; r < n-j; r++ {
-					_ = b[(j+r)*ldb+k-1]
-					dotAVX512(k, &a[0], &b[(j+r)*ldb], 0, &out)
-					storeDot(c, j+r, out[0], alpha, beta)
+// rowT512 is the single-row product with a transposed B (n×k, row stride
+// ldb): 32 outputs at a time, each the same chain of FMAs as in the tiled
+// path. The last n%32 rows of B are copied to a zero-padded buffer.
+func rowT512(v *variant, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	const rows = 32
+	forBlocks(rowThreads(n, k), (n+rows-1)/rows, func(s, e int) {
+		for blk := s; blk < e; blk++ {
+			j0 := blk * rows
+			cnt := min(rows, n-j0)
+			src, off, ld := b, j0*ldb, ldb
+			if cnt < rows {
+				src = make([]float32, rows*k)
+				for r := 0; r < cnt; r++ {
+					copy(src[r*k:(r+1)*k], b[(j0+r)*ldb:])
 				}
-				break
+				off, ld = 0, k
 			}
-			for r := 0; r < rows; r++ {
-				storeDot(c, j+r, out[r], alpha, beta)
+			_ = src[off+(rows-1)*ld+k-1]
+			_ = c[j0+cnt-1]
+			mask := uint32(colMask(cnt))
+			for pc := 0; pc < k; pc += v.kc {
+				kc := min(v.kc, k-pc)
+				be := beta
+				if pc > 0 {
+					be = 1
+				}
+				rowTAVX512(kc, &a[pc], &src[off+pc], ld, &c[j0], alpha, be, mask)
 			}
 		}
 	})
-}
-
-// storeDot sets c[j] = alpha*s + beta*c[j] (c[j] not read when beta == 0).
-func storeDot(c []float32, j int, s, alpha, beta float32) {
-	if beta == 0 {
-		c[j] = alpha * s
-	} else {
-		c[j] = alpha*s + beta*c[j]
-	}
 }

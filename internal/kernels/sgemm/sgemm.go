@@ -20,10 +20,9 @@
 //
 //   - for a given tier, results are deterministic and do not depend on the
 //     thread count (work is split over rows or columns of C, never over k),
-//     nor on M: the single-row path performs the same operations as the
+//     nor on M: the single-row paths perform the same operations as the
 //     tiled path, so row i of C is the same whether computed alone or in a
-//     batch (for the AVX-512 tier's transposed-B single-row path, which
-//     computes dot products with several partial sums, this does not hold);
+//     batch, and with B packed by PackB or not;
 //   - different tiers, and Reference (a plain triple loop), agree to within
 //     rounding: each element differs by at most a few k units in the last
 //     place, relative to alpha*sum|a*b| + |beta*c|.
