@@ -21,6 +21,10 @@ var benchShapes = []struct {
 	{"1x1_256-256_14x14", Conv2DParams{N: 1, C: 256, H: 14, W: 14, OutC: 256, KH: 1, KW: 1}},
 	{"dw3x3_144_56x56", Conv2DParams{N: 1, C: 144, H: 56, W: 56, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144}},
 	{"dw3x3s2_144_56x56", Conv2DParams{N: 1, C: 144, H: 56, W: 56, OutC: 144, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 144}},
+	{"3x3s2_64-128_56x56", Conv2DParams{N: 1, C: 64, H: 56, W: 56, OutC: 128, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}},
+	// A small CNN's layers at training batch size.
+	{"b64_5x5_1-32_28x28", Conv2DParams{N: 64, C: 1, H: 28, W: 28, OutC: 32, KH: 5, KW: 5, PadH: 2, PadW: 2}},
+	{"b64_3x3_32-64_14x14", Conv2DParams{N: 64, C: 32, H: 14, W: 14, OutC: 64, KH: 3, KW: 3, PadH: 1, PadW: 1}},
 }
 
 func macs(p Conv2DParams) float64 {
@@ -78,14 +82,15 @@ func BenchmarkConv2D(b *testing.B) {
 }
 
 // BenchmarkConv2DGemmAnchor times the bare GEMM each non-depthwise
-// benchmark shape amounts to (OutC x OutH*OutW x C*KH*KW, operands already
-// laid out), the bound an im2col-based convolution approaches.
+// benchmark shape amounts to (OutC x N*OutH*OutW x C*KH*KW, operands
+// already laid out, all images in one product), the bound an im2col-based
+// convolution approaches.
 func BenchmarkConv2DGemmAnchor(b *testing.B) {
 	for _, s := range benchShapes {
 		if s.p.Groups > 1 {
 			continue
 		}
-		m, n, k := s.p.OutC, s.p.OutH()*s.p.OutW(), s.p.WeightLen()/s.p.OutC
+		m, n, k := s.p.OutC, s.p.N*s.p.OutH()*s.p.OutW(), s.p.WeightLen()/s.p.OutC
 		r := rand.New(rand.NewPCG(1, 1))
 		a, bb, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
 		b.Run(s.name, func(b *testing.B) {

@@ -33,10 +33,6 @@ func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
 		depthwiseForward(&g, x, w, bias, y)
 		return
 	}
-	if g.wide() {
-		convForwardWide(&g, x, w, bias, y)
-		return
-	}
 	convForward(&g, x, w, bias, y)
 }
 
@@ -58,9 +54,24 @@ func (g *geom) tileCols() int {
 	return min(t, P)
 }
 
-// convForward is the GEMM-based forward pass; it also computes the adjoint's
-// input gradient when called through ConvTranspose2DBackwardInput.
+// convForward runs the forward pass of a convolution with more than one
+// input channel per group (also the input gradient of a transposed
+// convolution): batches of small images as one GEMM per chunk of images,
+// stride-1 convolutions on the wide path, the rest by im2col tiles.
 func convForward(g *geom, x, w, bias, y []float32) {
+	switch nb := g.batchImages(); {
+	case nb > 0:
+		convForwardBatched(g, x, w, bias, y, nb)
+	case g.wide():
+		convForwardWide(g, x, w, bias, y)
+	default:
+		convForwardTiles(g, x, w, bias, y)
+	}
+}
+
+// convForwardTiles is the im2col forward pass, per image and group, a tile
+// of output positions at a time; tiles run in parallel.
+func convForwardTiles(g *geom, x, w, bias, y []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	tc := P
@@ -124,13 +135,25 @@ func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
 	convAdjoint(&g, w, gy, gx)
 }
 
-// convAdjoint computes gx = conv^T(gy): per image and group, the column
-// gradient W^T*gy by GEMM, then col2im.
+// convAdjoint computes gx = conv^T(gy) (the input gradient of a convolution
+// and the forward pass of a transposed one): batched over images when they
+// are small, as a flipped stride-1 convolution when possible, else per
+// image.
 func convAdjoint(g *geom, w, gy, gx []float32) {
+	if nb := g.batchImages(); nb > 0 {
+		convAdjointBatched(g, w, gy, gx, nb)
+		return
+	}
 	if f, ok := g.flipGeom(); ok {
 		adjointWide(g, &f, w, gy, gx)
 		return
 	}
+	convAdjointImages(g, w, gy, gx)
+}
+
+// convAdjointImages computes gx per image and group: the column gradient
+// W^T*gy by GEMM, then col2im.
+func convAdjointImages(g *geom, w, gy, gx []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	items := g.N * g.G
@@ -187,14 +210,23 @@ func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
 	convWeightGrad(&g, x, gy, gw)
 }
 
-// convWeightGrad accumulates gw_g = sum over images and position tiles of
-// gy_tile * col_tile^T, in a fixed order. Groups run in parallel; within a
-// group, im2col is split over its rows.
+// convWeightGrad computes the weight gradient: batched over images when
+// they are small, per tap on the wide layout for stride 1, else per image.
 func convWeightGrad(g *geom, x, gy, gw []float32) {
-	if g.wideWeightGrad() {
+	switch nb := g.batchImages(); {
+	case nb > 0:
+		convWeightGradBatched(g, x, gy, gw, nb)
+	case g.wideWeightGrad():
 		weightGradWide(g, x, gy, gw)
-		return
+	default:
+		convWeightGradImages(g, x, gy, gw)
 	}
+}
+
+// convWeightGradImages accumulates gw_g = sum over images and position
+// tiles of gy_tile * col_tile^T, in a fixed order. Groups run in parallel;
+// within a group, im2col is split over its rows.
+func convWeightGradImages(g *geom, x, gy, gw []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	tc := P

@@ -61,26 +61,30 @@ func adjointWide(g, f *geom, w, gy, gx []float32) {
 // wideWeightGrad reports whether the wide weight-gradient path applies.
 func (g *geom) wideWeightGrad() bool { return g.wide() }
 
-// weightGradWide accumulates gw over images with one GEMM per tap, taps
-// split over workers.
+// weightGradWide accumulates gw over images with one GEMM per tap and
+// image. Each worker owns a contiguous range of taps and walks all images,
+// laying out its own padded input and spread gy, so there is one fork and
+// join per call; each tap's sum runs over images in order.
 func weightGradWide(g *geom, x, gy, gw []float32) {
 	cg, ocg, P := g.cg(), g.ocg(), g.ohw()
 	kk := g.KH * g.KW
 	hp, wp := g.H+2*g.PH, g.W+2*g.PW
 	plane := hp * wp
 	nq := (g.OH-1)*wp + g.OW
-	xb, yb, tb := getBuf(cg*plane), getBuf(ocg*nq), getBuf(kk*ocg*cg)
-	defer putBuf(xb)
-	defer putBuf(yb)
+	tb := getBuf(kk * ocg * cg)
 	defer putBuf(tb)
-	xp, gyw, gwt := *xb, *yb, *tb // gwt[tap][o][c]
+	gwt := *tb // gwt[tap][o][c]
+	th := parallel.NumThreads()
 	for grp := 0; grp < g.G; grp++ {
-		for n := 0; n < g.N; n++ {
-			xg := x[(n*g.C+grp*cg)*g.hw():]
-			gyg := gy[(n*g.OutC+grp*ocg)*P:]
-			parallel.For(cg, 4, func(c0, c1 int) { padGroup(g, xg, c0, c1, xp) })
-			parallel.For(ocg, 4, func(o0, o1 int) {
-				for o := o0; o < o1; o++ {
+		parallel.For(kk, (kk+th-1)/th, func(t0, t1 int) {
+			xb, yb := getBuf(cg*plane), getBuf(ocg*nq)
+			defer putBuf(xb)
+			defer putBuf(yb)
+			xp, gyw := *xb, *yb
+			for n := 0; n < g.N; n++ {
+				padGroup(g, x[(n*g.C+grp*cg)*g.hw():], 0, cg, xp)
+				gyg := gy[(n*g.OutC+grp*ocg)*P:]
+				for o := 0; o < ocg; o++ {
 					row := gyw[o*nq : (o+1)*nq]
 					for oh := 0; oh < g.OH; oh++ {
 						copy(row[oh*wp:], gyg[o*P+oh*g.OW:o*P+(oh+1)*g.OW])
@@ -89,19 +93,17 @@ func weightGradWide(g *geom, x, gy, gw []float32) {
 						}
 					}
 				}
-			})
-			var beta float32
-			if n > 0 {
-				beta = 1
-			}
-			parallel.For(kk, 1, func(t0, t1 int) {
+				var beta float32
+				if n > 0 {
+					beta = 1
+				}
 				for tap := t0; tap < t1; tap++ {
 					kh, kw := tap/g.KW, tap%g.KW
 					s := kh*g.DH*wp + kw*g.DW
 					sgemm.Sgemm(false, true, ocg, cg, nq, 1, gyw, nq, xp[s:], plane, beta, gwt[tap*ocg*cg:], cg)
 				}
-			})
-		}
+			}
+		})
 		// gw[grp*ocg+o][c][tap] = gwt[tap][o][c]
 		parallel.For(ocg, 4, func(o0, o1 int) {
 			for o := o0; o < o1; o++ {

@@ -1,12 +1,19 @@
 package conv
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 // im2col writes columns [p0, p1) of the im2col matrix of one image group
 // x[Cg, H, W] into col, whose rows have stride ld: row k = (c*KH+kh)*KW+kw,
 // column p = oh*OW+ow holds x[c, oh*SH-PH+kh*DH, ow*SW-PW+kw*DW], or 0
 // outside the image. Rows [k0, k1) only are written.
 func im2col(g *geom, x []float32, k0, k1, p0, p1 int, col []float32, ld int) {
+	if g.SW == 1 && p0%g.OW == 0 && p1%g.OW == 0 {
+		im2colRows(g, x, k0, k1, p0/g.OW, p1/g.OW, col, ld)
+		return
+	}
 	for k := k0; k < k1; k++ {
 		kw := k % g.KW
 		kh := (k / g.KW) % g.KH
@@ -48,6 +55,44 @@ func im2col(g *geom, x []float32, k0, k1, p0, p1 int, col []float32, ld int) {
 				}
 			}
 			p = end
+		}
+	}
+}
+
+// im2colRows is im2col for horizontal stride 1 over whole output rows
+// [oh0, oh1): each row segment is zeros, a run of the input row, zeros.
+func im2colRows(g *geom, x []float32, k0, k1, oh0, oh1 int, col []float32, ld int) {
+	ow := g.OW
+	for k := k0; k < k1; k++ {
+		kw := k % g.KW
+		kh := (k / g.KW) % g.KH
+		c := k / (g.KW * g.KH)
+		row := col[(k-k0)*ld : (k-k0)*ld+(oh1-oh0)*ow]
+		xc := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		off := kw*g.DW - g.PW
+		lo, hi := validRange(ow, g.W, 1, off)
+		for oh := oh0; oh < oh1; oh++ {
+			seg := row[(oh-oh0)*ow : (oh-oh0+1)*ow]
+			ih := oh*g.SH - g.PH + kh*g.DH
+			if ih < 0 || ih >= g.H || lo >= hi {
+				clear(seg)
+				continue
+			}
+			src := xc[ih*g.W+lo+off : ih*g.W+hi+off]
+			for i := 0; i < lo; i++ {
+				seg[i] = 0
+			}
+			if len(src) < 32 {
+				dst := seg[lo:hi]
+				for i, v := range src {
+					dst[i] = v
+				}
+			} else {
+				copy(seg[lo:hi], src)
+			}
+			for i := hi; i < ow; i++ {
+				seg[i] = 0
+			}
 		}
 	}
 }
@@ -112,18 +157,24 @@ func col2im(g *geom, col []float32, ld int, c0, c1 int, gx []float32) {
 	}
 }
 
-// scratch pools float32 buffers so repeated calls do not allocate.
-var scratch sync.Pool
+// scratch pools float32 buffers by size class (powers of two), so
+// repeated calls do not allocate and buffers of different sizes in flight
+// at once do not evict each other.
+var scratch [40]sync.Pool
 
 func getBuf(n int) *[]float32 {
-	if b, ok := scratch.Get().(*[]float32); ok {
-		if cap(*b) >= n {
-			*b = (*b)[:n]
-			return b
-		}
+	c := bits.Len(uint(max(n, 1) - 1))
+	if b, ok := scratch[c].Get().(*[]float32); ok {
+		*b = (*b)[:n]
+		return b
 	}
-	s := make([]float32, n)
+	s := make([]float32, n, 1<<c)
 	return &s
 }
 
-func putBuf(b *[]float32) { scratch.Put(b) }
+func putBuf(b *[]float32) {
+	c := bits.Len(uint(cap(*b) - 1))
+	if cap(*b) == 1<<c {
+		scratch[c].Put(b)
+	}
+}
