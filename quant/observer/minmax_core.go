@@ -83,16 +83,31 @@ func (s *mmStats) batchRange(x *tensor.Tensor) (mn, mx []float32, ok bool, err e
 	}
 	outer := len(data) / (C * inner)
 	parts := make([]extrema, C)
-	parallel.For(C, max(1, scanGrain/max(1, len(data)/C)), func(c0, c1 int) {
-		for c := c0; c < c1; c++ {
-			e := extrema{min: float32(math.Inf(1)), max: float32(math.Inf(-1)), firstBad: -1}
-			for o := 0; o < outer; o++ {
-				off := (o*C + c) * inner
-				e = e.mergeOrdered(scanChunk(data[off:off+inner], off))
-			}
-			parts[c] = e
+	if inner < 16 {
+		// Channels interleave finely (e.g. the last axis): one pass.
+		for c := range parts {
+			parts[c] = extrema{min: float32(math.Inf(1)), max: float32(math.Inf(-1)), firstBad: -1}
 		}
-	})
+		for i, v := range data {
+			p := &parts[(i/inner)%C]
+			if v-v != 0 {
+				if p.firstBad < 0 {
+					p.firstBad = i
+				}
+				p.nonFinite++
+				continue
+			}
+			p.finite++
+			if v < p.min {
+				p.min = v
+			}
+			if v > p.max {
+				p.max = v
+			}
+		}
+	} else {
+		s.channelExtrema(data, C, inner, outer, parts)
+	}
 	mn, mx = make([]float32, C), make([]float32, C)
 	bad, first := 0, -1
 	for c, e := range parts {
@@ -112,6 +127,21 @@ func (s *mmStats) batchRange(x *tensor.Tensor) (mn, mx []float32, ok bool, err e
 		s.nonFinite += int64(bad)
 	}
 	return mn, mx, ok, nil
+}
+
+// channelExtrema scans each channel's contiguous runs, channels split
+// across goroutines (each channel's reduction stays on one goroutine).
+func (s *mmStats) channelExtrema(data []float32, C, inner, outer int, parts []extrema) {
+	parallel.For(C, max(1, scanGrain/max(1, len(data)/C)), func(c0, c1 int) {
+		for c := c0; c < c1; c++ {
+			e := extrema{min: float32(math.Inf(1)), max: float32(math.Inf(-1)), firstBad: -1}
+			for o := 0; o < outer; o++ {
+				off := (o*C + c) * inner
+				e = e.mergeOrdered(scanChunk(data[off:off+inner], off))
+			}
+			parts[c] = e
+		}
+	})
 }
 
 // mergeOrdered is merge for parts that are not necessarily in flat-index
