@@ -1,0 +1,11 @@
+//go:build !amd64 || purego
+
+package qelem
+
+// Without assembly every kernel family has only its generic tier.
+var (
+	quantArch   []variant[quantFn]
+	dequantArch []variant[dequantFn]
+	binArch     []variant[binFn]
+	lutArch     []variant[lutFn]
+)
