@@ -29,7 +29,7 @@ func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
 	if g.N == 0 {
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseForward(&g, x, w, bias, y)
 		return
 	}
@@ -59,7 +59,7 @@ func (g *geom) tileCols() int {
 // convolution): batches of small images as one GEMM per chunk of images,
 // stride-1 convolutions on the wide path, the rest by im2col tiles.
 func convForward(g *geom, x, w, bias, y []float32) {
-	switch nb := g.batchImages(); {
+	switch nb := g.batchImages(g.kdim()); {
 	case nb > 0:
 		convForwardBatched(g, x, w, bias, y, nb)
 	case g.wide():
@@ -128,7 +128,7 @@ func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
 	if g.N == 0 {
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseBackwardInput(&g, w, gy, gx)
 		return
 	}
@@ -140,7 +140,7 @@ func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
 // are small, as a flipped stride-1 convolution when possible, else per
 // image.
 func convAdjoint(g *geom, w, gy, gx []float32) {
-	if nb := g.batchImages(); nb > 0 {
+	if nb := g.batchImages(g.ocg()); nb > 0 {
 		convAdjointBatched(g, w, gy, gx, nb)
 		return
 	}
@@ -203,7 +203,7 @@ func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
 		clear(gw[:p.WeightLen()])
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseBackwardWeight(&g, x, gy, gw)
 		return
 	}
@@ -213,7 +213,7 @@ func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
 // convWeightGrad computes the weight gradient: batched over images when
 // they are small, per tap on the wide layout for stride 1, else per image.
 func convWeightGrad(g *geom, x, gy, gw []float32) {
-	switch nb := g.batchImages(); {
+	switch nb := g.batchImages(g.kdim()); {
 	case nb > 0:
 		convWeightGradBatched(g, x, gy, gw, nb)
 	case g.wideWeightGrad():

@@ -17,10 +17,12 @@ import (
 const kBlock = 32
 
 // batchImages returns how many images a chunk of the batched path holds,
-// or 0 if the path does not apply (one image, or images too large to put
-// two in a column buffer).
-func (g *geom) batchImages() int {
-	if g.N < 2 {
+// or 0 if the path does not apply: one image, images too large to put two
+// in a column buffer, or a GEMM reduction (red) shorter than minBatchRed,
+// where copying the outputs (or gathering gy) between the chunk buffer and
+// the NCHW tensors would cost too much next to the product itself.
+func (g *geom) batchImages(red int) int {
+	if g.N < 2 || red < minBatchRed {
 		return 0
 	}
 	nb := colBudget / (g.kdim() * g.ohw())
@@ -29,6 +31,9 @@ func (g *geom) batchImages() int {
 	}
 	return min(nb, g.N)
 }
+
+// minBatchRed is the shortest GEMM reduction for the batched path.
+const minBatchRed = 64
 
 // im2colChunk builds the column matrix of images [n0, n0+m) of group grp
 // into col, row stride m*P, in parallel over images and row blocks.

@@ -18,9 +18,11 @@ func convCases(r *rand.Rand, nRandom int) []Conv2DParams {
 		{N: 2, C: 4, H: 10, W: 9, OutC: 12, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 4}, // multiplier 3, stride 2
 		{N: 1, C: 3, H: 12, W: 12, OutC: 3, KH: 5, KW: 5, PadH: 4, PadW: 4, DilH: 2, DilW: 2, Groups: 3},
 		{N: 1, C: 2, H: 9, W: 40, OutC: 2, KH: 3, KW: 3, StrideW: 3, PadW: 2, Groups: 2},
-		{N: 1, C: 2, H: 5, W: 70, OutC: 2, KH: 1, KW: 3, PadW: 1, Groups: 2},  // row longer than one vector block
-		{N: 1, C: 1, H: 1, W: 17, OutC: 1, KH: 1, KW: 5, PadW: 2},             // conv1d-shaped
-		{N: 1, C: 64, H: 19, W: 21, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1}, // several im2col tiles
+		{N: 1, C: 2, H: 5, W: 70, OutC: 2, KH: 1, KW: 3, PadW: 1, Groups: 2},                      // row longer than one vector block
+		{N: 1, C: 1, H: 1, W: 17, OutC: 1, KH: 1, KW: 5, PadW: 2},                                 // conv1d-shaped
+		{N: 1, C: 64, H: 19, W: 21, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1},                     // several im2col tiles
+		{N: 2, C: 1, H: 9, W: 10, OutC: 12, KH: 3, KW: 3, PadH: 1, PadW: 1},                       // one input channel, 12 outputs: GEMM
+		{N: 1, C: 2, H: 7, W: 7, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1, StrideW: 2, Groups: 2}, // multiplier 8: GEMM
 		{N: 2, C: 6, H: 7, W: 5, OutC: 4, KH: 2, KW: 4, StrideH: 3, StrideW: 1, PadH: 0, PadW: 3, DilH: 3, DilW: 1, Groups: 2},
 	}
 	for nRandom > 0 {
@@ -312,7 +314,7 @@ func TestConvForwardWide(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	cases := append(convCases(r, 200),
 		Conv2DParams{N: 1, C: 16, H: 30, W: 33, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1},
-		Conv2DParams{N: 5, C: 4, H: 12, W: 12, OutC: 6, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 2})
+		Conv2DParams{N: 5, C: 32, H: 12, W: 12, OutC: 6, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 2})
 	n := 0
 	for _, p := range cases {
 		p.StrideH, p.StrideW = 1, 1
@@ -372,7 +374,7 @@ func TestConvBackwardWide(t *testing.T) {
 			continue
 		}
 		g := p.geom()
-		if g.pointwise() || g.cg() == 1 {
+		if g.pointwise() || g.direct() {
 			continue
 		}
 		x := randSlice(r, p.InputLen())

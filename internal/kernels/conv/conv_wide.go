@@ -13,7 +13,8 @@ import (
 // planes shifted by kh*DH*Wp + kw*DW: a matrix with row stride Hp*Wp that
 // the GEMM reads in place. So the convolution is a sum of KH*KW GEMMs, one
 // per tap (K = C/Groups each), accumulated into a grid tile in tap order.
-// It is used when the extra columns cost at most 1/8 of the work.
+// It is used when the extra columns cost at most 1/8 of the work and each
+// GEMM has at least minWideChannels input channels to sum over.
 
 // wideCols is the target number of grid columns per tile, and wideTileElems
 // caps the tile's size (output channels x columns) so it stays in L2.
@@ -22,9 +23,13 @@ var wideCols, wideTileElems = 768, 128 * 1024
 // wideTile returns the grid columns per tile for ocg output channels.
 func wideTile(ocg int) int { return max(64, min(wideCols, wideTileElems/ocg)) }
 
+// minWideChannels is the fewest input channels per group for the wide
+// path: each of its GEMMs has K = C/Groups (and the weight gradient's N).
+const minWideChannels = 16
+
 // wide reports whether the wide forward path applies and pays.
 func (g *geom) wide() bool {
-	if g.SH != 1 || g.SW != 1 || g.pointwise() {
+	if g.SH != 1 || g.SW != 1 || g.pointwise() || g.cg() < minWideChannels {
 		return false
 	}
 	return (g.W+2*g.PW)*8 <= g.OW*9

@@ -19,6 +19,15 @@ import (
 // image are skipped rather than padded: the output rows whose taps all lie
 // inside the image form one call, each border row its own call.
 
+// maxDirectMult is the largest channel multiplier (outputs per input
+// channel) computed by the direct kernels; from it on, a depthwise
+// convolution is a GEMM with M = multiplier, K = KH*KW, which is faster.
+const maxDirectMult = 7
+
+// direct reports whether the depthwise direct kernels compute g: one input
+// channel per group and at most maxDirectMult outputs per group.
+func (g *geom) direct() bool { return g.cg() == 1 && g.ocg() <= maxDirectMult }
+
 // rowsFunc is the signature of the rows kernel.
 type rowsFunc func(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32, b float32)
 

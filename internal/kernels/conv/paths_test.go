@@ -15,7 +15,7 @@ func TestConvPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	for _, p := range convCases(r, 120) {
 		g := p.geom()
-		if g.cg() == 1 {
+		if g.direct() {
 			continue
 		}
 		x := randSlice(r, p.InputLen())

@@ -79,3 +79,32 @@ func BenchmarkTmpTap(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkTmpPaths(b *testing.B) {
+	for _, s := range benchShapes[6:] {
+		p := s.p
+		r := rand.New(rand.NewPCG(1, 1))
+		x := randSlice(r, p.InputLen())
+		w := randSlice(r, p.WeightLen())
+		bias := randSlice(r, p.OutC)
+		y := make([]float32, p.OutputLen())
+		g := p.geom()
+		for _, path := range []string{"tiles", "batched"} {
+			for _, th := range []int{1, 2} {
+				b.Run(s.name+"/"+path+"/t"+itoa(th), func(b *testing.B) {
+					withThreads(th, func() {
+						start := cpuTime()
+						for b.Loop() {
+							if path == "tiles" {
+								convForwardTiles(&g, x, w, bias, y)
+							} else {
+								convForwardBatched(&g, x, w, bias, y, max(1, g.batchImages(0)))
+							}
+						}
+						reportGFLOPS(b, macs(p), start)
+					})
+				})
+			}
+		}
+	}
+}

@@ -19,7 +19,7 @@ func ConvTranspose2D(p ConvTranspose2DParams, x, w, bias, y []float32) {
 	if g.N == 0 {
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseBackwardInput(&g, w, x, y)
 	} else {
 		convAdjoint(&g, w, x, y)
@@ -40,7 +40,7 @@ func ConvTranspose2DBackwardInput(p ConvTranspose2DParams, w, gy, gx []float32) 
 	if g.N == 0 {
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseForward(&g, gy, w, nil, gx)
 		return
 	}
@@ -59,7 +59,7 @@ func ConvTranspose2DBackwardWeight(p ConvTranspose2DParams, x, gy, gw []float32)
 		clear(gw[:p.WeightLen()])
 		return
 	}
-	if g.cg() == 1 {
+	if g.direct() {
 		depthwiseBackwardWeight(&g, gy, x, gw)
 		return
 	}
