@@ -30,6 +30,8 @@ func p(format string, args ...any) { fmt.Fprintf(&out, format+"\n", args...) }
 func main() {
 	write("kernel512_amd64.s", kernel512)
 	write("kernel256_amd64.s", kernel256, maskTable)
+	write("row256_amd64.s", row256)
+	write("transpose256_amd64.s", func() { transpose256(6) }, func() { transpose256(8) })
 	write("row512_amd64.s", row512, rowT512)
 	write("transpose512_amd64.s", func() { transpose(14) }, func() { transpose(16) })
 }
@@ -237,46 +239,66 @@ func kernel256() {
 	be := fmt.Sprintf("Y%d", mr256*nv256+nv256+1)
 	p("\tVBROADCASTSS alpha+40(FP), %s", al)
 	p("\tMOVL beta+44(FP), AX")
-	p("\tTESTL $0x7fffffff, AX")
-	p("\tJZ k256beta0")
-	p("\tVBROADCASTSS beta+44(FP), %s", be)
-	for i := 0; i < mr256; i++ {
-		for v := 0; v < nv256; v++ {
-			a := acc(i, v)
-			if i == mr256-1 && v == nv256-1 {
-				p("\tVMASKMOVPS %d(DI), %s, %s", 32*v, mask(v), tmp)
-				p("\tVMULPS %s, %s, %s", be, tmp, tmp)
-				p("\tVMOVUPS 0(SP), %s", be)
-				p("\tVFMADD231PS %s, %s, %s", al, be, tmp)
-				p("\tVMASKMOVPS %s, %s, %d(DI)", tmp, mask(v), 32*v)
-				continue
+	// Full tiles (n == 16) store with plain moves: masked moves are slow
+	// on some processors.
+	p("\tCMPQ n+56(FP), $%d", nr)
+	p("\tJEQ k256full")
+	store := func(label string, masked bool) {
+		load := func(off int, v int, dst string) {
+			if masked {
+				p("\tVMASKMOVPS %d(DI), %s, %s", off, mask(v), dst)
+			} else {
+				p("\tVMOVUPS %d(DI), %s", off, dst)
 			}
-			p("\tVMASKMOVPS %d(DI), %s, %s", 32*v, mask(v), tmp)
-			p("\tVMULPS %s, %s, %s", be, tmp, tmp)
-			p("\tVFMADD231PS %s, %s, %s", al, a, tmp)
-			p("\tVMASKMOVPS %s, %s, %d(DI)", tmp, mask(v), 32*v)
 		}
-		if i < mr256-1 {
-			p("\tDECQ BX")
-			p("\tJZ k256done")
-			p("\tADDQ R8, DI")
+		st := func(src string, v int, off int) {
+			if masked {
+				p("\tVMASKMOVPS %s, %s, %d(DI)", src, mask(v), off)
+			} else {
+				p("\tVMOVUPS %s, %d(DI)", src, off)
+			}
 		}
+		next := func(i int) {
+			if i < mr256-1 {
+				p("\tDECQ BX")
+				p("\tJZ k256done")
+				p("\tADDQ R8, DI")
+			}
+		}
+		p("\tTESTL $0x7fffffff, AX")
+		p("\tJZ %sbeta0", label)
+		p("\tVBROADCASTSS beta+44(FP), %s", be)
+		for i := 0; i < mr256; i++ {
+			for v := 0; v < nv256; v++ {
+				a := acc(i, v)
+				load(32*v, v, tmp)
+				p("\tVMULPS %s, %s, %s", be, tmp, tmp)
+				if i == mr256-1 && v == nv256-1 {
+					p("\tVMOVUPS 0(SP), %s", be)
+					a = be
+				}
+				p("\tVFMADD231PS %s, %s, %s", al, a, tmp)
+				st(tmp, v, 32*v)
+			}
+			next(i)
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
+		p("%sbeta0:", label)
+		p("\tVMOVUPS 0(SP), %s", last)
+		for i := 0; i < mr256; i++ {
+			for v := 0; v < nv256; v++ {
+				p("\tVMULPS %s, %s, %s", al, acc(i, v), acc(i, v))
+				st(acc(i, v), v, 32*v)
+			}
+			next(i)
+		}
+		p("\tVZEROUPPER")
+		p("\tRET")
 	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("k256beta0:")
-	p("\tVMOVUPS 0(SP), %s", last)
-	for i := 0; i < mr256; i++ {
-		for v := 0; v < nv256; v++ {
-			p("\tVMULPS %s, %s, %s", al, acc(i, v), acc(i, v))
-			p("\tVMASKMOVPS %s, %s, %d(DI)", acc(i, v), mask(v), 32*v)
-		}
-		if i < mr256-1 {
-			p("\tDECQ BX")
-			p("\tJZ k256done")
-			p("\tADDQ R8, DI")
-		}
-	}
+	store("k256masked", true)
+	p("k256full:")
+	store("k256full", false)
 	p("k256done:")
 	p("\tVZEROUPPER")
 	p("\tRET")
@@ -602,6 +624,151 @@ func rowT512() {
 		p("\tVMULPS Z28, %s, %s", a, a)
 		p("\tVMOVUPS %s, K%d, %d(DI)", a, g+1, 64*g)
 	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// row256 writes rowAVX2: one output row over up to 8 ymm columns, with the
+// same per-element arithmetic as kernelAVX2.
+func row256() {
+	const nvec = 8
+	p("// func rowAVX2(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float32, masks *[64]int32, nvec int)")
+	p("TEXT ·rowAVX2(SB), NOSPLIT, $0-72")
+	p("\tMOVQ kc+0(FP), CX")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ b+16(FP), DX")
+	p("\tMOVQ bs+24(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ ps+32(FP), R9")
+	p("\tSHLQ $2, R9")
+	for v := 0; v < nvec; v++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", v, v, v)
+	}
+	p("\tLEAQ (DX)(R9*1), R10")
+	p("\tLEAQ (R10)(R9*1), R11")
+	p("\tLEAQ (R11)(R9*1), R12")
+	p("\tMOVQ nvec+64(FP), AX")
+	for g := 1; g < nvec; g++ {
+		p("\tCMPQ AX, $%d", g)
+		p("\tJEQ r256n%d", g)
+	}
+	p("\tJMP r256n%d", nvec)
+	base := []string{"DX", "R10", "R11", "R12"}
+	for g := 1; g <= nvec; g++ {
+		p("r256n%d:", g)
+		p("\tMOVQ CX, BX")
+		p("r256loop%d:", g)
+		p("\tVBROADCASTSS (SI), Y8")
+		for v := 0; v < g; v++ {
+			p("\tVFMADD231PS %d(%s), Y8, Y%d", 32*(v%2), base[v/2], v)
+		}
+		p("\tADDQ $4, SI")
+		for q := 0; q < (g+1)/2; q++ {
+			p("\tADDQ R8, %s", base[q])
+		}
+		p("\tDECQ BX")
+		p("\tJNZ r256loop%d", g)
+		p("\tJMP r256store")
+	}
+	p("r256store:")
+	p("\tMOVQ c+40(FP), DI")
+	p("\tMOVQ masks+56(FP), R9")
+	p("\tVBROADCASTSS alpha+48(FP), Y9")
+	p("\tMOVL beta+52(FP), BX")
+	p("\tTESTL $0x7fffffff, BX")
+	p("\tJZ r256beta0")
+	p("\tVBROADCASTSS beta+52(FP), Y10")
+	for v := 0; v < nvec; v++ {
+		p("\tCMPQ AX, $%d", v)
+		p("\tJLE r256done")
+		p("\tVMOVUPS %d(R9), Y12", 32*v)
+		p("\tVMASKMOVPS %d(DI), Y12, Y11", 32*v)
+		p("\tVMULPS Y10, Y11, Y11")
+		p("\tVFMADD231PS Y9, Y%d, Y11", v)
+		p("\tVMASKMOVPS Y11, Y12, %d(DI)", 32*v)
+	}
+	p("\tJMP r256done")
+	p("r256beta0:")
+	for v := 0; v < nvec; v++ {
+		p("\tCMPQ AX, $%d", v)
+		p("\tJLE r256done")
+		p("\tVMOVUPS %d(R9), Y12", 32*v)
+		p("\tVMULPS Y9, Y%d, Y%d", v, v)
+		p("\tVMASKMOVPS Y%d, Y12, %d(DI)", v, 32*v)
+	}
+	p("r256done:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// transpose256 writes transpose<rows>AVX2: blocks of 8 columns of rows (6
+// or 8) rows of src become 8 rows of rows floats of dst.
+func transpose256(rows int) {
+	name := fmt.Sprintf("transpose%dAVX2", rows)
+	p("// func %s(dst *float32, ds int, src *float32, ss int, blocks int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ ds+8(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ ss+24(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ blocks+32(FP), CX")
+	p("\tLEAQ (R9)(R9*2), R13") // 3*ss
+	p("\tLEAQ (SI)(R9*4), R10")
+	p("\tLEAQ (R8)(R8*2), R14") // 3*ds
+	p("%sloop:", name)
+	bases := []string{"SI", "R10"}
+	idx := [...]string{"", "(R9*1)", "(R9*2)", "(R13*1)"}
+	for r := 0; r < 8; r++ {
+		if r >= rows {
+			p("\tVXORPS Y%d, Y%d, Y%d", r, r, r)
+			continue
+		}
+		p("\tVMOVUPS (%s)%s, Y%d", bases[r/4], idx[r%4], r)
+	}
+	for q := 0; q < 4; q++ {
+		p("\tVUNPCKLPS Y%d, Y%d, Y%d", 2*q+1, 2*q, 8+2*q)
+		p("\tVUNPCKHPS Y%d, Y%d, Y%d", 2*q+1, 2*q, 9+2*q)
+	}
+	for h := 0; h < 2; h++ {
+		t := 8 + 4*h
+		u := 4 * h
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+2, t, u)
+		p("\tVSHUFPS $0xee, Y%d, Y%d, Y%d", t+2, t, u+1)
+		p("\tVSHUFPS $0x44, Y%d, Y%d, Y%d", t+3, t+1, u+2)
+		p("\tVSHUFPS $0xee, Y%d, Y%d, Y%d", t+3, t+1, u+3)
+	}
+	for i := 0; i < 4; i++ {
+		p("\tVPERM2F128 $0x20, Y%d, Y%d, Y%d", 4+i, i, 8+i)
+		p("\tVPERM2F128 $0x31, Y%d, Y%d, Y%d", 4+i, i, 12+i)
+	}
+	// Column p is in Y(8+p); row p of dst is at DI + p*ds (BX = DI + 4 rows).
+	p("\tLEAQ (DI)(R8*4), BX")
+	dsts := []string{"DI", "BX"}
+	for q := 0; q < 8; q++ {
+		addr := func(off int) string {
+			o := ""
+			if off != 0 {
+				o = fmt.Sprint(off)
+			}
+			return o + "(" + dsts[q/4] + ")" + idx[q%4][0:0] + map[int]string{0: "", 1: "(R8*1)", 2: "(R8*2)", 3: "(R14*1)"}[q%4]
+		}
+		if rows == 8 {
+			p("\tVMOVUPS Y%d, %s", 8+q, addr(0))
+			continue
+		}
+		p("\tVMOVUPS X%d, %s", 8+q, addr(0))
+		p("\tVEXTRACTF128 $1, Y%d, X%d", 8+q, 8+q)
+		p("\tVMOVSD X%d, %s", 8+q, addr(16))
+	}
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, R10")
+	p("\tLEAQ (DI)(R8*8), DI")
+	p("\tDECQ CX")
+	p("\tJNZ %sloop", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

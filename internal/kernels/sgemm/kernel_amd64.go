@@ -17,9 +17,11 @@ var asmVariants = []*variant{
 	{
 		name: "avx2", level: cpu.AVX2,
 		mr: mr256, nr: nr256, mc: 120, kc: 256, nc: 2048,
-		kernel: kernel256,
-		packA:  packA,
-		packB:  packB,
+		kernel:    kernel256,
+		packA:     packA256,
+		packB:     packB256,
+		row:       row256,
+		rowPacked: rowPacked256,
 	},
 	{
 		name: "avx512", level: cpu.AVX512,
@@ -66,6 +68,14 @@ func kernelAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32, m int, n
 //
 //go:noescape
 func rowAVX512(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float32, mask0, mask1 uint64, nvec int)
+
+// rowAVX2 is rowAVX512 for AVX2 (the arithmetic of kernelAVX2): up to 64
+// columns in nvec vectors of 8, vector v of row p at b[p*bs + (v/2)*ps +
+// (v%2)*8], and c[j] written where masks[j] is -1 (masks[j] must be 0 for
+// j >= 8*nvec).
+//
+//go:noescape
+func rowAVX2(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float32, masks *[64]int32, nvec int)
 
 // rowTAVX512 computes 32 outputs of a single-row product with a transposed
 // B, with the per-element arithmetic of kernelAVX512:
@@ -122,4 +132,15 @@ func rowCall(kc int, a, b []float32, bs, ps int, c []float32, alpha, beta float3
 	_ = c[n-1]
 	_ = b[(kc-1)*bs+((nvec-1)/2)*ps+((nvec-1)%2)*16+15]
 	rowAVX512(kc, &a[0], &b[0], bs, ps, &c[0], alpha, beta, colMask(n), colMask(max(n-64, 0)), nvec)
+}
+
+// rowCall256 runs rowAVX2 on n <= 8*nvec columns of c.
+func rowCall256(kc int, a, b []float32, bs, ps int, c []float32, alpha, beta float32, n, nvec int) {
+	_ = c[n-1]
+	_ = b[(kc-1)*bs+((nvec-1)/2)*ps+((nvec-1)%2)*8+7]
+	var masks [64]int32
+	for j := range n {
+		masks[j] = -1
+	}
+	rowAVX2(kc, &a[0], &b[0], bs, ps, &c[0], alpha, beta, &masks, nvec)
 }

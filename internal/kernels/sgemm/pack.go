@@ -55,7 +55,11 @@ func packB(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0, nc 
 			}
 			continue
 		}
-		// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run of p.
+			// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run of p.
+		if cols == nr && nr <= 16 {
+			packARows(panel, nr, b, (j0+c0)*ldb+p0, ldb, kc)
+			continue
+		}
 		for j := 0; j < cols; j++ {
 			src := b[(j0+c0+j)*ldb+p0:]
 			src = src[:kc]
@@ -87,9 +91,10 @@ func grow(buf []float32, n int) []float32 {
 	return buf[:n]
 }
 
-// packARows transposes mr whole rows of A (row r starts at a[off+r*lda])
-// into panel[p*mr+r] for p < kc, walking the rows side by side so that
-// panel is written sequentially.
+// packARows transposes mr <= 16 whole rows of a matrix (row r starts at
+// a[off+r*lda]) into panel[p*mr+r] for p < kc, walking the rows side by
+// side so that panel is written sequentially. It packs rows of A, and
+// columns of B when B is transposed.
 func packARows(panel []float32, mr int, a []float32, off, lda, kc int) {
 	var rows [16][]float32
 	for r := 0; r < mr; r++ {

@@ -4,9 +4,6 @@ package sgemm
 
 import "github.com/quanta-go/quanta/internal/parallel"
 
-// rowBlock is the number of columns one rowAVX512 call covers.
-const rowBlock = 128
-
 // minParallelRow is the smallest k*n split across threads on the row path.
 const minParallelRow = 1 << 16
 
@@ -25,59 +22,80 @@ func forBlocks(t, blocks int, fn func(s, e int)) {
 	parallel.ForThreads(t, blocks, per, fn)
 }
 
-// row512 is the AVX-512 single-row product from an unpacked B.
-func row512(v *variant, transB bool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
-	if transB {
-		rowT512(v, n, k, alpha, a, b, ldb, beta, c)
-		return
-	}
-	// Whole vectors of B are read in place, in blocks of rowBlock columns;
-	// the last n%16 columns are copied to a zero-padded 16-wide panel.
-	n16 := n &^ 15
-	blocks := (n16 + rowBlock - 1) / rowBlock
-	if n16 < n {
+// rowKernel computes one row over nvec vectors of w floats (see rowAVX512
+// and rowAVX2): n <= w*nvec columns, vector q at b[(q/2)*ps + (q%2)*w], B
+// row p at b[p*bs:].
+type rowKernel func(kc int, a, b []float32, bs, ps int, c []float32, alpha, beta float32, n, nvec int)
+
+// rowUnpacked is the single-row product from an unpacked k×n B with a
+// row kernel of vector width w (up to 8 vectors a call). Whole vectors of B
+// are read in place; the last n%w columns are copied to a zero-padded
+// panel.
+func rowUnpacked(v *variant, w int, rk rowKernel, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	block := 8 * w
+	nw := n / w * w
+	blocks := (nw + block - 1) / block
+	if nw < n {
 		blocks++
 	}
 	forBlocks(rowThreads(n, k), blocks, func(s, e int) {
 		var tail []float32
 		for blk := s; blk < e; blk++ {
-			j0 := blk * rowBlock
-			if j0 >= n16 {
-				// The tail block.
-				if tail == nil {
-					tail = make([]float32, min(v.kc, k)*16)
-				}
-				for pc := 0; pc < k; pc += v.kc {
-					kc := min(v.kc, k-pc)
-					for p := 0; p < kc; p++ {
-						d := tail[p*16 : p*16+16]
-						clear(d[copy(d, b[(pc+p)*ldb+n16:(pc+p)*ldb+n]):])
-					}
-					be := beta
-					if pc > 0 {
-						be = 1
-					}
-					rowCall(kc, a[pc:], tail, 16, 32, c[n16:], alpha, be, n-n16, 1)
-				}
-				continue
-			}
-			cols := min(rowBlock, n16-j0)
+			j0 := blk * block
 			for pc := 0; pc < k; pc += v.kc {
 				kc := min(v.kc, k-pc)
 				be := beta
 				if pc > 0 {
 					be = 1
 				}
-				rowCall(kc, a[pc:], b[pc*ldb+j0:], ldb, 32, c[j0:], alpha, be, cols, cols/16)
+				if j0 < nw {
+					cols := min(block, nw-j0)
+					rk(kc, a[pc:], b[pc*ldb+j0:], ldb, 2*w, c[j0:], alpha, be, cols, cols/w)
+					continue
+				}
+				// The tail block.
+				if tail == nil {
+					tail = make([]float32, min(v.kc, k)*w)
+				}
+				for p := 0; p < kc; p++ {
+					d := tail[p*w : p*w+w]
+					clear(d[copy(d, b[(pc+p)*ldb+nw:(pc+p)*ldb+n]):])
+				}
+				rk(kc, a[pc:], tail, w, 2*w, c[nw:], alpha, be, n-nw, 1)
 			}
 		}
 	})
+}
+
+// row512 is the AVX-512 single-row product from an unpacked B.
+func row512(v *variant, transB bool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	if transB {
+		rowT512(v, n, k, alpha, a, b, ldb, beta, c)
+		return
+	}
+	rowUnpacked(v, 16, rowCall, n, k, alpha, a, b, ldb, beta, c)
 }
 
 // rowPacked512 computes one row from a group of packed panels of one k
 // block: bp holds panels of kc×32 floats back to back, n <= 32*panels <= 128.
 func rowPacked512(kc int, a, bp []float32, panels int, c []float32, alpha, beta float32, n int) {
 	rowCall(kc, a, bp, nr512, kc*nr512, c, alpha, beta, n, (n+15)/16)
+}
+
+// row256 is the AVX2 single-row product from an unpacked B; a transposed B
+// takes the tiled path.
+func row256(v *variant, transB bool, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	if transB {
+		gemmParallel(v, false, 1, n, k, alpha, a, k, unpackedB(v, true, b, ldb), beta, c, n)
+		return
+	}
+	rowUnpacked(v, 8, rowCall256, n, k, alpha, a, b, ldb, beta, c)
+}
+
+// rowPacked256 computes one row from a group of packed panels of one k
+// block: bp holds panels of kc×16 floats back to back, n <= 16*panels <= 64.
+func rowPacked256(kc int, a, bp []float32, panels int, c []float32, alpha, beta float32, n int) {
+	rowCall256(kc, a, bp, nr256, kc*nr256, c, alpha, beta, n, (n+7)/8)
 }
 
 // rowT512 is the single-row product with a transposed B (n×k, row stride
