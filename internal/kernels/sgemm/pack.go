@@ -55,7 +55,7 @@ func packB(dst []float32, nr int, transB bool, b []float32, ldb, p0, kc, j0, nc 
 			}
 			continue
 		}
-			// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run of p.
+		// op(B)[p][j] = b[j*ldb+p]: each column is a contiguous run of p.
 		if cols == nr && nr <= 16 {
 			packARows(panel, nr, b, (j0+c0)*ldb+p0, ldb, kc)
 			continue
