@@ -23,6 +23,7 @@ func main() {
 	p("")
 	rowKernel()
 	dot()
+	deinterleave()
 	if err := os.WriteFile("depthwise_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -231,4 +232,69 @@ func dot() {
 	p("\tVZEROUPPER")
 	p("\tMOVSS X0, ret+48(FP)")
 	p("\tRET")
+}
+
+// deinterleave writes deinterleave2AVX512: 16 pairs per step with two
+// VPERMI2PS, then a masked tail.
+func deinterleave() {
+	p("")
+	p("// func deinterleave2AVX512(even, odd, src *float32, n int)")
+	p("TEXT ·deinterleave2AVX512(SB), NOSPLIT, $0-32")
+	p("\tMOVQ even+0(FP), DI")
+	p("\tMOVQ odd+8(FP), DX")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ n+24(FP), CX")
+	p("\tVMOVDQU32 dwevenidx<>(SB), Z30")
+	p("\tVMOVDQU32 dwoddidx<>(SB), Z31")
+	p("di16:")
+	p("\tCMPQ CX, $16")
+	p("\tJLT ditail")
+	p("\tVMOVUPS (SI), Z0")
+	p("\tVMOVUPS 64(SI), Z1")
+	p("\tVMOVAPS Z30, Z2")
+	p("\tVMOVAPS Z31, Z3")
+	p("\tVPERMI2PS Z1, Z0, Z2")
+	p("\tVPERMI2PS Z1, Z0, Z3")
+	p("\tVMOVUPS Z2, (DI)")
+	p("\tVMOVUPS Z3, (DX)")
+	p("\tADDQ $128, SI")
+	p("\tADDQ $64, DI")
+	p("\tADDQ $64, DX")
+	p("\tSUBQ $16, CX")
+	p("\tJMP di16")
+	p("ditail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ didone")
+	p("\tLEAQ dwmask<>(SB), BX")
+	p("\tKMOVW (BX)(CX*2), K3") // output lanes
+	p("\tMOVQ CX, AX")
+	p("\tSHLQ $1, AX") // source elements 2..30
+	p("\tMOVQ AX, R8")
+	p("\tCMPQ R8, $16")
+	p("\tJLE dilow")
+	p("\tMOVQ $16, R8")
+	p("dilow:")
+	p("\tKMOVW (BX)(R8*2), K1")
+	p("\tSUBQ R8, AX") // lanes of the second source vector, 0..14
+	p("\tKMOVW (BX)(AX*2), K2")
+	p("\tVMOVUPS.Z (SI), K1, Z0")
+	p("\tVMOVUPS.Z 64(SI), K2, Z1")
+	p("\tVMOVAPS Z30, Z2")
+	p("\tVMOVAPS Z31, Z3")
+	p("\tVPERMI2PS Z1, Z0, Z2")
+	p("\tVPERMI2PS Z1, Z0, Z3")
+	p("\tVMOVUPS Z2, K3, (DI)")
+	p("\tVMOVUPS Z3, K3, (DX)")
+	p("didone:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	for i := 0; i < 16; i++ {
+		p("DATA dwevenidx<>+%d(SB)/4, $%d", 4*i, 2*i)
+	}
+	p("GLOBL dwevenidx<>(SB), RODATA|NOPTR, $64")
+	for i := 0; i < 16; i++ {
+		p("DATA dwoddidx<>+%d(SB)/4, $%d", 4*i, 2*i+1)
+	}
+	p("GLOBL dwoddidx<>(SB), RODATA|NOPTR, $64")
 }

@@ -123,13 +123,32 @@ func (l *planeLayout) size() int {
 }
 
 // build lays plane [h, w] out in buf and returns the base the offsets
-// r*wq + col[kw] refer to.
-func (l *planeLayout) build(plane, buf []float32) []float32 {
+// r*wq + col[kw] refer to. tmp holds at least s*wq elements.
+func (l *planeLayout) build(plane, buf, tmp []float32, split deinterleaveFunc) []float32 {
 	if l.direct {
 		return plane[:l.h*l.w]
 	}
 	buf = buf[:l.size()]
 	ph := l.h * l.wq
+	if l.s <= 2 {
+		// Pad each row into tmp, then copy it (stride 1) or split it
+		// into even and odd columns (stride 2).
+		row := tmp[:l.s*l.wq]
+		clear(row[:l.pw])
+		clear(row[l.pw+l.w:])
+		for r := 0; r < l.h; r++ {
+			if l.s == 1 {
+				dst := buf[r*l.wq : (r+1)*l.wq]
+				clear(dst[:l.pw])
+				copy(dst[l.pw:], plane[r*l.w:(r+1)*l.w])
+				clear(dst[l.pw+l.w:])
+				continue
+			}
+			copy(row[l.pw:], plane[r*l.w:(r+1)*l.w])
+			split(buf[r*l.wq:(r+1)*l.wq], buf[ph+r*l.wq:ph+(r+1)*l.wq], row)
+		}
+		return buf
+	}
 	for q := 0; q < l.s; q++ {
 		// Phase q holds padded columns j*s+q, image columns j*s+q-pw:
 		// inside the image for j in [lo, hi).
@@ -139,10 +158,6 @@ func (l *planeLayout) build(plane, buf []float32) []float32 {
 			dst := buf[q*ph+r*l.wq : q*ph+(r+1)*l.wq]
 			clear(dst[:lo])
 			clear(dst[hi:])
-			if l.s == 1 {
-				copy(dst[lo:hi], src[lo+q-l.pw:])
-				continue
-			}
 			if lo >= hi {
 				continue
 			}
@@ -150,6 +165,38 @@ func (l *planeLayout) build(plane, buf []float32) []float32 {
 		}
 	}
 	return buf
+}
+
+// deinterleaveFunc sets even[j] = src[2j] and odd[j] = src[2j+1] for
+// j < len(even).
+type deinterleaveFunc func(even, odd, src []float32)
+
+// deinterleaveKernel is one implementation of deinterleaveFunc.
+type deinterleaveKernel struct {
+	name  string
+	level cpu.Level
+	split deinterleaveFunc
+}
+
+// deinterleaveKernels lists the implementations, lowest level first.
+var deinterleaveKernels = []deinterleaveKernel{{"generic", cpu.Generic, deinterleaveGeneric}}
+
+func pickDeinterleave() deinterleaveFunc {
+	for i := len(deinterleaveKernels) - 1; i > 0; i-- {
+		if cpu.Has(deinterleaveKernels[i].level) {
+			return deinterleaveKernels[i].split
+		}
+	}
+	return deinterleaveKernels[0].split
+}
+
+func deinterleaveGeneric(even, odd, src []float32) {
+	n := len(even)
+	odd, src = odd[:n], src[:2*n]
+	for j := range even {
+		even[j] = src[2*j]
+		odd[j] = src[2*j+1]
+	}
 }
 
 // gatherStrided sets dst[j] = src[j*s].
@@ -182,7 +229,7 @@ func interior(out, in, kn, s, pad, d int) (lo, hi int) {
 }
 
 func depthwiseForward(g *geom, x, w, bias, y []float32) {
-	row := pickRow()
+	row, split := pickRow(), pickDeinterleave()
 	m := g.ocg()
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
@@ -190,13 +237,14 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 	mc := multChunk(m)
 	chunks := (m + mc - 1) / mc
 	parallel.For(g.N*g.C*chunks, 1, func(i0, i1 int) {
-		buf := getBuf(lay.size())
+		buf, tmp := getBuf(lay.size()), getBuf(lay.s*lay.wq)
 		defer putBuf(buf)
+		defer putBuf(tmp)
 		offs := make([]int, kk)
 		ws := make([]float32, kk)
 		for it := i0; it < i1; it++ {
 			n, c, ch := it/(g.C*chunks), (it/chunks)%g.C, it%chunks
-			base := lay.build(x[(n*g.C+c)*g.hw():], *buf)
+			base := lay.build(x[(n*g.C+c)*g.hw():], *buf, *tmp, split)
 			for j := ch * mc; j < min(m, (ch+1)*mc); j++ {
 				o := c*m + j
 				wo := w[o*kk : (o+1)*kk]
@@ -326,7 +374,7 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 // rows above the interior, the interior rows (one multi-row dot product),
 // and the rows below.
 func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
-	dot := pickDot()
+	dot, split := pickDot(), pickDeinterleave()
 	m := g.ocg()
 	lay := newPlaneLayout(g)
 	kk := g.KH * g.KW
@@ -334,15 +382,16 @@ func depthwiseBackwardWeight(g *geom, x, gy, gw []float32) {
 	mc := multChunk(m)
 	chunks := (m + mc - 1) / mc
 	parallel.For(g.C*chunks, 1, func(i0, i1 int) {
-		buf := getBuf(lay.size())
+		buf, tmp := getBuf(lay.size()), getBuf(lay.s*lay.wq)
 		defer putBuf(buf)
+		defer putBuf(tmp)
 		for it := i0; it < i1; it++ {
 			c, ch := it/chunks, it%chunks
 			j0, j1 := ch*mc, min(m, (ch+1)*mc)
 			clear(gw[(c*m+j0)*kk : (c*m+j1)*kk])
 			acc := gw[c*m*kk : (c+1)*m*kk]
 			for n := 0; n < g.N; n++ {
-				base := lay.build(x[(n*g.C+c)*g.hw():], *buf)
+				base := lay.build(x[(n*g.C+c)*g.hw():], *buf, *tmp, split)
 				for j := j0; j < j1; j++ {
 					o := c*m + j
 					gyo := gy[(n*g.OutC+o)*g.ohw():]

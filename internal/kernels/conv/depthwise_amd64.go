@@ -34,6 +34,23 @@ func dwRowsAVX512(y *float32, n, rows, ystride int, base *float32, bstride int, 
 //go:noescape
 func dotRowsAVX512(a *float32, astride int, b *float32, bstride int, n, rows int) float32
 
+// deinterleave2AVX512 sets even[j] = src[2*j] and odd[j] = src[2*j+1] for
+// j in [0, n), reading only src[0:2*n] (the tail is masked).
+//
+//go:noescape
+func deinterleave2AVX512(even, odd, src *float32, n int)
+
+func deinterleave2AVX512Go(even, odd, src []float32) {
+	n := len(even)
+	if len(odd) < n || len(src) < 2*n {
+		panic("conv: deinterleave slices too short")
+	}
+	if n == 0 {
+		return
+	}
+	deinterleave2AVX512(&even[0], &odd[0], &src[0], n)
+}
+
 func dwRowsAVX512Go(y []float32, n, rows, ystride int, base []float32, bstride int, offs []int, w []float32, b float32) {
 	checkRows(y, n, rows, ystride, base, bstride, offs, w)
 	if n == 0 || rows == 0 {
@@ -58,4 +75,5 @@ func dotRowsAVX512Go(a []float32, astride int, b []float32, bstride int, n, rows
 func init() {
 	rowKernels = append(rowKernels, rowKernel{"avx512", cpu.AVX512, dwRowsAVX512Go})
 	dotKernels = append(dotKernels, dotKernel{"avx512", cpu.AVX512, dotRowsAVX512Go})
+	deinterleaveKernels = append(deinterleaveKernels, deinterleaveKernel{"avx512", cpu.AVX512, deinterleave2AVX512Go})
 }

@@ -490,3 +490,89 @@ dotsum:
 	VZEROUPPER
 	MOVSS X0, ret+48(FP)
 	RET
+
+// func deinterleave2AVX512(even, odd, src *float32, n int)
+TEXT ·deinterleave2AVX512(SB), NOSPLIT, $0-32
+	MOVQ even+0(FP), DI
+	MOVQ odd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ n+24(FP), CX
+	VMOVDQU32 dwevenidx<>(SB), Z30
+	VMOVDQU32 dwoddidx<>(SB), Z31
+di16:
+	CMPQ CX, $16
+	JLT ditail
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVAPS Z30, Z2
+	VMOVAPS Z31, Z3
+	VPERMI2PS Z1, Z0, Z2
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS Z2, (DI)
+	VMOVUPS Z3, (DX)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	ADDQ $64, DX
+	SUBQ $16, CX
+	JMP di16
+ditail:
+	TESTQ CX, CX
+	JZ didone
+	LEAQ dwmask<>(SB), BX
+	KMOVW (BX)(CX*2), K3
+	MOVQ CX, AX
+	SHLQ $1, AX
+	MOVQ AX, R8
+	CMPQ R8, $16
+	JLE dilow
+	MOVQ $16, R8
+dilow:
+	KMOVW (BX)(R8*2), K1
+	SUBQ R8, AX
+	KMOVW (BX)(AX*2), K2
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	VMOVAPS Z30, Z2
+	VMOVAPS Z31, Z3
+	VPERMI2PS Z1, Z0, Z2
+	VPERMI2PS Z1, Z0, Z3
+	VMOVUPS Z2, K3, (DI)
+	VMOVUPS Z3, K3, (DX)
+didone:
+	VZEROUPPER
+	RET
+
+DATA dwevenidx<>+0(SB)/4, $0
+DATA dwevenidx<>+4(SB)/4, $2
+DATA dwevenidx<>+8(SB)/4, $4
+DATA dwevenidx<>+12(SB)/4, $6
+DATA dwevenidx<>+16(SB)/4, $8
+DATA dwevenidx<>+20(SB)/4, $10
+DATA dwevenidx<>+24(SB)/4, $12
+DATA dwevenidx<>+28(SB)/4, $14
+DATA dwevenidx<>+32(SB)/4, $16
+DATA dwevenidx<>+36(SB)/4, $18
+DATA dwevenidx<>+40(SB)/4, $20
+DATA dwevenidx<>+44(SB)/4, $22
+DATA dwevenidx<>+48(SB)/4, $24
+DATA dwevenidx<>+52(SB)/4, $26
+DATA dwevenidx<>+56(SB)/4, $28
+DATA dwevenidx<>+60(SB)/4, $30
+GLOBL dwevenidx<>(SB), RODATA|NOPTR, $64
+DATA dwoddidx<>+0(SB)/4, $1
+DATA dwoddidx<>+4(SB)/4, $3
+DATA dwoddidx<>+8(SB)/4, $5
+DATA dwoddidx<>+12(SB)/4, $7
+DATA dwoddidx<>+16(SB)/4, $9
+DATA dwoddidx<>+20(SB)/4, $11
+DATA dwoddidx<>+24(SB)/4, $13
+DATA dwoddidx<>+28(SB)/4, $15
+DATA dwoddidx<>+32(SB)/4, $17
+DATA dwoddidx<>+36(SB)/4, $19
+DATA dwoddidx<>+40(SB)/4, $21
+DATA dwoddidx<>+44(SB)/4, $23
+DATA dwoddidx<>+48(SB)/4, $25
+DATA dwoddidx<>+52(SB)/4, $27
+DATA dwoddidx<>+56(SB)/4, $29
+DATA dwoddidx<>+60(SB)/4, $31
+GLOBL dwoddidx<>(SB), RODATA|NOPTR, $64

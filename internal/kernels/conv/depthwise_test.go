@@ -136,6 +136,27 @@ func TestDotKernels(t *testing.T) {
 	}
 }
 
+func TestDeinterleaveKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, k := range deinterleaveKernels {
+		if !cpu.Has(k.level) {
+			continue
+		}
+		for _, n := range tailSizes {
+			src := randSlice(r, 2*n)
+			even, odd := guarded(n), guarded(n)
+			k.split(even, odd, src)
+			checkGuard(t, k.name+" even", even)
+			checkGuard(t, k.name+" odd", odd)
+			for j := 0; j < n; j++ {
+				if even[j] != src[2*j] || odd[j] != src[2*j+1] {
+					t.Fatalf("%s n=%d: pair %d = (%v, %v), want (%v, %v)", k.name, n, j, even[j], odd[j], src[2*j], src[2*j+1])
+				}
+			}
+		}
+	}
+}
+
 // TestConvAtEveryLevel reruns the forward and backward comparisons with the
 // CPU level capped at each tier this machine has.
 func TestConvAtEveryLevel(t *testing.T) {
