@@ -51,6 +51,10 @@ func main() {
 		}
 	}
 	lutVBMI()
+	for _, s8 := range []bool{false, true} {
+		rowMax512(s8)
+		rowMax2(s8)
+	}
 	if err := os.WriteFile("elem_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -577,6 +581,95 @@ func lutVBMI() {
 	p("\tVMOVDQU8.Z (SI), K5, Z0")
 	look("Z0", "Z1", "Z2", "Z3", "K1")
 	p("\tVMOVDQU8 Z3, K5, (DI)")
+	p("%sdone:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+func maxOp(s8 bool) string {
+	if s8 {
+		return "VPMAXSB"
+	}
+	return "VPMAXUB"
+}
+
+func rowMax512(s8 bool) {
+	name := "rowMaxAVX512" + sfx(s8)
+	d("// %s sets dst to the elementwise maximum of dst and src, as %s", name, map[bool]string{false: "uint8", true: "int8"}[s8])
+	d("// (AVX-512BW/VL):")
+	d("//")
+	d("//\tfor i < n: dst[i] = max(dst[i], src[i])")
+	d("//")
+	d("//go:noescape")
+	d("func %s(dst, src *byte, n int)", name)
+	d("")
+	p("// func %s(dst, src *byte, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-24", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("%s128:", name)
+	p("\tCMPQ CX, $128")
+	p("\tJLT %s64", name)
+	p("\tVMOVDQU64 (SI), Z0")
+	p("\tVMOVDQU64 64(SI), Z1")
+	p("\t%s (DI), Z0, Z0", maxOp(s8))
+	p("\t%s 64(DI), Z1, Z1", maxOp(s8))
+	p("\tVMOVDQU64 Z0, (DI)")
+	p("\tVMOVDQU64 Z1, 64(DI)")
+	p("\tADDQ $128, SI")
+	p("\tADDQ $128, DI")
+	p("\tSUBQ $128, CX")
+	p("\tJMP %s128", name)
+	p("%s64:", name)
+	p("\tCMPQ CX, $64")
+	p("\tJLT %stail", name)
+	p("\tVMOVDQU64 (SI), Z0")
+	p("\t%s (DI), Z0, Z0", maxOp(s8))
+	p("\tVMOVDQU64 Z0, (DI)")
+	p("\tADDQ $64, SI")
+	p("\tADDQ $64, DI")
+	p("\tSUBQ $64, CX")
+	p("%stail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %sdone", name)
+	p("\tMOVQ $1, AX")
+	p("\tSHLQ CX, AX")
+	p("\tDECQ AX")
+	p("\tKMOVQ AX, K5")
+	p("\tVMOVDQU8.Z (SI), K5, Z0")
+	p("\tVMOVDQU8.Z (DI), K5, Z1")
+	p("\t%s Z1, Z0, Z0", maxOp(s8))
+	p("\tVMOVDQU8 Z0, K5, (DI)")
+	p("%sdone:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+func rowMax2(s8 bool) {
+	name := "rowMaxAVX2" + sfx(s8)
+	d("// %s is %s on the first n&^31 elements (AVX2).", name, "rowMaxAVX512"+sfx(s8))
+	d("//")
+	d("//go:noescape")
+	d("func %s(dst, src *byte, n int)", name)
+	d("")
+	p("// func %s(dst, src *byte, n int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-24", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("%s32:", name)
+	p("\tCMPQ CX, $32")
+	p("\tJLT %sdone", name)
+	p("\tVMOVDQU (SI), Y0")
+	p("\t%s (DI), Y0, Y0", maxOp(s8))
+	p("\tVMOVDQU Y0, (DI)")
+	p("\tADDQ $32, SI")
+	p("\tADDQ $32, DI")
+	p("\tSUBQ $32, CX")
+	p("\tJMP %s32", name)
 	p("%sdone:", name)
 	p("\tVZEROUPPER")
 	p("\tRET")

@@ -95,3 +95,29 @@ var lutArch = []variant[lutFn]{
 		}
 	}},
 }
+
+var rowMaxArch = []variant[rowMaxFn]{
+	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst, src []byte, signed bool) {
+		src = src[:len(dst)]
+		n := len(dst) &^ 31
+		if n > 0 {
+			if signed {
+				rowMaxAVX2S8(&dst[0], &src[0], n)
+			} else {
+				rowMaxAVX2U8(&dst[0], &src[0], n)
+			}
+		}
+		rowMaxGeneric(dst[n:], src[n:], signed)
+	}},
+	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(dst, src []byte, signed bool) {
+		src = src[:len(dst)]
+		if len(dst) == 0 {
+			return
+		}
+		if signed {
+			rowMaxAVX512S8(&dst[0], &src[0], len(dst))
+		} else {
+			rowMaxAVX512U8(&dst[0], &src[0], len(dst))
+		}
+	}},
+}

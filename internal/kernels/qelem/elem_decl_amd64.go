@@ -127,3 +127,29 @@ func mulAVX2S8(dst, a, b *byte, n int, p *binArgs)
 //
 //go:noescape
 func lutVBMI(dst, src *byte, n int, t *Table)
+
+// rowMaxAVX512U8 sets dst to the elementwise maximum of dst and src, as uint8
+// (AVX-512BW/VL):
+//
+//	for i < n: dst[i] = max(dst[i], src[i])
+//
+//go:noescape
+func rowMaxAVX512U8(dst, src *byte, n int)
+
+// rowMaxAVX2U8 is rowMaxAVX512U8 on the first n&^31 elements (AVX2).
+//
+//go:noescape
+func rowMaxAVX2U8(dst, src *byte, n int)
+
+// rowMaxAVX512S8 sets dst to the elementwise maximum of dst and src, as int8
+// (AVX-512BW/VL):
+//
+//	for i < n: dst[i] = max(dst[i], src[i])
+//
+//go:noescape
+func rowMaxAVX512S8(dst, src *byte, n int)
+
+// rowMaxAVX2S8 is rowMaxAVX512S8 on the first n&^31 elements (AVX2).
+//
+//go:noescape
+func rowMaxAVX2S8(dst, src *byte, n int)

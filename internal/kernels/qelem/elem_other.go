@@ -8,4 +8,5 @@ var (
 	dequantArch []variant[dequantFn]
 	binArch     []variant[binFn]
 	lutArch     []variant[lutFn]
+	rowMaxArch  []variant[rowMaxFn]
 )
