@@ -330,7 +330,7 @@ func columnSums[T Byte](x []T, w, h0, h1 int, col []int32, prefix []int64) {
 // an adaptive pooling from c inputs to b outputs:
 // [floor(a*c/b), ceil((a+1)*c/b)).
 func adaptiveWindow(a, b, c int) (int, int) {
-	return (a / b) * c + ((a%b)*c)/b, 1 + ((a+1)*c-1)/b
+	return (a/b)*c + ((a%b)*c)/b, 1 + ((a+1)*c-1)/b
 }
 
 func checkAdaptive(op string, p pool.AdaptivePool2DParams, xLen, yLen int) {
