@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
@@ -77,6 +78,15 @@ func quantize(x *tensor.Tensor, q *tensor.QParams, dtype tensor.DType, inner, nc
 	out := tensor.New(dtype, x.Shape()...)
 	out.SetQParams(q)
 	lo, hi := q.QuantMin, q.QuantMax
+	if inner == 0 && fitsByte(dtype, lo, hi, q.ZeroPoint[0]) {
+		// Per tensor into 8 bits: the vectorized kernel (bit-identical).
+		if dtype == tensor.QUInt8 {
+			qelem.Quantize(out.U8(), src, q.Scale[0], q.ZeroPoint[0], lo, hi)
+		} else {
+			qelem.Quantize(out.I8(), src, q.Scale[0], q.ZeroPoint[0], lo, hi)
+		}
+		return out
+	}
 	ch := func(i int) int {
 		if inner == 0 {
 			return 0
@@ -114,6 +124,19 @@ func quantize(x *tensor.Tensor, q *tensor.QParams, dtype tensor.DType, inner, nc
 	return out
 }
 
+// fitsByte reports whether an 8-bit dtype's quantization range lo..hi and
+// zero point suit the vectorized kernels.
+func fitsByte(dtype tensor.DType, lo, hi, zp int32) bool {
+	const limit = 1 << 24
+	switch dtype {
+	case tensor.QUInt8:
+		return 0 <= lo && lo <= hi && hi <= 255 && -limit <= zp && zp <= limit
+	case tensor.QInt8:
+		return -128 <= lo && lo <= hi && hi <= 127 && -limit <= zp && zp <= limit
+	}
+	return false
+}
+
 // Dequantize maps a quantized tensor back to float32:
 // x = float32(q - zeroPoint) * scale, per tensor or per channel; for
 // float zero points (per_channel_affine_float_qparams) x = (q - zp) * scale
@@ -131,6 +154,17 @@ func Dequantize(q *tensor.Tensor) *tensor.Tensor {
 		inner = 1
 		for _, d := range q.Shape()[qp.Axis+1:] {
 			inner *= d
+		}
+	}
+	if !qp.Scheme.PerChannel() {
+		// Per tensor from 8 bits: the vectorized kernel (bit-identical).
+		switch q.DType() {
+		case tensor.QUInt8:
+			qelem.Dequantize(dst, q.U8(), qp.Scale[0], qp.ZeroPoint[0])
+			return out
+		case tensor.QInt8:
+			qelem.Dequantize(dst, q.I8(), qp.Scale[0], qp.ZeroPoint[0])
+			return out
 		}
 	}
 	val := intReader(q)
