@@ -19,9 +19,12 @@ type variant struct {
 	// (c not read when beta == 0). 1 <= m <= mr, 1 <= n <= nr, kc >= 1.
 	kernel func(kc int, a, b, c []float32, ldc int, alpha, beta float32, m, n int)
 	// row, if not nil, computes the single-row product (m = 1) from an
-	// unpacked B; see rowProduct.
+	// unpacked B with the same per-element arithmetic as kernel.
 	row rowFunc
-	// rowPacked, if not nil, computes a single row from a PackedB.
+	// rowPacked, if not nil, computes one row for one k block from a group
+	// of at most rowPackedPanels packed micro-panels (bp, kc×nr floats
+	// each, back to back) over n <= panels*nr columns of c, with the same
+	// per-element arithmetic as kernel.
 	rowPacked func(kc int, a, bp []float32, panels int, c []float32, alpha, beta float32, n int)
 }
 
@@ -32,9 +35,11 @@ type rowFunc func(v *variant, transB bool, n, k int, alpha float32, a, b []float
 var genericVariant = &variant{
 	name: "generic", level: cpu.Generic,
 	mr: 4, nr: 4, mc: 128, kc: 256, nc: 2048,
-	kernel: kernelGeneric,
-	packA:  packA,
-	packB:  packB,
+	kernel:    kernelGeneric,
+	packA:     packA,
+	packB:     packB,
+	row:       rowGeneric,
+	rowPacked: rowPackedGeneric,
 }
 
 // variants lists every tier compiled into this build, lowest first.
