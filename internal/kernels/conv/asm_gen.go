@@ -1,7 +1,8 @@
 //go:build ignore
 
-// asm_gen writes depthwise_amd64.s: the AVX-512 depthwise row kernel and
-// dot product. Run it with `go generate` in this directory.
+// asm_gen writes depthwise_amd64.s: the depthwise rows kernel, the
+// multi-row dot product and the even/odd column split, for AVX-512 and
+// AVX2. Run it with `go generate` in this directory.
 package main
 
 import (
@@ -24,6 +25,9 @@ func main() {
 	rowKernel()
 	dot()
 	deinterleave()
+	rowKernel2()
+	dot2()
+	deinterleave2()
 	if err := os.WriteFile("depthwise_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -297,4 +301,267 @@ func deinterleave() {
 		p("DATA dwoddidx<>+%d(SB)/4, $%d", 4*i, 2*i+1)
 	}
 	p("GLOBL dwoddidx<>(SB), RODATA|NOPTR, $64")
+}
+
+// ---- AVX2 (ymm, 8 lanes; tails through VMASKMOVPS with a lane mask) ----
+
+// maskLoad2 sets ymm to the mask of the first n lanes (n in 0..8, in
+// register reg), loading 8 int32 from dw2mask<> at byte (8-n)*4; t1 and t2
+// are scratch registers.
+func maskLoad2(reg, t1, t2, ymm string) {
+	p("\tMOVQ $8, %s", t1)
+	p("\tSUBQ %s, %s", reg, t1)
+	p("\tLEAQ dw2mask<>(SB), %s", t2)
+	p("\tVMOVDQU (%s)(%s*4), %s", t2, t1, ymm)
+}
+
+// rowKernel2 writes dwRowsAVX2, the rows kernel on ymm registers: blocks of
+// 32 columns (four vectors), rows in pairs, the last block 1-4 vectors with
+// the last masked by Y13.
+func rowKernel2() {
+	p("// func dwRowsAVX2(y *float32, n, rows, ystride int, base *float32, bstride int, offs *int, w *float32, ntaps int, bias float32)")
+	p("TEXT ·dwRowsAVX2(SB), NOSPLIT, $0-76")
+	p("\tMOVQ y+0(FP), DI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tMOVQ ystride+24(FP), BX")
+	p("\tSHLQ $2, BX")
+	p("\tMOVQ base+32(FP), SI")
+	p("\tMOVQ bstride+40(FP), DX")
+	p("\tSHLQ $2, DX")
+	p("\tVBROADCASTSS bias+72(FP), Y15")
+	p("a2cols32:")
+	p("\tCMPQ CX, $32")
+	p("\tJLT a2colstail")
+	section2("a2f", 4, false)
+	p("\tADDQ $128, DI")
+	p("\tADDQ $128, SI")
+	p("\tSUBQ $32, CX")
+	p("\tJMP a2cols32")
+	p("a2colstail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ a2rowsdone")
+	p("\tMOVQ CX, AX")
+	p("\tDECQ AX")
+	p("\tSHRQ $3, AX") // vectors-1
+	p("\tMOVQ AX, R11")
+	p("\tSHLQ $3, R11")
+	p("\tNEGQ R11")
+	p("\tADDQ CX, R11") // lanes of the last vector, 1..8
+	maskLoad2("R11", "CX", "R12", "Y13")
+	for v := 1; v <= 3; v++ {
+		p("\tCMPQ AX, $%d", v-1)
+		p("\tJEQ a2t%dsec", v)
+	}
+	p("\tJMP a2t4sec")
+	for v := 1; v <= 4; v++ {
+		p("a2t%dsec:", v)
+		section2(fmt.Sprintf("a2t%d", v), v, true)
+		p("\tJMP a2rowsdone")
+	}
+	p("a2rowsdone:")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+	for i := 0; i < 16; i++ {
+		v := 0
+		if i < 8 {
+			v = -1
+		}
+		p("DATA dw2mask<>+%d(SB)/4, $%d", 4*i, v)
+	}
+	p("GLOBL dw2mask<>(SB), RODATA|NOPTR, $64")
+	p("")
+}
+
+func section2(label string, nv int, masked bool) {
+	p("\tMOVQ rows+16(FP), R8")
+	p("\tMOVQ DI, R9")
+	p("\tMOVQ SI, R10")
+	p("%spairs:", label)
+	p("\tCMPQ R8, $2")
+	p("\tJLT %ssingle", label)
+	block2(label+"p", nv, 2, masked)
+	p("\tLEAQ (R9)(BX*2), R9")
+	p("\tLEAQ (R10)(DX*2), R10")
+	p("\tSUBQ $2, R8")
+	p("\tJMP %spairs", label)
+	p("%ssingle:", label)
+	p("\tTESTQ R8, R8")
+	p("\tJZ %send", label)
+	block2(label+"s", nv, 1, masked)
+	p("%send:", label)
+}
+
+func block2(label string, nv, rows int, masked bool) {
+	acc := func(r, v int) string { return fmt.Sprintf("Y%d", r*4+v) }
+	for r := 0; r < rows; r++ {
+		for v := 0; v < nv; v++ {
+			p("\tVMOVAPS Y15, %s", acc(r, v))
+		}
+	}
+	p("\tMOVQ offs+48(FP), R11")
+	p("\tMOVQ w+56(FP), R12")
+	p("\tMOVQ ntaps+64(FP), R13")
+	p("\tTESTQ R13, R13")
+	p("\tJZ %sstore", label)
+	p("%staps:", label)
+	p("\tMOVQ (R11), AX")
+	p("\tLEAQ (R10)(AX*4), AX")
+	p("\tVBROADCASTSS (R12), Y14")
+	for r := 0; r < rows; r++ {
+		if r == 1 {
+			p("\tADDQ DX, AX")
+		}
+		for v := 0; v < nv; v++ {
+			if masked && v == nv-1 {
+				p("\tVMASKMOVPS %d(AX), Y13, Y12", 32*v)
+				p("\tVFMADD231PS Y12, Y14, %s", acc(r, v))
+			} else {
+				p("\tVFMADD231PS %d(AX), Y14, %s", 32*v, acc(r, v))
+			}
+		}
+	}
+	p("\tADDQ $8, R11")
+	p("\tADDQ $4, R12")
+	p("\tDECQ R13")
+	p("\tJNZ %staps", label)
+	p("%sstore:", label)
+	for r := 0; r < rows; r++ {
+		base := "R9"
+		if r == 1 {
+			p("\tLEAQ (R9)(BX*1), AX")
+			base = "AX"
+		}
+		for v := 0; v < nv; v++ {
+			if masked && v == nv-1 {
+				p("\tVMASKMOVPS %s, Y13, %d(%s)", acc(r, v), 32*v, base)
+			} else {
+				p("\tVMOVUPS %s, %d(%s)", acc(r, v), 32*v, base)
+			}
+		}
+	}
+}
+
+// dot2 writes dotRowsAVX2: per row, four ymm partial sums over 32-column
+// blocks, 8-column blocks into the first, the masked tail into the second;
+// partial sums carry across rows; then a tree reduction.
+func dot2() {
+	p("// func dotRowsAVX2(a *float32, astride int, b *float32, bstride int, n, rows int) float32")
+	p("TEXT ·dotRowsAVX2(SB), NOSPLIT, $0-52")
+	p("\tMOVQ a+0(FP), SI")
+	p("\tMOVQ astride+8(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ b+16(FP), DI")
+	p("\tMOVQ bstride+24(FP), R9")
+	p("\tSHLQ $2, R9")
+	p("\tMOVQ rows+40(FP), R10")
+	for v := 0; v < 4; v++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", v, v, v)
+	}
+	p("\tMOVQ n+32(FP), AX")
+	p("\tANDQ $7, AX")
+	maskLoad2("AX", "R11", "R12", "Y13")
+	p("\tTESTQ R10, R10")
+	p("\tJZ d2sum")
+	p("d2row:")
+	p("\tMOVQ SI, R11")
+	p("\tMOVQ DI, R12")
+	p("\tMOVQ n+32(FP), CX")
+	p("d2c32:")
+	p("\tCMPQ CX, $32")
+	p("\tJLT d2c8")
+	for v := 0; v < 4; v++ {
+		p("\tVMOVUPS %d(R11), Y%d", 32*v, 4+v)
+		p("\tVFMADD231PS %d(R12), Y%d, Y%d", 32*v, 4+v, v)
+	}
+	p("\tADDQ $128, R11")
+	p("\tADDQ $128, R12")
+	p("\tSUBQ $32, CX")
+	p("\tJMP d2c32")
+	p("d2c8:")
+	p("\tCMPQ CX, $8")
+	p("\tJLT d2tail")
+	p("\tVMOVUPS (R11), Y4")
+	p("\tVFMADD231PS (R12), Y4, Y0")
+	p("\tADDQ $32, R11")
+	p("\tADDQ $32, R12")
+	p("\tSUBQ $8, CX")
+	p("\tJMP d2c8")
+	p("d2tail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ d2next")
+	p("\tVMASKMOVPS (R11), Y13, Y4")
+	p("\tVMASKMOVPS (R12), Y13, Y5")
+	p("\tVFMADD231PS Y5, Y4, Y1")
+	p("d2next:")
+	p("\tADDQ R8, SI")
+	p("\tADDQ R9, DI")
+	p("\tDECQ R10")
+	p("\tJNZ d2row")
+	p("d2sum:")
+	p("\tVADDPS Y1, Y0, Y0")
+	p("\tVADDPS Y3, Y2, Y2")
+	p("\tVADDPS Y2, Y0, Y0")
+	p("\tVEXTRACTF128 $1, Y0, X1")
+	p("\tVADDPS X1, X0, X0")
+	p("\tVMOVHLPS X0, X0, X1")
+	p("\tVADDPS X1, X0, X0")
+	p("\tVMOVSHDUP X0, X1")
+	p("\tVADDSS X1, X0, X0")
+	p("\tVZEROUPPER")
+	p("\tMOVSS X0, ret+48(FP)")
+	p("\tRET")
+	p("")
+}
+
+// deinterleave2 writes deinterleave2AVX2: 8 pairs per step (VSHUFPS then
+// VPERMPD), then a masked tail.
+func deinterleave2() {
+	p("// func deinterleave2AVX2(even, odd, src *float32, n int)")
+	p("TEXT ·deinterleave2AVX2(SB), NOSPLIT, $0-32")
+	p("\tMOVQ even+0(FP), DI")
+	p("\tMOVQ odd+8(FP), DX")
+	p("\tMOVQ src+16(FP), SI")
+	p("\tMOVQ n+24(FP), CX")
+	p("de8:")
+	p("\tCMPQ CX, $8")
+	p("\tJLT detail")
+	p("\tVMOVUPS (SI), Y0")
+	p("\tVMOVUPS 32(SI), Y1")
+	p("\tVSHUFPS $0x88, Y1, Y0, Y2")
+	p("\tVSHUFPS $0xdd, Y1, Y0, Y3")
+	p("\tVPERMPD $0xd8, Y2, Y2")
+	p("\tVPERMPD $0xd8, Y3, Y3")
+	p("\tVMOVUPS Y2, (DI)")
+	p("\tVMOVUPS Y3, (DX)")
+	p("\tADDQ $64, SI")
+	p("\tADDQ $32, DI")
+	p("\tADDQ $32, DX")
+	p("\tSUBQ $8, CX")
+	p("\tJMP de8")
+	p("detail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ dedone")
+	maskLoad2("CX", "R8", "R9", "Y13") // output lanes
+	p("\tMOVQ CX, AX")
+	p("\tSHLQ $1, AX") // source elements 2..14
+	p("\tMOVQ AX, BX")
+	p("\tCMPQ BX, $8")
+	p("\tJLE delow")
+	p("\tMOVQ $8, BX")
+	p("delow:")
+	maskLoad2("BX", "R8", "R9", "Y11")
+	p("\tSUBQ BX, AX") // lanes of the second source vector, 0..6
+	maskLoad2("AX", "R8", "R9", "Y12")
+	p("\tVMASKMOVPS (SI), Y11, Y0")
+	p("\tVMASKMOVPS 32(SI), Y12, Y1")
+	p("\tVSHUFPS $0x88, Y1, Y0, Y2")
+	p("\tVSHUFPS $0xdd, Y1, Y0, Y3")
+	p("\tVPERMPD $0xd8, Y2, Y2")
+	p("\tVPERMPD $0xd8, Y3, Y3")
+	p("\tVMASKMOVPS Y2, Y13, (DI)")
+	p("\tVMASKMOVPS Y3, Y13, (DX)")
+	p("dedone:")
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
