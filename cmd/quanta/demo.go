@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -41,6 +42,12 @@ func demoFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 }
 
 func runDemo(e *env, cfg demo.Config, jsonPath string) error {
+	if jsonPath != "" {
+		// Fail before training, not after, when the file cannot be written.
+		if st, err := os.Stat(filepath.Dir(jsonPath)); err != nil || !st.IsDir() {
+			return fmt.Errorf("--json %s: directory %s does not exist", jsonPath, filepath.Dir(jsonPath))
+		}
+	}
 	fmt.Fprintf(e.stderr, "quanta demo: %d training and %d test digits, %d epochs, seed %d\n", cfg.Train, cfg.Test, cfg.Epochs, cfg.Seed)
 	rep, err := demo.Run(e.ctx, cfg)
 	if err != nil {

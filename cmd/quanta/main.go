@@ -107,7 +107,7 @@ func run(e *env, args []string) int {
 		fs.Usage()
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "quanta %s: %v\n", c.name, err)
+		fmt.Fprintf(e.stderr, "quanta: %v\n", err)
 		return 1
 	}
 }

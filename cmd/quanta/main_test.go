@@ -36,6 +36,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"demo", "--threads", "-1"}, 2, "", "--threads must be 0 or more"},
 		{[]string{"demo", "extra"}, 2, "", `unexpected arguments ["extra"]`},
 		{[]string{"demo", "-h"}, 0, "", "Usage: quanta demo"},
+		{[]string{"demo", "--json", "/nonexistent-dir/x.json"}, 1, "", "quanta: --json /nonexistent-dir/x.json: directory /nonexistent-dir does not exist"},
 	}
 	for _, c := range cases {
 		code, out, errs := runArgs(c.args...)
@@ -45,6 +46,9 @@ func TestUsage(t *testing.T) {
 		}
 		if c.code == 2 && c.args != nil && !strings.Contains(errs, "Usage") {
 			t.Errorf("quanta %q: usage error without usage: %q", c.args, errs)
+		}
+		if c.code == 1 && strings.Contains(errs, "Usage") {
+			t.Errorf("quanta %q: a failure that is not a usage error printed the usage: %q", c.args, errs)
 		}
 	}
 }
