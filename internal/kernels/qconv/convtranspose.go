@@ -1,0 +1,288 @@
+package qconv
+
+import (
+	"fmt"
+
+	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/kernels/qgemm"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/internal/parallel"
+)
+
+// TransposeParams describes a quantized transposed convolution
+// (conv_transpose2d): uint8 activations x[N, C, H, W] with zero point za,
+// int8 weights w[C, OutC/Groups, KH, KW] (PyTorch's layout) with one zero
+// point per output channel or one for all, int32 bias with scale
+// s_a*s_w[oc], and requantization of
+//
+//	acc[n][oc][oh][ow] = bias[oc] + sum over (ic in oc's group, kh, kw, ih, iw)
+//	                     with oh = ih*SH - PH + kh*DH and ow = iw*SW - PW + kw*DW of
+//	                     (x[n][ic][ih][iw] - za) * (w[ic][oc%opg][kh][kw] - zw[oc])
+//	y = saturate(roundHalfEven(float32(acc) * M[oc]) + zy)  within [Min, Max]
+//
+// (the qgemm Requant epilogue). OutPadH/OutPadW only add output rows and
+// columns that no input reaches (they hold the requantized bias). Outputs
+// are bytes: uint8, or int8 in two's complement when the Requant's Min is
+// negative. Per-channel weights (one scale and zero point per output
+// channel) are supported, which PyTorch's engines do not offer for
+// transposed convolutions.
+type TransposeParams struct {
+	conv.ConvTranspose2DParams
+	// InZeroPoint is za, the input zero point (0..255).
+	InZeroPoint int32
+	// WeightZeroPoints holds one zero point per output channel, or one.
+	WeightZeroPoints []int32
+}
+
+func (p *TransposeParams) zw(oc int) int32 {
+	if len(p.WeightZeroPoints) == 1 {
+		return p.WeightZeroPoints[0]
+	}
+	return p.WeightZeroPoints[oc]
+}
+
+// Validate reports whether p describes a transposed convolution these
+// kernels compute.
+func (p *TransposeParams) Validate() error {
+	if err := p.ConvTranspose2DParams.Validate(); err != nil {
+		return err
+	}
+	if n := len(p.WeightZeroPoints); n != 1 && n != p.OutC {
+		return fmt.Errorf("qconv: %d weight zero points for %d output channels", n, p.OutC)
+	}
+	if p.InZeroPoint < 0 || p.InZeroPoint > 255 {
+		return fmt.Errorf("qconv: input zero point %d outside 0..255", p.InZeroPoint)
+	}
+	return nil
+}
+
+func checkTransposeRequant(q *conv.ConvTranspose2DParams, r *qgemm.Requant) {
+	if r.Bias != nil && len(r.Bias) < q.OutC {
+		panic(fmt.Sprintf("qconv: ConvTranspose2D: %d biases for %d output channels", len(r.Bias), q.OutC))
+	}
+	if n := len(r.Multiplier); n != 1 && n < q.OutC {
+		panic(fmt.Sprintf("qconv: ConvTranspose2D: %d multipliers for %d output channels", n, q.OutC))
+	}
+	if r.Min < -128 || r.Max > 255 || r.Min > r.Max || (r.Min < 0 && r.Max > 127) {
+		panic(fmt.Sprintf("qconv: ConvTranspose2D: output range %d..%d is neither uint8 nor int8", r.Min, r.Max))
+	}
+}
+
+func requantMult(r *qgemm.Requant, oc int) float32 {
+	if len(r.Multiplier) == 1 {
+		return r.Multiplier[0]
+	}
+	return r.Multiplier[oc]
+}
+
+// ConvTranspose2DReference is the specification: for every output, a
+// direct loop over the input pixels and taps that reach it, with int32
+// accumulation and the Requant epilogue.
+func ConvTranspose2DReference(p *TransposeParams, x []uint8, w []int8, r *qgemm.Requant, y []uint8) {
+	q := p.Norm()
+	checkTransposeRequant(&q, r)
+	oh, ow := q.OutH(), q.OutW()
+	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
+	za := p.InZeroPoint
+	for n := 0; n < q.N; n++ {
+		for oc := 0; oc < q.OutC; oc++ {
+			g, o := oc/opg, oc%opg
+			zw := p.zw(oc)
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					var acc int32
+					if r.Bias != nil {
+						acc = r.Bias[oc]
+					}
+					for icg := 0; icg < cpg; icg++ {
+						ic := g*cpg + icg
+						for kh := 0; kh < q.KH; kh++ {
+							t := i + q.PadH - kh*q.DilH
+							if t < 0 || t%q.StrideH != 0 || t/q.StrideH >= q.H {
+								continue
+							}
+							ih := t / q.StrideH
+							for kw := 0; kw < q.KW; kw++ {
+								u := j + q.PadW - kw*q.DilW
+								if u < 0 || u%q.StrideW != 0 || u/q.StrideW >= q.W {
+									continue
+								}
+								iw := u / q.StrideW
+								a := int32(x[((n*q.C+ic)*q.H+ih)*q.W+iw])
+								wv := int32(w[((ic*opg+o)*q.KH+kh)*q.KW+kw])
+								acc += (a - za) * (wv - zw)
+							}
+						}
+					}
+					y[((n*q.OutC+oc)*oh+i)*ow+j] = byte(qmath.Requantize(acc, requantMult(r, oc), r.ZeroPoint, r.Min, r.Max))
+				}
+			}
+		}
+	}
+}
+
+// TransposePacked holds a transposed convolution's weights prepared once:
+// per group, the GEMM operand W_g[(o, kh, kw)][ic] packed for qgemm, so
+// that one int32 GEMM per image and group gives every tap's contribution
+// of every input pixel (a column buffer), which col2im then adds into the
+// output planes.
+type TransposePacked struct {
+	p    TransposeParams
+	w    []int8
+	gemm []*qgemm.Packed
+}
+
+// Params returns the transposed convolution's parameters.
+func (pk *TransposePacked) Params() TransposeParams { return pk.p }
+
+// PackTranspose validates p and prepares the weights w ([C][OutC/Groups][KH][KW]).
+func PackTranspose(p TransposeParams, w []int8) (*TransposePacked, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p.ConvTranspose2DParams = p.Norm()
+	p.WeightZeroPoints = append([]int32(nil), p.WeightZeroPoints...)
+	q := p.ConvTranspose2DParams
+	if len(w) != q.WeightLen() {
+		return nil, fmt.Errorf("qconv: %d weights, want %d for %dx%dx%dx%d", len(w), q.WeightLen(), q.C, q.OutC/q.Groups, q.KH, q.KW)
+	}
+	pk := &TransposePacked{p: p, w: append([]int8(nil), w...)}
+	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
+	kk := q.KH * q.KW
+	rows := opg * kk
+	for g := 0; g < q.Groups; g++ {
+		re := make([]int8, rows*cpg)
+		zps := make([]int32, rows)
+		for o := 0; o < opg; o++ {
+			for t := 0; t < kk; t++ {
+				j := o*kk + t
+				zps[j] = p.zw(g*opg + o)
+				for icg := 0; icg < cpg; icg++ {
+					re[j*cpg+icg] = w[((g*cpg+icg)*opg+o)*kk+t]
+				}
+			}
+		}
+		pk.gemm = append(pk.gemm, qgemm.Pack(rows, cpg, re, cpg, zps))
+	}
+	return pk, nil
+}
+
+// tapRange returns, for each input index i < in, the taps k in
+// [lo[i], hi[i]) whose output index i*s - pad + k*d lies in [0, out).
+func tapRange(in, out, k, s, pad, d int) (lo, hi []int) {
+	lo, hi = make([]int, in), make([]int, in)
+	for i := 0; i < in; i++ {
+		base := i*s - pad
+		a, b := 0, k
+		for a < k && base+a*d < 0 {
+			a++
+		}
+		for b > a && base+(b-1)*d >= out {
+			b--
+		}
+		lo[i], hi[i] = a, b
+	}
+	return lo, hi
+}
+
+// ConvTranspose2D computes ConvTranspose2DReference: per image and group,
+// the input channels to NHWC; then, for blocks of input rows, one int32
+// GEMM (qgemm.GemmS32) into a column buffer col[pixel][(o, kh, kw)] and,
+// per output channel in parallel, the col2im accumulation of every
+// pixel's taps onto the bias-initialised int32 output planes; finally the
+// planes are requantized. Integer sums are exact in any order, so the
+// result equals the reference bit for bit for any thread count.
+func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8) {
+	p := &pk.p
+	q := p.ConvTranspose2DParams
+	checkTransposeRequant(&q, r)
+	if len(x) < q.InputLen() || len(y) < q.OutputLen() {
+		panic(fmt.Sprintf("qconv: ConvTranspose2D: input %d or output %d shorter than %d, %d", len(x), len(y), q.InputLen(), q.OutputLen()))
+	}
+	oh, ow := q.OutH(), q.OutW()
+	hw, ohw := q.H*q.W, oh*ow
+	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
+	kk := q.KH * q.KW
+	rows := opg * kk
+	khLo, khHi := tapRange(q.H, oh, q.KH, q.StrideH, q.PadH, q.DilH)
+	kwLo, kwHi := tapRange(q.W, ow, q.KW, q.StrideW, q.PadW, q.DilW)
+	// Input rows per block: a column buffer of about 1 MiB.
+	block := max(1, min(q.H, (1<<18)/max(1, q.W*rows)))
+	nhwcB := getBuf(hw * cpg)
+	defer scratch.Put(nhwcB)
+	colB := getI32(block * q.W * rows)
+	defer i32Scratch.Put(colB)
+	accB := getI32(opg * ohw)
+	defer i32Scratch.Put(accB)
+	nhwc, col, acc := *nhwcB, *colB, *accB
+	grain := max(1, (1<<16)/max(1, block*q.W*kk))
+	for n := 0; n < q.N; n++ {
+		for g := 0; g < q.Groups; g++ {
+			base := (n*q.C + g*cpg) * hw
+			for icg := 0; icg < cpg; icg++ {
+				plane := x[base+icg*hw : base+(icg+1)*hw]
+				for i, v := range plane {
+					nhwc[i*cpg+icg] = v
+				}
+			}
+			parallel.For(opg, max(1, (1<<16)/max(1, ohw)), func(s, e int) {
+				for o := s; o < e; o++ {
+					var b int32
+					if r.Bias != nil {
+						b = r.Bias[g*opg+o]
+					}
+					plane := acc[o*ohw : (o+1)*ohw]
+					for i := range plane {
+						plane[i] = b
+					}
+				}
+			})
+			for h0 := 0; h0 < q.H; h0 += block {
+				h1 := min(h0+block, q.H)
+				qgemm.GemmS32((h1-h0)*q.W, nhwc[h0*q.W*cpg:], cpg, p.InZeroPoint, pk.gemm[g], col, rows)
+				parallel.For(opg, grain, func(s, e int) {
+					for o := s; o < e; o++ {
+						plane := acc[o*ohw : (o+1)*ohw]
+						for ih := h0; ih < h1; ih++ {
+							for kh := khLo[ih]; kh < khHi[ih]; kh++ {
+								orow := plane[(ih*q.StrideH-q.PadH+kh*q.DilH)*ow:]
+								crow := col[(ih-h0)*q.W*rows+o*kk+kh*q.KW:]
+								if q.DilW == 1 {
+									// A pixel's taps land on consecutive outputs.
+									for iw := 0; iw < q.W; iw++ {
+										lo, hi := kwLo[iw], kwHi[iw]
+										ob := iw*q.StrideW - q.PadW
+										dst := orow[ob+lo : ob+hi]
+										src := crow[iw*rows+lo : iw*rows+hi]
+										for k := range dst {
+											dst[k] += src[k]
+										}
+									}
+									continue
+								}
+								for iw := 0; iw < q.W; iw++ {
+									taps := crow[iw*rows:]
+									ob := iw*q.StrideW - q.PadW
+									for kw := kwLo[iw]; kw < kwHi[iw]; kw++ {
+										orow[ob+kw*q.DilW] += taps[kw]
+									}
+								}
+							}
+						}
+					}
+				})
+			}
+			parallel.For(opg, max(1, (1<<15)/max(1, ohw)), func(s, e int) {
+				mult := make([]float32, ohw)
+				for o := s; o < e; o++ {
+					oc := g*opg + o
+					m := requantMult(r, oc)
+					for i := range mult {
+						mult[i] = m
+					}
+					qgemm.RequantizeRow(acc[o*ohw:(o+1)*ohw], mult, r.ZeroPoint, r.Min, r.Max, y[(n*q.OutC+oc)*ohw:(n*q.OutC+oc+1)*ohw])
+				}
+			})
+		}
+	}
+}
