@@ -18,7 +18,7 @@ import (
 
 // wideCols is the target number of grid columns per tile, and wideTileElems
 // caps the tile's size (output channels x columns) so it stays in L2.
-var wideCols, wideTileElems = 768, 128 * 1024
+var wideCols, wideTileElems = 960, 128 * 1024
 
 // wideTile returns the grid columns per tile for ocg output channels.
 func wideTile(ocg int) int { return max(64, min(wideCols, wideTileElems/ocg)) }
