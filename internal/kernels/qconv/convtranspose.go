@@ -167,6 +167,17 @@ func PackTranspose(p TransposeParams, w []int8) (*TransposePacked, error) {
 	return pk, nil
 }
 
+// ForInput returns pk for another input batch size, height, width and
+// zero point, sharing the packed weights (which depend on none of them).
+func (pk *TransposePacked) ForInput(n, h, w int, inZeroPoint int32) (*TransposePacked, error) {
+	c := *pk
+	c.p.N, c.p.H, c.p.W, c.p.InZeroPoint = n, h, w, inZeroPoint
+	if err := c.p.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // tapRange returns, for each input index i < in, the taps k in
 // [lo[i], hi[i]) whose output index i*s - pad + k*d lies in [0, out).
 func tapRange(in, out, k, s, pad, d int) (lo, hi []int) {

@@ -238,3 +238,35 @@ func BenchmarkQConvTranspose2D(b *testing.B) {
 		}
 	}
 }
+
+func TestTransposeForInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(47, 48))
+	g := conv.ConvTranspose2DParams{N: 1, C: 4, H: 3, W: 3, OutC: 6, KH: 3, KW: 3, StrideH: 2, StrideW: 2, Groups: 2}
+	p := TransposeParams{ConvTranspose2DParams: g, InZeroPoint: 1, WeightZeroPoints: []int32{0}}
+	x, w, rq := randTranspose(r, p, false)
+	pk, err := PackTranspose(p, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2 := p
+	p2.N, p2.H, p2.W, p2.InZeroPoint = 2, 5, 4, 200
+	x = make([]uint8, p2.Norm().InputLen())
+	for i := range x {
+		x[i] = uint8(r.IntN(256))
+	}
+	pk2, err := pk.ForInput(2, 5, 4, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, got := make([]uint8, p2.Norm().OutputLen()), make([]uint8, p2.Norm().OutputLen())
+	ConvTranspose2DReference(&p2, x, w, rq, want)
+	ConvTranspose2D(pk2, x, rq, got)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("y[%d] = %d, want %d", i, got[i], want[i])
+		}
+	}
+	if _, err := pk.ForInput(1, 3, 3, 300); err == nil {
+		t.Fatal("input zero point 300 accepted")
+	}
+}
