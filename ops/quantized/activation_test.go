@@ -28,12 +28,12 @@ func TestActivationsReferenceModel(t *testing.T) {
 			ss, zs := SigmoidQParams(dt)
 			st, zt := TanhQParams(dt)
 			cases := []struct {
-				name   string
-				got    *tensor.Tensor
-				err    error
-				s      float32
-				z      int32
-				float  func(*tensor.Tensor) *tensor.Tensor
+				name  string
+				got   *tensor.Tensor
+				err   error
+				s     float32
+				z     int32
+				float func(*tensor.Tensor) *tensor.Tensor
 			}{
 				{"relu6", nil, nil, si, zi, ops.ReLU6},
 				{"hardtanh", nil, nil, si, zi, func(v *tensor.Tensor) *tensor.Tensor { return ops.Hardtanh(v, -1.5, 2.25) }},
