@@ -54,19 +54,20 @@ func (g *geom) tileCols() int {
 	return min(t, P)
 }
 
-// convForward runs the forward pass of a convolution with more than one
-// input channel per group (also the input gradient of a transposed
-// convolution): batches of small images as one GEMM per chunk of images,
-// stride-1 convolutions on the wide path, the rest by im2col tiles.
+// convForward runs the forward pass of a convolution that the direct
+// depthwise kernels do not serve (also the input gradient of a transposed
+// convolution): stride-1 convolutions on the wide path, other batches of
+// small images as one GEMM per chunk of images, the rest by im2col tiles.
 func convForward(g *geom, x, w, bias, y []float32) {
-	switch nb := g.batchImages(g.kdim()); {
-	case nb > 0:
-		convForwardBatched(g, x, w, bias, y, nb)
-	case g.wide():
+	if g.wide() {
 		convForwardWide(g, x, w, bias, y)
-	default:
-		convForwardTiles(g, x, w, bias, y)
+		return
 	}
+	if nb := g.batchImages(g.kdim()); nb > 0 {
+		convForwardBatched(g, x, w, bias, y, nb)
+		return
+	}
+	convForwardTiles(g, x, w, bias, y)
 }
 
 // convForwardTiles is the im2col forward pass, per image and group, a tile

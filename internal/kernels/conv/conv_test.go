@@ -333,9 +333,10 @@ func TestConvForwardWide(t *testing.T) {
 		Conv2DReference(p, x, w, b, want)
 		mag := make([]float32, p.OutputLen())
 		Conv2DReference(p, absOf(x), absOf(w), absOf(b), mag)
-		for _, cols := range []int{1, 768} {
-			old := wideCols
-			wideCols = cols
+		plane := (q.H + 2*q.PadH) * (q.W + 2*q.PadW) * (q.C / q.Groups)
+		for _, v := range []struct{ cols, chunk int }{{1, 2 * plane}, {768, 1}, {768, 512 * 1024}} {
+			old, oldChunk := wideCols, wideChunkElems
+			wideCols, wideChunkElems = v.cols, v.chunk
 			var first []float32
 			for _, th := range []int{1, 2, 3} {
 				got := guarded(p.OutputLen())
@@ -351,7 +352,7 @@ func TestConvForwardWide(t *testing.T) {
 					assertBits(t, p.String()+" threads", got, first)
 				}
 			}
-			wideCols = old
+			wideCols, wideChunkElems = old, oldChunk
 		}
 	}
 	if n < 20 {
@@ -390,35 +391,52 @@ func TestConvBackwardWide(t *testing.T) {
 		Conv2DBackwardWeightReference(p, absOf(x), absOf(gy), magW)
 		f, _ := g.flipGeom()
 		flipOK := f.OH == g.H // flipGeom found a convolution
+		plane := (g.H + 2*g.PH) * (g.W + 2*g.PW) * g.cg()
+		fplane := 0
+		if flipOK {
+			fplane = (f.H + 2*f.PH) * (f.W + 2*f.PW) * f.cg()
+		}
+		for _, chunk := range []int{1, 2 * max(plane, fplane), 512 * 1024} {
+			oldChunk := wideChunkElems
+			wideChunkElems = chunk
+			testBackwardWide(t, p, &g, &f, flipOK, x, w, gy, wantX, magX, wantW, magW, &nx, &nw)
+			wideChunkElems = oldChunk
+		}
+	}
+	if nx < 20 || nw < 20 {
+		t.Fatalf("only %d input and %d weight cases", nx, nw)
+	}
+}
+
+func testBackwardWide(t *testing.T, p Conv2DParams, g, f *geom, flipOK bool, x, w, gy, wantX, magX, wantW, magW []float32, nx, nw *int) {
+	t.Helper()
+	{
 		var firstX, firstW []float32
 		for _, th := range []int{1, 2, 3} {
 			withThreads(th, func() {
 				if flipOK {
 					gx := guarded(p.InputLen())
-					adjointWide(&g, &f, w, gy, gx)
+					adjointWide(g, f, w, gy, gx)
 					checkGuard(t, p.String(), gx)
 					assertCloseMag(t, p.String()+" dx", gx, wantX, magX, convTol)
 					if firstX == nil {
 						firstX = gx
-						nx++
+						*nx++
 					} else {
 						assertBits(t, p.String()+" dx threads", gx, firstX)
 					}
 				}
 				gw := guarded(p.WeightLen())
-				weightGradWide(&g, x, gy, gw)
+				weightGradWide(g, x, gy, gw)
 				checkGuard(t, p.String(), gw)
 				assertCloseMag(t, p.String()+" dw", gw, wantW, magW, convTol)
 				if firstW == nil {
 					firstW = gw
-					nw++
+					*nw++
 				} else {
 					assertBits(t, p.String()+" dw threads", gw, firstW)
 				}
 			})
 		}
-	}
-	if nx < 20 || nw < 20 {
-		t.Fatalf("only %d input and %d weight cases", nx, nw)
 	}
 }

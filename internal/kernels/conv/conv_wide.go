@@ -5,20 +5,31 @@ import (
 	"github.com/quanta-go/quanta/internal/parallel"
 )
 
-// The "wide" forward path serves stride-1 convolutions without im2col. The
-// input group is copied once into a zero-padded buffer of rows Wp = W+2*PW
-// wide, and the output is computed on a grid of the same row width (columns
-// OW..Wp-1 of each grid row are computed and dropped). On that grid, the
-// rows of the im2col matrix for one kernel tap (kh, kw) are the padded input
-// planes shifted by kh*DH*Wp + kw*DW: a matrix with row stride Hp*Wp that
-// the GEMM reads in place. So the convolution is a sum of KH*KW GEMMs, one
-// per tap (K = C/Groups each), accumulated into a grid tile in tap order.
-// It is used when the extra columns cost at most 1/8 of the work and each
-// GEMM has at least minWideChannels input channels to sum over.
+// The "wide" path serves stride-1 convolutions without im2col. A chunk of
+// images of one group is copied once into a zero-padded buffer: for each
+// channel, the chunk's padded planes [Hp, Wp] (Hp = H+2*PH, Wp = W+2*PW)
+// one after another. The output is computed on a grid with the same layout:
+// grid row R is row R%Hp of image R/Hp, Wp columns wide; columns OW..Wp-1
+// of each row, and rows OH..Hp-1 of each image, are computed and dropped.
+// On that grid, the rows of the im2col matrix for one kernel tap (kh, kw)
+// are the padded channel buffers shifted by kh*DH*Wp + kw*DW: a matrix the
+// GEMM reads in place, with the channel buffer length as its row stride. So
+// the convolution is a sum of KH*KW GEMMs, one per tap (K = C/Groups each),
+// accumulated into a grid tile in tap order.
+//
+// It is used when each GEMM has at least minWideChannels input channels to
+// sum over and the dropped grid positions cost little: at most 1/8 extra
+// for a single image (only the row ends are dropped), at most 35% for a
+// chunk of several small images (which would otherwise need an im2col
+// buffer nine times the input's size).
 
 // wideCols is the target number of grid columns per tile, and wideTileElems
 // caps the tile's size (output channels x columns) so it stays in L2.
 var wideCols, wideTileElems = 960, 128 * 1024
+
+// wideChunkElems bounds the padded input of one chunk of images (channels
+// x images x Hp*Wp elements).
+var wideChunkElems = 512 * 1024
 
 // wideTile returns the grid columns per tile for ocg output channels.
 func wideTile(ocg int) int { return max(64, min(wideCols, wideTileElems/ocg)) }
@@ -27,51 +38,75 @@ func wideTile(ocg int) int { return max(64, min(wideCols, wideTileElems/ocg)) }
 // path: each of its GEMMs has K = C/Groups (and the weight gradient's N).
 const minWideChannels = 16
 
-// wide reports whether the wide forward path applies and pays.
+// wideChunk returns how many images one chunk of the wide path holds.
+func (g *geom) wideChunk() int {
+	plane := (g.H + 2*g.PH) * (g.W + 2*g.PW)
+	return max(1, min(g.N, wideChunkElems/(g.cg()*plane)))
+}
+
+// wide reports whether the wide path applies and pays.
 func (g *geom) wide() bool {
 	if g.SH != 1 || g.SW != 1 || g.pointwise() || g.cg() < minWideChannels {
 		return false
 	}
+	if g.wideChunk() > 1 {
+		plane := (g.H + 2*g.PH) * (g.W + 2*g.PW)
+		return plane*20 <= g.ohw()*27
+	}
 	return (g.W+2*g.PW)*8 <= g.OW*9
 }
 
-// padGroup copies channels [c0, c1) of the image group x[Cg, H, W] into xp,
-// planes of [H+2*PH, W+2*PW] with zero borders.
-func padGroup(g *geom, x []float32, c0, c1 int, xp []float32) {
+// wideLayout is the geometry of one chunk of m images on the wide grid.
+type wideLayout struct {
+	hp, wp, plane int
+	nb            int // images per chunk (channel buffer holds nb planes)
+	ld            int // channel buffer length, nb*plane
+}
+
+func newWideLayout(g *geom) wideLayout {
 	hp, wp := g.H+2*g.PH, g.W+2*g.PW
-	for c := c0; c < c1; c++ {
-		dst := xp[c*hp*wp : (c+1)*hp*wp]
-		clear(dst[:g.PH*wp])
-		clear(dst[(g.PH+g.H)*wp:])
-		for ih := 0; ih < g.H; ih++ {
-			row := dst[(ih+g.PH)*wp : (ih+g.PH+1)*wp]
-			clear(row[:g.PW])
-			copy(row[g.PW:], x[(c*g.H+ih)*g.W:(c*g.H+ih+1)*g.W])
-			clear(row[g.PW+g.W:])
+	nb := g.wideChunk()
+	return wideLayout{hp: hp, wp: wp, plane: hp * wp, nb: nb, ld: nb * hp * wp}
+}
+
+// rows returns the grid rows of a chunk of m images (the last image's rows
+// below OH are not needed), and cols the grid columns read.
+func (l *wideLayout) rows(g *geom, m int) int { return (m-1)*l.hp + g.OH }
+func (l *wideLayout) cols(g *geom, m int) int { return (l.rows(g, m)-1)*l.wp + g.OW }
+
+// padChunk copies images [n0, n0+m) of group grp of x into xp with zero
+// borders, split over (image, channel) planes.
+func padChunk(g *geom, l *wideLayout, x []float32, grp, n0, m int, xp []float32) {
+	cg := g.cg()
+	parallel.For(m*cg, max(1, 4096/l.plane), func(i0, i1 int) {
+		for it := i0; it < i1; it++ {
+			i, c := it/cg, it%cg
+			src := x[((n0+i)*g.C+grp*cg+c)*g.hw():][:g.hw()]
+			padPlane(g, l, src, xp[c*l.ld+i*l.plane:][:l.plane])
 		}
+	})
+}
+
+// padPlane copies one [H, W] plane into dst [Hp, Wp] with zero borders.
+func padPlane(g *geom, l *wideLayout, src, dst []float32) {
+	clear(dst[:g.PH*l.wp])
+	clear(dst[(g.PH+g.H)*l.wp:])
+	for ih := 0; ih < g.H; ih++ {
+		row := dst[(ih+g.PH)*l.wp : (ih+g.PH+1)*l.wp]
+		clear(row[:g.PW])
+		copy(row[g.PW:], src[ih*g.W:(ih+1)*g.W])
+		clear(row[g.PW+g.W:])
 	}
 }
 
 func convForwardWide(g *geom, x, w, bias, y []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
-	hp, wp := g.H+2*g.PH, g.W+2*g.PW
-	plane := hp * wp
-	nq := (g.OH-1)*wp + g.OW // grid columns that are read
-	rpt := max(1, wideTile(ocg)/wp)
-	tiles := (g.OH + rpt - 1) / rpt
-	items := g.N * g.G
-	th := parallel.NumThreads()
-	if items < 2*th && tiles > 1 && tiles%th != 0 {
-		// Tiles will be shared among threads: make their number a
-		// multiple of the thread count. Tiling only groups output columns
-		// into GEMM calls; each element's arithmetic is the same.
-		want := (tiles + th - 1) / th * th
-		rpt = max(1, (g.OH+want-1)/want)
-		tiles = (g.OH + rpt - 1) / rpt
-	}
-	maxTq := min(nq, rpt*wp)
-	// wt[grp][tap][o][c] = w[grp*ocg+o][c][tap]: one ocg×cg matrix per tap.
 	kk := g.KH * g.KW
+	l := newWideLayout(g)
+	rpt := max(1, wideTile(ocg)/l.wp) // grid rows per tile
+	maxTq := min(l.cols(g, l.nb), rpt*l.wp)
+
+	// wt[grp][tap][o][c] = w[grp*ocg+o][c][tap]: one ocg×cg matrix per tap.
 	wb := getBuf(g.OutC * K)
 	defer putBuf(wb)
 	wt := *wb
@@ -85,69 +120,61 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 		}
 	}
 
-	// tile computes output rows [t*rpt, ...) of one image group from its
-	// padded copy xp into y, through the scratch grid tile yw [ocg*maxTq].
-	tile := func(n, grp, t int, xp, yw []float32) {
-		oh0 := t * rpt
-		oh1 := min(g.OH, oh0+rpt)
-		q0 := oh0 * wp
-		q1 := min(nq, oh1*wp)
-		tq := q1 - q0
-		var beta float32
-		for tap := 0; tap < g.KH*g.KW; tap++ {
-			kh, kw := tap/g.KW, tap%g.KW
-			s := kh*g.DH*wp + kw*g.DW + q0
-			sgemm.Sgemm(false, false, ocg, tq, cg, 1, wt[(grp*g.KH*g.KW+tap)*ocg*cg:], cg, xp[s:], plane, beta, yw, tq)
-			beta = 1
-		}
-		for o := 0; o < ocg; o++ {
-			oc := grp*ocg + o
-			yo := y[(n*g.OutC+oc)*P:]
-			for oh := oh0; oh < oh1; oh++ {
-				src := yw[o*tq+(oh-oh0)*wp:][:g.OW]
-				dst := yo[oh*g.OW : (oh+1)*g.OW]
-				if bias == nil {
-					copy(dst, src)
-					continue
-				}
-				b := bias[oc]
-				for i, v := range src {
-					dst[i] = v + b
-				}
-			}
-		}
-	}
-
-	if items >= 2*th || tiles == 1 {
-		// Whole image groups per worker.
-		parallel.For(items, 1, func(i0, i1 int) {
-			xb, yb := getBuf(cg*plane), getBuf(ocg*maxTq)
-			defer putBuf(xb)
-			defer putBuf(yb)
-			for it := i0; it < i1; it++ {
-				n, grp := it/g.G, it%g.G
-				padGroup(g, x[(n*g.C+grp*cg)*g.hw():], 0, cg, *xb)
-				for t := 0; t < tiles; t++ {
-					tile(n, grp, t, *xb, *yb)
-				}
-			}
-		})
-		return
-	}
-	// Few image groups: pad each in parallel over channels, then split its
-	// tiles over workers.
-	xb := getBuf(cg * plane)
+	xb := getBuf(cg * l.ld)
 	defer putBuf(xb)
-	for it := 0; it < items; it++ {
-		n, grp := it/g.G, it%g.G
-		xg := x[(n*g.C+grp*cg)*g.hw():]
-		parallel.For(cg, 4, func(c0, c1 int) { padGroup(g, xg, c0, c1, *xb) })
-		parallel.For(tiles, 1, func(t0, t1 int) {
-			yb := getBuf(ocg * maxTq)
-			defer putBuf(yb)
-			for t := t0; t < t1; t++ {
-				tile(n, grp, t, *xb, *yb)
+	xp := *xb
+	th := parallel.NumThreads()
+	for grp := 0; grp < g.G; grp++ {
+		for n0 := 0; n0 < g.N; n0 += l.nb {
+			m := min(l.nb, g.N-n0)
+			rows, cols := l.rows(g, m), l.cols(g, m)
+			rp := rpt
+			tiles := (rows + rp - 1) / rp
+			if tiles > 1 && tiles%th != 0 {
+				// Make the tile count a multiple of the thread count.
+				// Tiling only groups grid columns into GEMM calls; each
+				// element's arithmetic is the same.
+				want := (tiles + th - 1) / th * th
+				rp = max(1, (rows+want-1)/want)
+				tiles = (rows + rp - 1) / rp
 			}
-		})
+			padChunk(g, &l, x, grp, n0, m, xp)
+			parallel.For(tiles, 1, func(t0, t1 int) {
+				yb := getBuf(ocg * maxTq)
+				defer putBuf(yb)
+				yw := *yb
+				for t := t0; t < t1; t++ {
+					r0, r1 := t*rp, min(rows, (t+1)*rp)
+					q0, q1 := r0*l.wp, min(cols, r1*l.wp)
+					tq := q1 - q0
+					var beta float32
+					for tap := 0; tap < kk; tap++ {
+						kh, kw := tap/g.KW, tap%g.KW
+						s := kh*g.DH*l.wp + kw*g.DW + q0
+						sgemm.Sgemm(false, false, ocg, tq, cg, 1, wt[(grp*kk+tap)*ocg*cg:], cg, xp[s:], l.ld, beta, yw, tq)
+						beta = 1
+					}
+					for o := 0; o < ocg; o++ {
+						oc := grp*ocg + o
+						for r := r0; r < r1; r++ {
+							i, oh := r/l.hp, r%l.hp
+							if oh >= g.OH {
+								continue
+							}
+							src := yw[o*tq+(r-r0)*l.wp:][:g.OW]
+							dst := y[((n0+i)*g.OutC+oc)*P+oh*g.OW:][:g.OW]
+							if bias == nil {
+								copy(dst, src)
+								continue
+							}
+							b := bias[oc]
+							for j, v := range src {
+								dst[j] = v + b
+							}
+						}
+					}
+				}
+			})
+		}
 	}
 }

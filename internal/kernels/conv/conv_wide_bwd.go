@@ -61,46 +61,52 @@ func adjointWide(g, f *geom, w, gy, gx []float32) {
 // wideWeightGrad reports whether the wide weight-gradient path applies.
 func (g *geom) wideWeightGrad() bool { return g.wide() }
 
-// weightGradWide accumulates gw over images with one GEMM per tap and
-// image. Each worker owns a contiguous range of taps and walks all images,
-// laying out its own padded input and spread gy, so there is one fork and
-// join per call; each tap's sum runs over images in order.
+// weightGradWide accumulates gw with one GEMM per tap and chunk of images,
+// gy spread onto the wide grid with zeros at the dropped positions. Each
+// worker owns a contiguous range of taps and walks all chunks, laying out
+// its own padded input and spread gy, so there is one fork and join per
+// group; each tap's sum runs over chunks in order.
 func weightGradWide(g *geom, x, gy, gw []float32) {
 	cg, ocg, P := g.cg(), g.ocg(), g.ohw()
 	kk := g.KH * g.KW
-	hp, wp := g.H+2*g.PH, g.W+2*g.PW
-	plane := hp * wp
-	nq := (g.OH-1)*wp + g.OW
+	l := newWideLayout(g)
 	tb := getBuf(kk * ocg * cg)
 	defer putBuf(tb)
 	gwt := *tb // gwt[tap][o][c]
 	th := parallel.NumThreads()
 	for grp := 0; grp < g.G; grp++ {
 		parallel.For(kk, (kk+th-1)/th, func(t0, t1 int) {
-			xb, yb := getBuf(cg*plane), getBuf(ocg*nq)
+			xb, yb := getBuf(cg*l.ld), getBuf(ocg*l.cols(g, l.nb))
 			defer putBuf(xb)
 			defer putBuf(yb)
 			xp, gyw := *xb, *yb
-			for n := 0; n < g.N; n++ {
-				padGroup(g, x[(n*g.C+grp*cg)*g.hw():], 0, cg, xp)
-				gyg := gy[(n*g.OutC+grp*ocg)*P:]
+			for n0 := 0; n0 < g.N; n0 += l.nb {
+				m := min(l.nb, g.N-n0)
+				rows, cols := l.rows(g, m), l.cols(g, m)
+				for i := 0; i < m; i++ {
+					for c := 0; c < cg; c++ {
+						src := x[((n0+i)*g.C+grp*cg+c)*g.hw():][:g.hw()]
+						padPlane(g, &l, src, xp[c*l.ld+i*l.plane:][:l.plane])
+					}
+				}
 				for o := 0; o < ocg; o++ {
-					row := gyw[o*nq : (o+1)*nq]
-					for oh := 0; oh < g.OH; oh++ {
-						copy(row[oh*wp:], gyg[o*P+oh*g.OW:o*P+(oh+1)*g.OW])
-						if oh < g.OH-1 {
-							clear(row[oh*wp+g.OW : (oh+1)*wp])
+					row := gyw[o*cols : (o+1)*cols]
+					clear(row)
+					for r := 0; r < rows; r++ {
+						i, oh := r/l.hp, r%l.hp
+						if oh < g.OH {
+							copy(row[r*l.wp:], gy[((n0+i)*g.OutC+grp*ocg+o)*P+oh*g.OW:][:g.OW])
 						}
 					}
 				}
 				var beta float32
-				if n > 0 {
+				if n0 > 0 {
 					beta = 1
 				}
 				for tap := t0; tap < t1; tap++ {
 					kh, kw := tap/g.KW, tap%g.KW
-					s := kh*g.DH*wp + kw*g.DW
-					sgemm.Sgemm(false, true, ocg, cg, nq, 1, gyw, nq, xp[s:], plane, beta, gwt[tap*ocg*cg:], cg)
+					s := kh*g.DH*l.wp + kw*g.DW
+					sgemm.Sgemm(false, true, ocg, cg, cols, 1, gyw, cols, xp[s:], l.ld, beta, gwt[tap*ocg*cg:], cg)
 				}
 			}
 		})
