@@ -33,6 +33,7 @@ func main() {
 	write("row256_amd64.s", row256)
 	write("transpose256_amd64.s", func() { transpose256(6) }, func() { transpose256(8) })
 	write("row512_amd64.s", row512, rowT512)
+	write("rowstream512_amd64.s", rowStream512)
 	write("transpose512_amd64.s", func() { transpose(14) }, func() { transpose(16) })
 }
 
@@ -769,6 +770,169 @@ func transpose256(rows int) {
 	p("\tLEAQ (DI)(R8*8), DI")
 	p("\tDECQ CX")
 	p("\tJNZ %sloop", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// rowStream512 writes rowStreamAVX512: a single-row product over n columns
+// of an unpacked B for one k block, streaming rows of B four at a time
+// through an accumulator row t (the per-element arithmetic of
+// kernelAVX512).
+func rowStream512() {
+	p("// func rowStreamAVX512(kc int, a, b *float32, ldb int, c *float32, alpha, beta float32, n int, t *float32)")
+	p("TEXT ·rowStreamAVX512(SB), NOSPLIT, $0-64")
+	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ b+16(FP), DX")
+	p("\tMOVQ ldb+24(FP), R8")
+	p("\tSHLQ $2, R8")
+	p("\tMOVQ n+48(FP), R9")
+	p("\tMOVQ t+56(FP), DI")
+	// Full vectors: R10 = n/16; tail mask K1 = low n%16 bits.
+	p("\tMOVQ R9, R10")
+	p("\tSHRQ $4, R10")
+	p("\tMOVQ R9, CX")
+	p("\tANDQ $15, CX")
+	p("\tMOVL $1, AX")
+	p("\tSHLL CX, AX")
+	p("\tDECL AX")
+	p("\tKMOVW AX, K1")
+	p("\tMOVQ CX, R15") // tail count
+	// t = 0.
+	p("\tVPXORD Z8, Z8, Z8")
+	p("\tMOVQ DI, AX")
+	p("\tMOVQ R10, CX")
+	p("\tTESTQ CX, CX")
+	p("\tJZ rs512zt")
+	p("rs512zero:")
+	p("\tVMOVUPS Z8, (AX)")
+	p("\tADDQ $64, AX")
+	p("\tDECQ CX")
+	p("\tJNZ rs512zero")
+	p("rs512zt:")
+	p("\tVMOVUPS Z8, K1, (AX)")
+	// Row loop: R11 = rows left.
+	p("\tMOVQ kc+0(FP), R11")
+	p("\tLEAQ (R8)(R8*2), R12") // 3*ldb
+	// rows emits one pass adding r rows (1 or 4) of B into t.
+	rows := func(r int, label string) {
+		for i := 0; i < r; i++ {
+			p("\tVBROADCASTSS %d(SI), Z%d", 4*i, i)
+		}
+		rowAddr := func(i int, off string) string {
+			base := "BX"
+			if i >= 4 {
+				base = "R13"
+			}
+			switch i % 4 {
+			case 0:
+				return off + "(" + base + ")"
+			case 1:
+				return off + "(" + base + ")(R8*1)"
+			case 2:
+				return off + "(" + base + ")(R8*2)"
+			}
+			return off + "(" + base + ")(R12*1)"
+		}
+		p("\tMOVQ DX, BX")
+		if r > 4 {
+			p("\tLEAQ (DX)(R8*4), R13")
+		}
+		p("\tMOVQ DI, AX")
+		p("\tMOVQ R10, CX")
+		p("\tTESTQ CX, CX")
+		p("\tJZ %stail", label)
+		p("%scols:", label)
+		p("\tVMOVUPS (AX), Z8")
+		for i := 0; i < r; i++ {
+			p("\tVFMADD231PS %s, Z%d, Z8", rowAddr(i, ""), i)
+		}
+		p("\tVMOVUPS Z8, (AX)")
+		p("\tADDQ $64, AX")
+		p("\tADDQ $64, BX")
+		if r > 4 {
+			p("\tADDQ $64, R13")
+		}
+		p("\tDECQ CX")
+		p("\tJNZ %scols", label)
+		p("%stail:", label)
+		p("\tTESTQ R15, R15")
+		p("\tJZ %snext", label)
+		p("\tVMOVUPS.Z (AX), K1, Z8")
+		for i := 0; i < r; i++ {
+			p("\tVMOVUPS.Z %s, K1, Z9", rowAddr(i, ""))
+			p("\tVFMADD231PS Z9, Z%d, Z8", i)
+		}
+		p("\tVMOVUPS Z8, K1, (AX)")
+		p("%snext:", label)
+		p("\tADDQ $%d, SI", 4*r)
+		switch r {
+		case 8:
+			p("\tLEAQ (DX)(R8*8), DX")
+		case 4:
+			p("\tLEAQ (DX)(R8*4), DX")
+		default:
+			p("\tADDQ R8, DX")
+		}
+		p("\tSUBQ $%d, R11", r)
+	}
+	p("rs512eight:")
+	p("\tCMPQ R11, $8")
+	p("\tJLT rs512four")
+	rows(8, "rs512r8")
+	p("\tJMP rs512eight")
+	p("rs512four:")
+	p("\tCMPQ R11, $4")
+	p("\tJLT rs512ones")
+	rows(4, "rs512r4")
+	p("\tJMP rs512four")
+	p("rs512ones:")
+	p("\tTESTQ R11, R11")
+	p("\tJZ rs512store")
+	rows(1, "rs512r1")
+	p("\tJMP rs512ones")
+	// c = fma(alpha, t, beta*c), or alpha*t when beta == 0.
+	p("rs512store:")
+	p("\tMOVQ c+32(FP), BX")
+	p("\tMOVQ DI, AX")
+	p("\tVBROADCASTSS alpha+40(FP), Z0")
+	p("\tVBROADCASTSS beta+44(FP), Z1")
+	p("\tMOVL beta+44(FP), DX")
+	p("\tMOVQ R10, CX")
+	p("\tTESTL $0x7fffffff, DX")
+	p("\tJZ rs512b0")
+	p("\tTESTQ CX, CX")
+	p("\tJZ rs512ct")
+	p("rs512c:")
+	p("\tVMULPS (BX), Z1, Z8")
+	p("\tVFMADD231PS (AX), Z0, Z8")
+	p("\tVMOVUPS Z8, (BX)")
+	p("\tADDQ $64, AX")
+	p("\tADDQ $64, BX")
+	p("\tDECQ CX")
+	p("\tJNZ rs512c")
+	p("rs512ct:")
+	p("\tVMOVUPS.Z (BX), K1, Z8")
+	p("\tVMULPS Z1, Z8, Z8")
+	p("\tVMOVUPS.Z (AX), K1, Z9")
+	p("\tVFMADD231PS Z0, Z9, Z8")
+	p("\tVMOVUPS Z8, K1, (BX)")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("rs512b0:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ rs512b0t")
+	p("rs512b0c:")
+	p("\tVMULPS (AX), Z0, Z8")
+	p("\tVMOVUPS Z8, (BX)")
+	p("\tADDQ $64, AX")
+	p("\tADDQ $64, BX")
+	p("\tDECQ CX")
+	p("\tJNZ rs512b0c")
+	p("rs512b0t:")
+	p("\tVMOVUPS.Z (AX), K1, Z9")
+	p("\tVMULPS Z0, Z9, Z8")
+	p("\tVMOVUPS Z8, K1, (BX)")
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

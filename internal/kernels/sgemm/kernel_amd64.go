@@ -77,6 +77,20 @@ func rowAVX512(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float3
 //go:noescape
 func rowAVX2(kc int, a, b *float32, bs, ps int, c *float32, alpha, beta float32, masks *[64]int32, nvec int)
 
+// rowStreamAVX512 computes a single row over n columns for one k block,
+// reading B row by row (four rows a pass) and accumulating in t[0:n]:
+//
+//	for j < n: t[j] = 0
+//	for p < kc: for j < n: t[j] = fma(a[p], b[p*ldb+j], t[j])
+//	for j < n:
+//		c[j] = fma(alpha, t[j], beta*c[j]) // beta != 0
+//		c[j] = alpha * t[j]                // beta == 0, c not read
+//
+// It requires kc >= 1 and n >= 1.
+//
+//go:noescape
+func rowStreamAVX512(kc int, a, b *float32, ldb int, c *float32, alpha, beta float32, n int, t *float32)
+
 // rowTAVX512 computes 32 outputs of a single-row product with a transposed
 // B, with the per-element arithmetic of kernelAVX512:
 //

@@ -73,7 +73,40 @@ func row512(v *variant, transB bool, n, k int, alpha float32, a, b []float32, ld
 		rowT512(v, n, k, alpha, a, b, ldb, beta, c)
 		return
 	}
-	rowUnpacked(v, 16, rowCall, n, k, alpha, a, b, ldb, beta, c)
+	rowStream512(v, n, k, alpha, a, b, ldb, beta, c)
+}
+
+// rowStreamCols is the widest column chunk of one rowStreamAVX512 call
+// (its accumulator row stays in L1).
+const rowStreamCols = 4096
+
+// rowStream512 is the AVX-512 single-row product from an unpacked k×n B:
+// B is read sequentially, row by row, in column chunks (one or more per
+// thread).
+func rowStream512(v *variant, n, k int, alpha float32, a, b []float32, ldb int, beta float32, c []float32) {
+	t := rowThreads(n, k)
+	chunks := max((n+rowStreamCols-1)/rowStreamCols, t)
+	w := ((n+chunks-1)/chunks + 15) &^ 15
+	chunks = (n + w - 1) / w
+	forBlocks(t, chunks, func(s, e int) {
+		ws := workspaces.Get().(*workspace)
+		ws.b = grow(ws.b, w)
+		for ch := s; ch < e; ch++ {
+			j0 := ch * w
+			cols := min(w, n-j0)
+			_ = c[j0+cols-1]
+			for pc := 0; pc < k; pc += v.kc {
+				kc := min(v.kc, k-pc)
+				be := beta
+				if pc > 0 {
+					be = 1
+				}
+				_ = b[(pc+kc-1)*ldb+j0+cols-1]
+				rowStreamAVX512(kc, &a[pc], &b[pc*ldb+j0], ldb, &c[j0], alpha, be, cols, &ws.b[0])
+			}
+		}
+		workspaces.Put(ws)
+	})
 }
 
 // rowPacked512 computes one row from a group of packed panels of one k
