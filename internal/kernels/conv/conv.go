@@ -137,16 +137,16 @@ func Conv2DBackwardInput(p Conv2DParams, w, gy, gx []float32) {
 }
 
 // convAdjoint computes gx = conv^T(gy) (the input gradient of a convolution
-// and the forward pass of a transposed one): batched over images when they
-// are small, as a flipped stride-1 convolution when possible, else per
-// image.
+// and the forward pass of a transposed one): as a flipped stride-1
+// convolution on the wide path when possible, else batched over images when
+// they are small, else per image.
 func convAdjoint(g *geom, w, gy, gx []float32) {
-	if nb := g.batchImages(g.ocg()); nb > 0 {
-		convAdjointBatched(g, w, gy, gx, nb)
-		return
-	}
 	if f, ok := g.flipGeom(); ok {
 		adjointWide(g, &f, w, gy, gx)
+		return
+	}
+	if nb := g.batchImages(g.ocg()); nb > 0 {
+		convAdjointBatched(g, w, gy, gx, nb)
 		return
 	}
 	convAdjointImages(g, w, gy, gx)
@@ -211,17 +211,19 @@ func Conv2DBackwardWeight(p Conv2DParams, x, gy, gw []float32) {
 	convWeightGrad(&g, x, gy, gw)
 }
 
-// convWeightGrad computes the weight gradient: batched over images when
-// they are small, per tap on the wide layout for stride 1, else per image.
+// convWeightGrad computes the weight gradient: per tap on the wide layout
+// for stride 1, else batched over images when they are small, else per
+// image.
 func convWeightGrad(g *geom, x, gy, gw []float32) {
-	switch nb := g.batchImages(g.kdim()); {
-	case nb > 0:
-		convWeightGradBatched(g, x, gy, gw, nb)
-	case g.wideWeightGrad():
+	if g.wideWeightGrad() {
 		weightGradWide(g, x, gy, gw)
-	default:
-		convWeightGradImages(g, x, gy, gw)
+		return
 	}
+	if nb := g.batchImages(g.kdim()); nb > 0 {
+		convWeightGradBatched(g, x, gy, gw, nb)
+		return
+	}
+	convWeightGradImages(g, x, gy, gw)
 }
 
 // convWeightGradImages accumulates gw_g = sum over images and position
