@@ -397,10 +397,12 @@ func TestConvBackwardWide(t *testing.T) {
 			fplane = (f.H + 2*f.PH) * (f.W + 2*f.PW) * f.cg()
 		}
 		for _, chunk := range []int{1, 2 * max(plane, fplane), 512 * 1024} {
-			oldChunk := wideChunkElems
-			wideChunkElems = chunk
-			testBackwardWide(t, p, &g, &f, flipOK, x, w, gy, wantX, magX, wantW, magW, &nx, &nw)
-			wideChunkElems = oldChunk
+			for _, tq := range []int{7, 1024} {
+				oldChunk, oldTq := wideChunkElems, wideGradCols
+				wideChunkElems, wideGradCols = chunk, tq
+				testBackwardWide(t, p, &g, &f, flipOK, x, w, gy, wantX, magX, wantW, magW, &nx, &nw)
+				wideChunkElems, wideGradCols = oldChunk, oldTq
+			}
 		}
 	}
 	if nx < 20 || nw < 20 {

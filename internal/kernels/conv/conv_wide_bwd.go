@@ -13,10 +13,10 @@ import (
 // channels exchanged. When those paddings are non-negative it runs on the
 // wide forward path.
 //
-// The weight gradient of tap (kh, kw) is gy*Xtap^T, where Xtap is the
-// padded input shifted by the tap on the wide grid (rows of stride Hp*Wp,
-// read in place) and gy is spread to the grid's row width with zeros in the
-// extra columns: one GEMM per tap and image, summed over images in order.
+// The weight gradient is gy*X^T on the wide grid: gy spread onto the grid
+// with zeros at the dropped positions, and X the im2col matrix of the grid,
+// whose rows are contiguous runs of the padded input, so a tile of it is
+// built with long copies.
 
 // flipGeom returns the stride-1 convolution that computes g's input
 // gradient, and whether it exists and suits the wide path.
@@ -61,65 +61,65 @@ func adjointWide(g, f *geom, w, gy, gx []float32) {
 // wideWeightGrad reports whether the wide weight-gradient path applies.
 func (g *geom) wideWeightGrad() bool { return g.wide() }
 
-// weightGradWide accumulates gw with one GEMM per tap and chunk of images,
-// gy spread onto the wide grid with zeros at the dropped positions. Each
-// worker owns a contiguous range of taps and walks all chunks, laying out
-// its own padded input and spread gy, so there is one fork and join per
-// group; each tap's sum runs over chunks in order.
+// wideGradCols is the number of grid columns per tile of weightGradWide.
+var wideGradCols = 1024
+
+// weightGradWide is the weight gradient on the wide layout as one GEMM
+// per tile of grid columns: the tile's im2col rows (c, kh, kw) are copied
+// out of the padded input as long contiguous runs, gy is spread onto the
+// grid, and gw[o][c,kh,kw] += gy_tile * col_tile^T accumulates over tiles
+// and chunks of images in order, directly in gw's layout.
 func weightGradWide(g *geom, x, gy, gw []float32) {
-	cg, ocg, P := g.cg(), g.ocg(), g.ohw()
-	kk := g.KH * g.KW
+	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	l := newWideLayout(g)
-	tb := getBuf(kk * ocg * cg)
-	defer putBuf(tb)
-	gwt := *tb // gwt[tap][o][c]
-	th := parallel.NumThreads()
+	tq := wideGradCols
+	xb := getBuf(cg * l.ld)
+	cb, yb := getBuf(K*tq), getBuf(ocg*tq)
+	defer putBuf(xb)
+	defer putBuf(cb)
+	defer putBuf(yb)
+	xp, col, gyw := *xb, *cb, *yb
 	for grp := 0; grp < g.G; grp++ {
-		parallel.For(kk, (kk+th-1)/th, func(t0, t1 int) {
-			xb, yb := getBuf(cg*l.ld), getBuf(ocg*l.cols(g, l.nb))
-			defer putBuf(xb)
-			defer putBuf(yb)
-			xp, gyw := *xb, *yb
-			for n0 := 0; n0 < g.N; n0 += l.nb {
-				m := min(l.nb, g.N-n0)
-				rows, cols := l.rows(g, m), l.cols(g, m)
-				for i := 0; i < m; i++ {
-					for c := 0; c < cg; c++ {
-						src := x[((n0+i)*g.C+grp*cg+c)*g.hw():][:g.hw()]
-						padPlane(g, &l, src, xp[c*l.ld+i*l.plane:][:l.plane])
-					}
-				}
-				for o := 0; o < ocg; o++ {
-					row := gyw[o*cols : (o+1)*cols]
-					clear(row)
-					for r := 0; r < rows; r++ {
-						i, oh := r/l.hp, r%l.hp
-						if oh < g.OH {
-							copy(row[r*l.wp:], gy[((n0+i)*g.OutC+grp*ocg+o)*P+oh*g.OW:][:g.OW])
+		wg := gw[grp*ocg*K : (grp+1)*ocg*K]
+		var beta float32
+		for n0 := 0; n0 < g.N; n0 += l.nb {
+			m := min(l.nb, g.N-n0)
+			cols := l.cols(g, m)
+			padChunk(g, &l, x, grp, n0, m, xp)
+			for q0 := 0; q0 < cols; q0 += tq {
+				q1 := min(cols, q0+tq)
+				n := q1 - q0
+				parallel.For(K+ocg, 8, func(k0, k1 int) {
+					for k := k0; k < k1; k++ {
+						if k < K {
+							kw := k % g.KW
+							kh := (k / g.KW) % g.KH
+							c := k / (g.KW * g.KH)
+							s := c*l.ld + kh*g.DH*l.wp + kw*g.DW + q0
+							copy(col[k*n:(k+1)*n], xp[s:s+n])
+							continue
+						}
+						// Spread gy row o over grid columns [q0, q1).
+						o := k - K
+						row := gyw[o*n : (o+1)*n]
+						clear(row)
+						for r := q0 / l.wp; r*l.wp < q1; r++ {
+							i, oh := r/l.hp, r%l.hp
+							if oh >= g.OH {
+								continue
+							}
+							a, b := max(q0, r*l.wp), min(q1, r*l.wp+g.OW)
+							if a >= b {
+								continue
+							}
+							src := gy[((n0+i)*g.OutC+grp*ocg+o)*P+oh*g.OW:]
+							copy(row[a-q0:b-q0], src[a-r*l.wp:b-r*l.wp])
 						}
 					}
-				}
-				var beta float32
-				if n0 > 0 {
-					beta = 1
-				}
-				for tap := t0; tap < t1; tap++ {
-					kh, kw := tap/g.KW, tap%g.KW
-					s := kh*g.DH*l.wp + kw*g.DW
-					sgemm.Sgemm(false, true, ocg, cg, cols, 1, gyw, cols, xp[s:], l.ld, beta, gwt[tap*ocg*cg:], cg)
-				}
+				})
+				sgemm.Sgemm(false, true, ocg, K, n, 1, gyw, n, col, n, beta, wg, K)
+				beta = 1
 			}
-		})
-		// gw[grp*ocg+o][c][tap] = gwt[tap][o][c]
-		parallel.For(ocg, 4, func(o0, o1 int) {
-			for o := o0; o < o1; o++ {
-				for c := 0; c < cg; c++ {
-					dst := gw[((grp*ocg+o)*cg+c)*kk:][:kk]
-					for tap := range dst {
-						dst[tap] = gwt[(tap*ocg+o)*cg+c]
-					}
-				}
-			}
-		})
+		}
 	}
 }
