@@ -16,7 +16,8 @@
 // size, and each block's sum s is folded into C as alpha*s + beta*C (the
 // first block) or alpha*s + C (later blocks); beta == 0 means C is not read,
 // so C may hold NaN. The assembly tiers use fused multiply-adds; the Go tier
-// rounds the product and the sum separately on amd64. Consequently:
+// rounds the product and the sum separately on amd64 (the Go compiler may
+// fuse them on other architectures). Consequently:
 //
 //   - for a given tier, results are deterministic and do not depend on the
 //     thread count (work is split over rows or columns of C, never over k),
@@ -24,8 +25,9 @@
 //     tiled path, so row i of C is the same whether computed alone or in a
 //     batch, and with B packed by PackB or not;
 //   - different tiers, and Reference (a plain triple loop), agree to within
-//     rounding: each element differs by at most a few k units in the last
-//     place, relative to alpha*sum|a*b| + |beta*c|.
+//     rounding, not bit for bit: |C - C_ref| <= (2k+8) * 2^-23 *
+//     (|alpha| * sum over p of |a[i][p]*b[p][j]| + |beta*c[i][j]|) for every
+//     element, the bound the tests check for every tier.
 package sgemm
 
 import (
