@@ -99,15 +99,20 @@ var lutArch = []variant[lutFn]{
 var rowMaxArch = []variant[rowMaxFn]{
 	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst, src []byte, signed bool) {
 		src = src[:len(dst)]
-		n := len(dst) &^ 31
-		if n > 0 {
-			if signed {
-				rowMaxAVX2S8(&dst[0], &src[0], n)
-			} else {
-				rowMaxAVX2U8(&dst[0], &src[0], n)
-			}
+		n := len(dst)
+		if n < 32 {
+			rowMaxGeneric(dst, src, signed)
+			return
 		}
-		rowMaxGeneric(dst[n:], src[n:], signed)
+		f := rowMaxAVX2U8
+		if signed {
+			f = rowMaxAVX2S8
+		}
+		f(&dst[0], &src[0], n)
+		if n&31 != 0 {
+			// The last 32 again: max is idempotent, src is unchanged.
+			f(&dst[n-32], &src[n-32], 32)
+		}
 	}},
 	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(dst, src []byte, signed bool) {
 		src = src[:len(dst)]
@@ -118,6 +123,42 @@ var rowMaxArch = []variant[rowMaxFn]{
 			rowMaxAVX512S8(&dst[0], &src[0], len(dst))
 		} else {
 			rowMaxAVX512U8(&dst[0], &src[0], len(dst))
+		}
+	}},
+}
+
+var rowAccArch = []variant[rowAccFn]{
+	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst []int32, src []byte, signed bool) {
+		src = src[:len(dst)]
+		n := len(dst) &^ 7
+		if n > 0 {
+			if signed {
+				rowAccAVX2S8(&dst[0], &src[0], n)
+			} else {
+				rowAccAVX2U8(&dst[0], &src[0], n)
+			}
+		}
+		rowAccGeneric(dst[n:], src[n:], signed)
+	}},
+	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(dst []int32, src []byte, signed bool) {
+		src = src[:len(dst)]
+		if len(dst) == 0 {
+			return
+		}
+		if signed {
+			rowAccAVX512S8(&dst[0], &src[0], len(dst))
+		} else {
+			rowAccAVX512U8(&dst[0], &src[0], len(dst))
+		}
+	}},
+}
+
+var deinterleaveArch = []variant[deinterleaveFn]{
+	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(even, odd, src []byte) {
+		n := len(even)
+		odd, src = odd[:n], src[:2*n]
+		if n > 0 {
+			deinterleave2AVX512(&even[0], &odd[0], &src[0], n)
 		}
 	}},
 }

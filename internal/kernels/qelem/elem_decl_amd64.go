@@ -128,6 +128,13 @@ func mulAVX2S8(dst, a, b *byte, n int, p *binArgs)
 //go:noescape
 func lutVBMI(dst, src *byte, n int, t *Table)
 
+// deinterleave2AVX512 splits n byte pairs into their even and odd bytes (AVX-512BW/VL):
+//
+//	for i < n: even[i], odd[i] = src[2*i], src[2*i+1]
+//
+//go:noescape
+func deinterleave2AVX512(even, odd, src *byte, n int)
+
 // rowMaxAVX512U8 sets dst to the elementwise maximum of dst and src, as uint8
 // (AVX-512BW/VL):
 //
@@ -141,6 +148,18 @@ func rowMaxAVX512U8(dst, src *byte, n int)
 //go:noescape
 func rowMaxAVX2U8(dst, src *byte, n int)
 
+// rowAccAVX512U8 adds widened bytes to int32 sums (AVX-512F/BW/VL):
+//
+//	for i < n: dst[i] += int32(src[i])
+//
+//go:noescape
+func rowAccAVX512U8(dst *int32, src *byte, n int)
+
+// rowAccAVX2U8 is rowAccAVX512U8 on the first n&^7 elements (AVX2).
+//
+//go:noescape
+func rowAccAVX2U8(dst *int32, src *byte, n int)
+
 // rowMaxAVX512S8 sets dst to the elementwise maximum of dst and src, as int8
 // (AVX-512BW/VL):
 //
@@ -153,3 +172,15 @@ func rowMaxAVX512S8(dst, src *byte, n int)
 //
 //go:noescape
 func rowMaxAVX2S8(dst, src *byte, n int)
+
+// rowAccAVX512S8 adds widened bytes to int32 sums (AVX-512F/BW/VL):
+//
+//	for i < n: dst[i] += int32(int8(src[i]))
+//
+//go:noescape
+func rowAccAVX512S8(dst *int32, src *byte, n int)
+
+// rowAccAVX2S8 is rowAccAVX512S8 on the first n&^7 elements (AVX2).
+//
+//go:noescape
+func rowAccAVX2S8(dst *int32, src *byte, n int)

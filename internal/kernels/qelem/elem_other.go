@@ -4,9 +4,11 @@ package qelem
 
 // Without assembly every kernel family has only its generic tier.
 var (
-	quantArch   []variant[quantFn]
-	dequantArch []variant[dequantFn]
-	binArch     []variant[binFn]
-	lutArch     []variant[lutFn]
-	rowMaxArch  []variant[rowMaxFn]
+	quantArch        []variant[quantFn]
+	dequantArch      []variant[dequantFn]
+	binArch          []variant[binFn]
+	lutArch          []variant[lutFn]
+	rowMaxArch       []variant[rowMaxFn]
+	rowAccArch       []variant[rowAccFn]
+	deinterleaveArch []variant[deinterleaveFn]
 )

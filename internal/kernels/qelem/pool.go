@@ -162,10 +162,16 @@ func MaxPool2DReference[T Byte](p pool.Pool2DParams, x, y []T) {
 func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 	g := poolGeom("MaxPool2D", p, false)
 	g.check("MaxPool2D", len(x), len(y))
+	rv := pick(rowMaxVariants)
+	if rv.level == cpu.Generic {
+		maxPoolDirect(&g, x, y)
+		return
+	}
 	signed := isSigned[T]()
 	lo, _ := typeRange[T]()
 	lowest := byte(lo)
-	rowMax := pick(rowMaxVariants).fn
+	rowMax := rv.fn
+	split := pick(deinterleaveVariants).fn
 	xb, yb := bytesOf(x), bytesOf(y)
 	// Padded row: PW lowest values, the row, lowest values up to the last
 	// column any window reads.
@@ -188,7 +194,8 @@ func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 				}
 				row := xb[(pl*g.H+ih)*g.W : (pl*g.H+ih+1)*g.W]
 				if first {
-					fillBytes(buf, lowest)
+					fillBytes(buf[:g.PW], lowest)
+					fillBytes(buf[g.PW+g.W:], lowest)
 					copy(buf[g.PW:], row)
 					first = false
 				} else {
@@ -200,7 +207,17 @@ func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 				continue
 			}
 			src := buf
-			if g.SW > 1 {
+			switch {
+			case g.SW == 2:
+				// L <= 2P: pad the last odd entry when L is odd.
+				phases[2*P-1] = lowest
+				n := L / 2
+				split(phases[:n], phases[P:P+n], buf[:2*n])
+				if L%2 == 1 {
+					phases[n] = buf[L-1]
+				}
+				src = phases
+			case g.SW > 2:
 				fillBytes(phases, lowest)
 				for r := 0; r < g.SW; r++ {
 					ph := phases[r*P : (r+1)*P]
@@ -219,6 +236,63 @@ func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 				} else {
 					rowMax(out, run, signed)
 				}
+			}
+		}
+	})
+}
+
+type deinterleaveFn func(even, odd, src []byte)
+
+// deinterleaveVariants lists every tier of the stride-2 split, lowest
+// first.
+var deinterleaveVariants = append([]variant[deinterleaveFn]{{name: "generic", level: cpu.Generic, ok: true, fn: deinterleaveGeneric}}, deinterleaveArch...)
+
+// deinterleaveGeneric sets even[i], odd[i] = src[2i], src[2i+1] for
+// i < len(even).
+func deinterleaveGeneric(even, odd, src []byte) {
+	odd, src = odd[:len(even)], src[:2*len(even)]
+	for i := range even {
+		even[i], odd[i] = src[2*i], src[2*i+1]
+	}
+}
+
+// maxPoolDirect is the plain-Go path of MaxPool2D: per output, the
+// window's valid taps precomputed per row and column, so the inner loops
+// have no bounds tests.
+func maxPoolDirect[T Byte](g *pgeom, x, y []T) {
+	lowest, _ := typeRange[T]()
+	type taps struct{ lo, hi int }
+	span := func(o, s, pad, k, d, in int) taps {
+		base := o*s - pad
+		a, b := 0, k
+		for a < k && base+a*d < 0 {
+			a++
+		}
+		for b > a && base+(b-1)*d >= in {
+			b--
+		}
+		return taps{a, b}
+	}
+	cols := make([]taps, g.OW)
+	for ow := range cols {
+		cols[ow] = span(ow, g.SW, g.PW, g.KW, g.DW, g.W)
+	}
+	parallel.For(g.planes*g.OH, rowGrain(g.KH*g.W), func(s, e int) {
+		for t := s; t < e; t++ {
+			pl, oh := t/g.OH, t%g.OH
+			rt := span(oh, g.SH, g.PH, g.KH, g.DH, g.H)
+			out := y[t*g.OW : (t+1)*g.OW]
+			for ow, ct := range cols {
+				m := lowest
+				for kh := rt.lo; kh < rt.hi; kh++ {
+					ih := oh*g.SH - g.PH + kh*g.DH
+					row := x[(pl*g.H+ih)*g.W : (pl*g.H+ih+1)*g.W]
+					base := ow*g.SW - g.PW
+					for kw := ct.lo; kw < ct.hi; kw++ {
+						m = max(m, int32(row[base+kw*g.DW]))
+					}
+				}
+				out[ow] = T(m)
 			}
 		}
 	})
@@ -276,6 +350,7 @@ func AvgPool2D[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 	g := poolGeom("AvgPool2D", p, true)
 	g.check("AvgPool2D", len(x), len(y))
 	checkRange[T]("AvgPool2D", r.Min, r.Max)
+	acc, xb, signed := pick(rowAccVariants).fn, bytesOf(x), isSigned[T]()
 	parallel.For(g.planes*g.OH, rowGrain(g.KH*g.W), func(s, e int) {
 		prefix := make([]int64, g.W+1)
 		col := make([]int32, g.W)
@@ -286,7 +361,7 @@ func AvgPool2D[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 			hPad := ih1 - ih0
 			ih0, ih1 = max(ih0, 0), min(ih1, g.H)
 			rows := max(ih1-ih0, 0)
-			columnSums(x[pl*g.H*g.W:], g.W, ih0, ih1, col, prefix)
+			columnSums(acc, xb[pl*g.H*g.W:], signed, g.W, ih0, ih1, col, prefix)
 			out := y[t*g.OW : (t+1)*g.OW]
 			for ow := range out {
 				iw0 := ow*g.SW - g.PW
@@ -310,15 +385,30 @@ func AvgPool2D[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 	})
 }
 
+type rowAccFn func(dst []int32, src []byte, signed bool)
+
+// rowAccVariants lists every tier of the widening row sum, lowest first.
+var rowAccVariants = append([]variant[rowAccFn]{{name: "generic", level: cpu.Generic, ok: true, fn: rowAccGeneric}}, rowAccArch...)
+
+func rowAccGeneric(dst []int32, src []byte, signed bool) {
+	src = src[:len(dst)]
+	if signed {
+		for i, b := range src {
+			dst[i] += int32(int8(b))
+		}
+		return
+	}
+	for i, b := range src {
+		dst[i] += int32(b)
+	}
+}
+
 // columnSums sets col[w] to the sum of rows [h0, h1) of the plane x (row
-// length w) and prefix[w] to the sum of col[:w].
-func columnSums[T Byte](x []T, w, h0, h1 int, col []int32, prefix []int64) {
+// length w; int8 when signed) and prefix[w] to the sum of col[:w].
+func columnSums(acc rowAccFn, x []byte, signed bool, w, h0, h1 int, col []int32, prefix []int64) {
 	clear(col)
 	for h := h0; h < h1; h++ {
-		row := x[h*w : (h+1)*w]
-		for i, v := range row {
-			col[i] += int32(v)
-		}
+		acc(col, x[h*w:(h+1)*w], signed)
 	}
 	prefix[0] = 0
 	for i, c := range col {
@@ -375,13 +465,14 @@ func AdaptiveAvgPool2D[T Byte](p pool.AdaptivePool2DParams, r *Requant, x, y []T
 		GlobalAvgPool2D(p.N*p.C, p.H*p.W, r, x, y)
 		return
 	}
+	acc, xb, signed := pick(rowAccVariants).fn, bytesOf(x), isSigned[T]()
 	parallel.For(p.N*p.C*p.OutH, rowGrain(p.W*(p.H/p.OutH+1)), func(s, e int) {
 		prefix := make([]int64, p.W+1)
 		col := make([]int32, p.W)
 		for t := s; t < e; t++ {
 			pl, i := t/p.OutH, t%p.OutH
 			h0, h1 := adaptiveWindow(i, p.OutH, p.H)
-			columnSums(x[pl*p.H*p.W:], p.W, h0, h1, col, prefix)
+			columnSums(acc, xb[pl*p.H*p.W:], signed, p.W, h0, h1, col, prefix)
 			out := y[t*p.OutW : (t+1)*p.OutW]
 			for j := range out {
 				w0, w1 := adaptiveWindow(j, p.OutW, p.W)

@@ -244,3 +244,58 @@ func TestPoolThreads(t *testing.T) {
 		}
 	}
 }
+
+func TestRowAccVariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(33, 34))
+	for _, v := range rowAccVariants {
+		if !runnable(v) {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			for _, signed := range []bool{false, true} {
+				for _, n := range tailSizes {
+					off := r.IntN(4)
+					src := randBytes(r, n)
+					dst, all := guarded(n, off, int32(-77))
+					init := make([]int32, n)
+					for i := range dst {
+						init[i] = int32(r.IntN(1 << 20))
+						dst[i] = init[i]
+					}
+					v.fn(dst, src, signed)
+					for i := range dst {
+						if want := init[i] + valueOf(src[i], signed); dst[i] != want {
+							t.Fatalf("signed %v n=%d: element %d = %d, want %d", signed, n, i, dst[i], want)
+						}
+					}
+					checkGuards(t, fmt.Sprintf("n=%d", n), all, off, n, int32(-77))
+				}
+			}
+		})
+	}
+}
+
+func TestDeinterleaveVariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, v := range deinterleaveVariants {
+		if !runnable(v) {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			for _, n := range tailSizes {
+				src := randBytes(r, 2*n)
+				off := r.IntN(4)
+				even, allE := guarded(n, off, byte(guardByte))
+				odd, allO := guarded(n, off, byte(guardByte))
+				v.fn(even, odd, src)
+				for i := 0; i < n; i++ {
+					if even[i] != src[2*i] || odd[i] != src[2*i+1] {
+						t.Fatalf("n=%d: pair %d = (%d, %d), want (%d, %d)", n, i, even[i], odd[i], src[2*i], src[2*i+1])
+					}
+				}
+				checkGuards(t, "even", allE, off, n, byte(guardByte))
+				checkGuards(t, "odd", allO, off, n, byte(guardByte))
+			}
+		})
+	}
+}
