@@ -294,8 +294,8 @@ func multChunk(m int) int { return min(m, 8) }
 // a rows-kernel output over the gy rows that reach it. For a horizontal
 // stride s, gy rows are spread out with s-1 zeros between elements, so a
 // tap is again a contiguous run. The gy planes of the multiplier outputs of
-// one input channel share one buffer. With vertical stride 1 the rows whose
-// taps all hit gy rows form one call.
+// one input channel share one buffer. Rows that the same taps reach from
+// consecutive gy rows form one call (see backwardRowPlan).
 func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 	row := pickRow()
 	m := g.ocg()
@@ -303,12 +303,7 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 	lm := (g.KW - 1) * g.DW // left margin of a spread row
 	wu := max(g.W+g.PW+lm, (g.OW-1)*g.SW+1+lm)
 	up := g.OH * wu // one spread plane
-	// Rows ih with every ih+PH-kh*DH in [0, OH) (vertical stride 1).
-	ilo, ihi := 0, 0
-	if g.SH == 1 {
-		ilo = min(max(0, (g.KH-1)*g.DH-g.PH), g.H)
-		ihi = max(ilo, min(g.H, g.OH-g.PH))
-	}
+	plan := backwardRowPlan(g)
 	parallel.For(g.N*g.C, 1, func(i0, i1 int) {
 		buf := getBuf(m * up)
 		defer putBuf(buf)
@@ -353,19 +348,51 @@ func depthwiseBackwardInput(g *geom, w, gy, gx []float32) {
 						}
 					}
 				}
-				row(gxc[ih*g.W:], g.W, rows, g.W, u, wu, offs[:nt], ws[:nt], 0)
+				row(gxc[ih*g.W:], g.W, rows, g.SH*g.W, u, wu, offs[:nt], ws[:nt], 0)
 			}
-			for ih := 0; ih < ilo; ih++ {
-				rows(ih, 1)
-			}
-			if ihi > ilo {
-				rows(ilo, ihi-ilo)
-			}
-			for ih := max(ihi, ilo); ih < g.H; ih++ {
-				rows(ih, 1)
+			for _, b := range plan {
+				rows(b.ih, b.rows)
 			}
 		}
 	})
+}
+
+// rowBatch is a run of gx rows ih, ih+SH, ... (rows of them) that one
+// rows-kernel call computes: the same taps reach each of them, from
+// consecutive gy rows.
+type rowBatch struct{ ih, rows int }
+
+// backwardRowPlan groups the rows of the depthwise input gradient into
+// batches. Rows congruent modulo SH are reached by the same kernel rows
+// kh (those with ih+PH-kh*DH divisible by SH); a run of such rows is one
+// batch when every one of those kh lands inside gy, and every other row is
+// a batch of its own.
+func backwardRowPlan(g *geom) []rowBatch {
+	full := func(ih int) bool {
+		for kh := 0; kh < g.KH; kh++ {
+			r := ih + g.PH - kh*g.DH
+			if r%g.SH == 0 && (r < 0 || r/g.SH >= g.OH) {
+				return false
+			}
+		}
+		return true
+	}
+	var plan []rowBatch
+	for res := 0; res < min(g.SH, g.H); res++ {
+		for ih := res; ih < g.H; ih += g.SH {
+			if !full(ih) {
+				plan = append(plan, rowBatch{ih, 1})
+				continue
+			}
+			n := 1
+			for ih+n*g.SH < g.H && full(ih+n*g.SH) {
+				n++
+			}
+			plan = append(plan, rowBatch{ih, n})
+			ih += (n - 1) * g.SH
+		}
+	}
+	return plan
 }
 
 // depthwiseBackwardWeight computes gw[o, 0, kh, kw] = sum over n, oh, ow of
