@@ -140,6 +140,10 @@ func Quantize(dst []uint8, src []float32, scale float32, zp, lo, hi int32) {
 		panic("qdyn: Quantize: need 0 <= lo <= zp <= hi <= 255")
 	}
 	v := pick()
+	if len(src) <= scanGrain {
+		v.quantize(dst, src, scale, zp, lo, hi)
+		return
+	}
 	parallel.For(len(src), scanGrain, func(s, e int) {
 		v.quantize(dst[s:e], src[s:e], scale, zp, lo, hi)
 	})
