@@ -14,10 +14,9 @@ var colBudget = 384 * 1024
 // exact definition). x is [N, C, H, W], w is [OutC, C/Groups, KH, KW], bias
 // is [OutC] or nil, and y is [N, OutC, OutH, OutW], overwritten.
 //
-// Depthwise convolutions (one input channel per group) run a direct kernel;
-// 1x1 stride-1 unpadded convolutions are one GEMM per image and group;
-// everything else is im2col followed by GEMM, a tile of output positions at
-// a time. Conv1D is Conv2D of Conv1DParams.Conv2D().
+// The path (direct depthwise, wide, batched or per-image im2col; see the
+// package documentation) depends only on p. Conv1D is Conv2D of
+// Conv1DParams.Conv2D().
 func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
 	g := p.geom()
 	g.check("x", x, p.InputLen())

@@ -9,6 +9,28 @@
 // Every fast path has a plain-Go reference (the *Reference functions) that
 // tests compare against. Work is split over outputs only, so results do not
 // depend on the thread count.
+//
+// # Paths
+//
+// Each operation picks one path from the shapes alone:
+//
+//   - depthwise (one input channel per group, at most 7 outputs each):
+//     direct kernels over zero-padded, phase-split input planes, with
+//     AVX-512 and AVX2 row kernels (depthwise.go);
+//   - stride 1 with at least 16 input channels per group: the "wide" path,
+//     a sum of one GEMM per kernel tap over a padded copy of the input read
+//     in place, for one large image or a chunk of small ones, when few grid
+//     positions are computed and dropped (conv_wide.go;
+//     the input gradient is a flipped stride-1 convolution on the same path,
+//     the weight gradient one GEMM per grid tile, conv_wide_bwd.go);
+//   - batches of small images otherwise: im2col of a chunk of images side by
+//     side and one GEMM per chunk (conv_batch.go);
+//   - the rest: per image, im2col a tile of output positions at a time and
+//     GEMM (1x1 stride-1 unpadded convolutions skip im2col), conv.go.
+//
+// The fp32 GEMMs are internal/kernels/sgemm's. Results of different paths
+// and CPU tiers agree to float32 rounding; for one path and tier they are
+// bit-identical whatever the thread count.
 package conv
 
 import (
