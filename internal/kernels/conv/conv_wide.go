@@ -130,8 +130,9 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 			rows, cols := l.rows(g, m), l.cols(g, m)
 			rp := rpt
 			tiles := (rows + rp - 1) / rp
-			if tiles > 1 && tiles%th != 0 {
-				// Make the tile count a multiple of the thread count.
+			if tiles%th != 0 && rows >= th {
+				// Make the tile count a multiple of the thread count (at
+				// least one tile per thread).
 				// Tiling only groups grid columns into GEMM calls; each
 				// element's arithmetic is the same.
 				want := (tiles + th - 1) / th * th
