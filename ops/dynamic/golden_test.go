@@ -43,6 +43,15 @@ type golden struct {
 		Y                []float32 `json:"y"`
 		YWeighted        []float32 `json:"y_weighted"`
 	} `json:"embedding"`
+	LSTM []struct {
+		T, B, I, H int
+		X, H0, C0  []float32
+		WIh        []float32 `json:"w_ih"`
+		WHh        []float32 `json:"w_hh"`
+		BIh        []float32 `json:"b_ih"`
+		BHh        []float32 `json:"b_hh"`
+		Y, HN, CN  []float32
+	} `json:"lstm"`
 }
 
 func loadGolden(t *testing.T) *golden {

@@ -279,9 +279,11 @@ func LinearInto(y, x *tensor.Tensor, w *PackedLinear, rule Rule) error {
 // values at row stride ldx (>= InFeatures), y receives m rows of
 // OutFeatures values at row stride ldy (>= OutFeatures); the gaps between
 // rows are neither read nor written. The activation qparams come from all
-// m rows together. It suits per-time-step products inside a sequence
-// buffer (an LSTM's x_t of a [batch, time, in] input has stride
-// time*in).
+// m rows together. It suits per-time-step products inside sequence
+// buffers (an LSTM's x_t of a [batch, time, in] input has stride
+// time*in). To reproduce PyTorch's dynamic LSTM and GRU on CPU, project
+// the whole input sequence with one call (one set of activation qparams
+// for all time*batch rows) and the hidden state with one call per step.
 func LinearRows(m int, x []float32, ldx int, w *PackedLinear, rule Rule, y []float32, ldy int) error {
 	const op = "LinearRows"
 	if w == nil {

@@ -5,8 +5,9 @@
 #
 # Files written (JSON; every float is a float32 or float64 value printed
 # exactly, byte tables are lists of integers):
-#   torch_dynamic.json                      dynamic Linear (qnnpack), fp16 weights,
-#                                           quantized EmbeddingBag through the ops API
+#   torch_dynamic.json                      dynamic Linear and LSTM (qnnpack), fp16
+#                                           weights, quantized EmbeddingBag through
+#                                           the ops API
 #   ../../../internal/kernels/qdyn/testdata/torch_qparams.json
 #                                           ChooseQuantizationParams (0..255 and
 #                                           reduce_range), DynamicQuantizeLinear per
@@ -213,6 +214,21 @@ for rows, dim, bits in [(30, 24, 8), (30, 24, 4)]:
     emb_cases.append(dict(rows=rows, dim=dim, bits=bits, w=fl(w), packed=ints(packed), idx=ints(idx),
                           offsets=ints(offsets), per_sample_weights=fl(psw), y=fl(y), y_weighted=fl(yw)))
 
-write("torch_dynamic.json", dict(linear=lin_cases, fp16=fp16_cases, embedding=emb_cases))
+# A dynamic quantized LSTM (qnnpack): each time step's gates are two
+# dynamic linear products, input and hidden, then float gate math.
+lstm_cases = []
+for (T, B, I, H) in [(5, 3, 10, 12), (4, 1, 7, 5)]:
+    lstm = nn.LSTM(I, H)
+    mq = torch.ao.quantization.quantize_dynamic(nn.Sequential(lstm), {nn.LSTM}, dtype=torch.qint8)
+    x = torch.randn(T, B, I, generator=g)
+    h0 = torch.randn(1, B, H, generator=g) * 0.5
+    c0 = torch.randn(1, B, H, generator=g) * 0.5
+    y, (hn, cn) = mq[0](x, (h0, c0))
+    lstm_cases.append(dict(t=T, b=B, i=I, h=H, x=fl(x), h0=fl(h0), c0=fl(c0),
+                           w_ih=fl(lstm.weight_ih_l0.detach()), w_hh=fl(lstm.weight_hh_l0.detach()),
+                           b_ih=fl(lstm.bias_ih_l0.detach()), b_hh=fl(lstm.bias_hh_l0.detach()),
+                           y=fl(y.detach()), hn=fl(hn.detach()), cn=fl(cn.detach())))
+
+write("torch_dynamic.json", dict(linear=lin_cases, fp16=fp16_cases, embedding=emb_cases, lstm=lstm_cases))
 print("wrote", len(qp_cases), "qparams,", len(onnx_cases), "onnx,", len(tables), "tables,",
-      len(lin_cases), "linear,", len(fp16_cases), "fp16,", len(emb_cases), "embedding cases")
+      len(lin_cases), "linear,", len(fp16_cases), "fp16,", len(emb_cases), "embedding,", len(lstm_cases), "lstm cases")
