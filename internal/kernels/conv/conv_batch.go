@@ -18,11 +18,14 @@ const kBlock = 32
 
 // batchImages returns how many images a chunk of the batched path holds,
 // or 0 if the path does not apply: one image, images too large to put two
-// in a column buffer, or a GEMM reduction (red) shorter than minBatchRed,
+// in a column buffer, a GEMM reduction (red) shorter than minBatchRed,
 // where copying the outputs (or gathering gy) between the chunk buffer and
-// the NCHW tensors would cost too much next to the product itself.
+// the NCHW tensors would cost too much next to the product itself, or a 1x1
+// convolution with at least 256 positions per image.
 func (g *geom) batchImages(red int) int {
-	if g.N < 2 || red < minBatchRed {
+	if g.N < 2 || red < minBatchRed || (g.pointwise() && g.ohw() >= 256) {
+		// A 1x1 convolution of images with many positions is a plain
+		// GEMM per image, reading the input in place.
 		return 0
 	}
 	nb := colBudget / (g.kdim() * g.ohw())
