@@ -67,3 +67,11 @@ func acc256(t *Table, r int, s, b float32, out []float32) {
 	}
 	accCodes(t, r, done, s, b, out)
 }
+
+// prefetch3 asks for the three cache lines from p on (a row about to be
+// read); it has no architectural effect.
+//
+//go:noescape
+func prefetch3(p *byte)
+
+func prefetchRow(t *Table, r int) { prefetch3(&t.Data[r*t.RowBytes()]) }

@@ -151,3 +151,11 @@ acc4y:
 acc4ydone:
 	VZEROUPPER
 	RET
+
+// func prefetch3(p *byte)
+TEXT ·prefetch3(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	RET

@@ -82,6 +82,11 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
+// prefetchAhead is how many indices ahead Bag asks the CPU for a row:
+// rows are scattered over a table larger than the caches, and a gather
+// waits on memory unless the next rows are already on their way.
+const prefetchAhead = 4
+
 // Index is the integer type of indices and offsets.
 type Index interface{ ~int32 | ~int64 }
 
@@ -136,6 +141,9 @@ func Bag[I Index](t *Table, mode Mode, idx []I, offsets []I, end int, weights []
 			}
 			for n := lo; n < hi; n++ {
 				r := int(idx[n])
+				if n+prefetchAhead < end {
+					prefetchRow(t, int(idx[n+prefetchAhead]))
+				}
 				sc, bi := t.ScaleBias(r)
 				switch {
 				case weights != nil:
@@ -180,6 +188,9 @@ func Lookup[I Index](t *Table, idx []I, out []float32) {
 	parallel.For(len(idx), max(1, (1<<14)/max(1, d)), func(s, e int) {
 		for i := s; i < e; i++ {
 			r := int(idx[i])
+			if i+prefetchAhead < e {
+				prefetchRow(t, int(idx[i+prefetchAhead]))
+			}
 			o := out[i*d : (i+1)*d]
 			clear(o)
 			sc, bi := t.ScaleBias(r)
