@@ -344,13 +344,22 @@ func AvgPool2DReference[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 }
 
 // AvgPool2D computes AvgPool2DReference with separable integer sums
-// (column sums of the window's rows, then prefix sums along the row),
-// split over output rows.
+// (vectorized column sums of the window's rows, then prefix sums along
+// the row) and per-column window bounds computed once; split over output
+// rows.
 func AvgPool2D[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 	g := poolGeom("AvgPool2D", p, true)
 	g.check("AvgPool2D", len(x), len(y))
 	checkRange[T]("AvgPool2D", r.Min, r.Max)
 	acc, xb, signed := pick(rowAccVariants).fn, bytesOf(x), isSigned[T]()
+	type window struct{ lo, hi, pad int }
+	cols := make([]window, g.OW)
+	for ow := range cols {
+		iw0 := ow*g.SW - g.PW
+		iw1 := min(iw0+g.KW, g.W+g.PW)
+		cols[ow] = window{max(iw0, 0), max(min(iw1, g.W), max(iw0, 0)), iw1 - iw0}
+	}
+	same, zIn := r.Same(), int64(r.InZero)
 	parallel.For(g.planes*g.OH, rowGrain(g.KH*g.W), func(s, e int) {
 		prefix := make([]int64, g.W+1)
 		col := make([]int32, g.W)
@@ -358,28 +367,28 @@ func AvgPool2D[T Byte](p pool.Pool2DParams, r *Requant, x, y []T) {
 			pl, oh := t/g.OH, t%g.OH
 			ih0 := oh*g.SH - g.PH
 			ih1 := min(ih0+g.KH, g.H+g.PH)
-			hPad := ih1 - ih0
+			hPad := int64(ih1 - ih0)
 			ih0, ih1 = max(ih0, 0), min(ih1, g.H)
-			rows := max(ih1-ih0, 0)
-			columnSums(acc, xb[pl*g.H*g.W:], signed, g.W, ih0, ih1, col, prefix)
+			rows := int64(max(ih1-ih0, 0))
+			columnSums(acc, xb[pl*g.H*g.W:], signed, g.W, ih0, max(ih1, ih0), col, prefix)
 			out := y[t*g.OW : (t+1)*g.OW]
-			for ow := range out {
-				iw0 := ow*g.SW - g.PW
-				iw1 := min(iw0+g.KW, g.W+g.PW)
-				wPad := iw1 - iw0
-				iw0, iw1 = max(iw0, 0), min(iw1, g.W)
-				var sum, count int64
-				if rows > 0 && iw1 > iw0 {
-					count = int64(rows * (iw1 - iw0))
-					sum = prefix[iw1] - prefix[iw0] - count*int64(r.InZero)
-				}
+			for ow, c := range cols {
+				count := rows * int64(c.hi-c.lo)
+				raw := prefix[c.hi] - prefix[c.lo] // sum of the codes themselves
 				d := count
 				if g.divisor != 0 {
 					d = int64(g.divisor)
 				} else if g.countPad {
-					d = int64(hPad * wPad)
+					d = hPad * int64(c.pad)
 				}
-				out[ow] = T(avgValueFast(sum, d, r))
+				if same && d != 0 {
+					// avgValue's exact rounding of (s + d*InZero)/d, with
+					// s = raw - count*InZero (see avgValueFast).
+					q := math.RoundToEven(float64(raw+(d-count)*zIn) / float64(d))
+					out[ow] = T(qmath.Saturate(int64(q), r.Min, r.Max))
+					continue
+				}
+				out[ow] = T(avgValue(raw-count*zIn, d, r))
 			}
 		}
 	})
