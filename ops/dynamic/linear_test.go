@@ -328,3 +328,24 @@ func TestLinearIntoAllocations(t *testing.T) {
 		t.Fatalf("allocations per call %v (batch 1, 64)", counts)
 	}
 }
+
+func TestLinearEmptyShapes(t *testing.T) {
+	// No input features: the output is the bias.
+	p, err := PackLinear(tensor.Zeros(3, 0), tensor.FromFloat32([]float32{1, 2, 3}, 3), PerChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := Linear(tensor.Zeros(2, 0), p, RuleONNX)
+	if err != nil || !tensor.SameShape(y.Shape(), []int{2, 3}) || y.F32()[3] != 1 || y.F32()[5] != 3 {
+		t.Fatalf("y = %v, %v", y, err)
+	}
+	// An empty batch.
+	p, err = PackLinear(tensor.Ones(3, 4), nil, PerTensor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err = Linear(tensor.Zeros(0, 4), p, RuleTorch)
+	if err != nil || !tensor.SameShape(y.Shape(), []int{0, 3}) {
+		t.Fatalf("y = %v, %v", y, err)
+	}
+}

@@ -60,6 +60,23 @@ func Linear(r Rule, m int, x []float32, ldx int, w *qgemm.Packed, scaleW, bias [
 	if !ok || m == 0 || n == 0 {
 		return p, ok
 	}
+	if k == 0 {
+		// Every accumulator is 0 (qgemm's generic tier does not take K = 0).
+		for i := 0; i < m; i++ {
+			for j := 0; j < n; j++ {
+				sw := scaleW[0]
+				if len(scaleW) > 1 {
+					sw = scaleW[j]
+				}
+				var b float32
+				if bias != nil {
+					b = bias[j]
+				}
+				y[i*ldy+j] = float32(0*float32(p.Scale*sw)) + b
+			}
+		}
+		return p, true
+	}
 	cb := codePool.Get().(*codeBuf)
 	defer codePool.Put(cb)
 	if cap(cb.b) < m*k {

@@ -177,3 +177,19 @@ func TestLinearThreadIndependent(t *testing.T) {
 		}
 	})
 }
+
+func TestLinearNoInputs(t *testing.T) {
+	// K = 0: every accumulator is 0 and y is the bias.
+	w := qgemm.Pack(3, 0, nil, 0, []int32{0})
+	y := make([]float32, 2*3)
+	want := make([]float32, 2*3)
+	qgemm.ReferenceF32(2, nil, 0, 0, w, &qgemm.Dequant{ScaleA: 1, ScaleW: []float32{0.5}, Bias: []float32{1, -2, 3}}, want, 3)
+	if _, ok := Linear(Torch, 2, nil, 0, w, []float32{0.5}, []float32{1, -2, 3}, y, 3); !ok {
+		t.Fatal("not ok")
+	}
+	for i := range want {
+		if y[i] != want[i] || want[i] != []float32{1, -2, 3}[i%3] {
+			t.Fatalf("y = %v, want %v", y, want)
+		}
+	}
+}
