@@ -17,8 +17,9 @@
 // to the bag's output (w the per-sample weight, 1 without; w*s, w*b and
 // out[j]+b rounded to float32; the float64 sum rounded once, then to
 // float32), which is what PyTorch's C++ fallback computes with std::fma on
-// a uint8 argument. The plain-Go code is the specification; the AVX2 and
-// AVX-512 row kernels equal it bit for bit.
+// a uint8 argument (builds with FBGEMM use float32 fused multiply-adds
+// instead and can differ in the last bit). The plain-Go code is the
+// specification; the AVX2 and AVX-512 row kernels equal it bit for bit.
 package embbag
 
 import (
