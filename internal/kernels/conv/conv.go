@@ -219,7 +219,10 @@ func convWeightGrad(g *geom, x, gy, gw []float32) {
 		weightGradWide(g, x, gy, gw)
 		return
 	}
-	if nb := g.batchImages(g.kdim()); nb > 0 {
+	// The weight gradient's GEMMs reduce over positions; its small output
+	// cannot be split among threads well image by image, so batching pays
+	// whatever the reduction length of the forward product.
+	if nb := g.batchImages(minBatchRed); nb > 0 {
 		convWeightGradBatched(g, x, gy, gw, nb)
 		return
 	}
