@@ -11,6 +11,10 @@ import (
 // tuned on 3x3 convolutions with 64-256 channels.
 const colBudget = 384 * 1024
 
+// adjointBand is the column-gradient buffer size (elements) of
+// convAdjointImages; a variable so tests can force many bands.
+var adjointBand = colBudget
+
 // Conv2D computes y = conv2d(x, w) + bias (see Conv2DReference for the
 // exact definition). x is [N, C, H, W], w is [OutC, C/Groups, KH, KW], bias
 // is [OutC] or nil, and y is [N, OutC, OutH, OutW], overwritten.
@@ -153,7 +157,8 @@ func convAdjoint(g *geom, w, gy, gx []float32) {
 }
 
 // convAdjointImages computes gx per image and group: the column gradient
-// W^T*gy by GEMM, then col2im.
+// W^T*gy by GEMM, then col2im, a band of output rows at a time (the bands
+// are fixed by the shapes, so each gx element's sum has a fixed order).
 func convAdjointImages(g *geom, w, gy, gx []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
@@ -168,15 +173,21 @@ func convAdjointImages(g *geom, w, gy, gx []float32) {
 			sgemm.Sgemm(true, false, cg, P, ocg, 1, wg, cg, gyg, P, 0, gxg, P)
 			return
 		}
-		buf := getBuf(K * P)
+		// The column gradient is built a band of output rows at a time.
+		rows := max(1, min(g.OH, adjointBand/(K*g.OW)))
+		buf := getBuf(K * rows * g.OW)
 		defer putBuf(buf)
 		col := *buf
-		sgemm.Sgemm(true, false, K, P, ocg, 1, wg, K, gyg, P, 0, col, P)
 		clear(gxg)
-		if inner {
-			parallel.For(cg, 1, func(c0, c1 int) { col2im(g, col, P, c0, c1, gxg) })
-		} else {
-			col2im(g, col, P, 0, cg, gxg)
+		for oh0 := 0; oh0 < g.OH; oh0 += rows {
+			oh1 := min(g.OH, oh0+rows)
+			pt := (oh1 - oh0) * g.OW
+			sgemm.Sgemm(true, false, K, pt, ocg, 1, wg, K, gyg[oh0*g.OW:], P, 0, col, pt)
+			if inner {
+				parallel.For(cg, 1, func(c0, c1 int) { col2im(g, col, pt, c0, c1, gxg, oh0, oh1) })
+			} else {
+				col2im(g, col, pt, 0, cg, gxg, oh0, oh1)
+			}
 		}
 	}
 	if outer {

@@ -115,7 +115,7 @@ func convAdjointBatched(g *geom, w, gy, gx []float32, nb int) {
 					i, c := it/cg, it%cg
 					img := gx[((n0+i)*g.C+grp*cg)*g.hw() : ((n0+i)*g.C+(grp+1)*cg)*g.hw()]
 					clear(img[c*g.hw() : (c+1)*g.hw()])
-					col2im(g, col[i*P:], ld, c, c+1, img)
+					col2im(g, col[i*P:], ld, c, c+1, img, 0, g.OH)
 				}
 			})
 		}

@@ -117,27 +117,28 @@ func validRange(out, in, s, off int) (lo, hi int) {
 	return lo, hi
 }
 
-// col2im adds the columns of col (row stride ld, all OH*OW columns) back
-// into the image group gx[Cg, H, W] for channels [c0, c1): the adjoint of
-// im2col. Each channel's sum runs over kh, kw, oh, ow in increasing order.
-func col2im(g *geom, col []float32, ld int, c0, c1 int, gx []float32) {
+// col2im adds the columns of col (row stride ld), which hold output rows
+// [oh0, oh1) (column (oh-oh0)*OW+ow), back into the image group
+// gx[Cg, H, W] for channels [c0, c1): the adjoint of im2col. Each channel's
+// sum runs over kh, kw, oh, ow in increasing order.
+func col2im(g *geom, col []float32, ld int, c0, c1 int, gx []float32, oh0, oh1 int) {
 	for c := c0; c < c1; c++ {
 		gc := gx[c*g.H*g.W : (c+1)*g.H*g.W]
 		for kh := 0; kh < g.KH; kh++ {
 			for kw := 0; kw < g.KW; kw++ {
 				k := (c*g.KH+kh)*g.KW + kw
-				row := col[k*ld : k*ld+g.OH*g.OW]
+				row := col[k*ld : k*ld+(oh1-oh0)*g.OW]
 				off := kw*g.DW - g.PW
 				lo, hi := validRange(g.OW, g.W, g.SW, off)
 				if lo >= hi {
 					continue
 				}
-				for oh := 0; oh < g.OH; oh++ {
+				for oh := oh0; oh < oh1; oh++ {
 					ih := oh*g.SH - g.PH + kh*g.DH
 					if ih < 0 || ih >= g.H {
 						continue
 					}
-					src := row[oh*g.OW+lo : oh*g.OW+hi]
+					src := row[(oh-oh0)*g.OW+lo : (oh-oh0)*g.OW+hi]
 					dr := gc[ih*g.W : (ih+1)*g.W]
 					if g.SW == 1 {
 						dst := dr[lo+off : hi+off]

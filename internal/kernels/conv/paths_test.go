@@ -45,6 +45,12 @@ func TestConvPaths(t *testing.T) {
 		paths := []path{
 			{"forward tiles", p.OutputLen(), func(o []float32) { convForwardTiles(&g, x, w, b, o) }, wantY, magY},
 			{"adjoint images", p.InputLen(), func(o []float32) { convAdjointImages(&g, w, gy, o) }, wantX, magX},
+			{"adjoint images, one-row bands", p.InputLen(), func(o []float32) {
+				old := adjointBand
+				adjointBand = 1
+				defer func() { adjointBand = old }()
+				convAdjointImages(&g, w, gy, o)
+			}, wantX, magX},
 			{"weight images", p.WeightLen(), func(o []float32) { convWeightGradImages(&g, x, gy, o) }, wantW, magW},
 		}
 		for _, nb := range []int{1, 2, g.N} {
