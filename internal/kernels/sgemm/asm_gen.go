@@ -81,23 +81,23 @@ func kernel512() {
 			}
 		}
 	}
-	// Prefetch the C tile (rows of 128 bytes) while the products run.
+	// The C tile (m rows of 128 bytes) is prefetched one row per unrolled
+	// iteration of the k loop (DI walks the rows, BX counts them down).
 	p("\tMOVQ c+24(FP), DI")
 	p("\tMOVQ ldc+32(FP), R8")
 	p("\tSHLQ $2, R8")
 	p("\tMOVQ m+48(FP), BX")
-	p("k512pfc:")
-	p("\tPREFETCHT0 (DI)")
-	p("\tPREFETCHT0 64(DI)")
-	p("\tADDQ R8, DI")
-	p("\tDECQ BX")
-	p("\tJNZ k512pfc")
 	p("\tCMPQ CX, $%d", unr)
 	p("\tJLT k512tail")
 	p("k512loop:")
 	for l := 0; l < unr*mr512*4; l += 64 {
 		p("\tPREFETCHT0 %d(SI)", pfDist+l)
 	}
+	p("\tPREFETCHT0 (DI)")
+	p("\tPREFETCHT0 64(DI)")
+	p("\tLEAQ (DI)(R8*1), AX")
+	p("\tDECQ BX")
+	p("\tCMOVQGT AX, DI")
 	for u := 0; u < unr; u++ {
 		step(u)
 	}
