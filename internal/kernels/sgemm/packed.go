@@ -103,10 +103,7 @@ func rowPackedB(v *variant, alpha float32, a []float32, pb *PackedB, beta float3
 	k, n := pb.k, pb.n
 	np := (n + v.nr - 1) / v.nr
 	groups := (np + rowPackedPanels - 1) / rowPackedPanels
-	t := parallel.NumThreads()
-	if n*k < 1<<16 {
-		t = 1
-	}
+	t := rowThreads(n, k)
 	per := (groups + t - 1) / t
 	parallel.ForThreads(t, groups, per, func(s, e int) {
 		for g := s; g < e; g++ {

@@ -4,17 +4,6 @@ package sgemm
 
 import "github.com/quanta-go/quanta/internal/parallel"
 
-// minParallelRow is the smallest k*n split across threads on the row path.
-const minParallelRow = 1 << 16
-
-// rowThreads returns the thread count for a single-row product.
-func rowThreads(n, k int) int {
-	if n*k < minParallelRow {
-		return 1
-	}
-	return parallel.NumThreads()
-}
-
 // forBlocks runs fn over [0, blocks) split into one contiguous range per
 // thread.
 func forBlocks(t, blocks int, fn func(s, e int)) {

@@ -2,6 +2,19 @@ package sgemm
 
 import "github.com/quanta-go/quanta/internal/parallel"
 
+// minParallelRow is the smallest k*n single-row product split across
+// threads: below it (4 MB of B) the goroutine start-up costs more than the
+// second core gains on a bandwidth-bound product.
+const minParallelRow = 1 << 20
+
+// rowThreads returns the thread count for a single-row product.
+func rowThreads(n, k int) int {
+	if n*k < minParallelRow {
+		return 1
+	}
+	return parallel.NumThreads()
+}
+
 // rowGenericBlock is the number of columns one goroutine step covers.
 const rowGenericBlock = 256
 
@@ -14,10 +27,7 @@ func rowGeneric(v *variant, transB bool, n, k int, alpha float32, a, b []float32
 		gemmParallel(v, false, 1, n, k, alpha, a, k, unpackedB(v, true, b, ldb), beta, c, n)
 		return
 	}
-	t := parallel.NumThreads()
-	if n*k < 1<<16 {
-		t = 1
-	}
+	t := rowThreads(n, k)
 	blocks := (n + rowGenericBlock - 1) / rowGenericBlock
 	parallel.ForThreads(t, blocks, (blocks+t-1)/t, func(s, e int) {
 		var acc [rowGenericBlock]float32
