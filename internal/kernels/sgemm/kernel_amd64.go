@@ -4,7 +4,7 @@ package sgemm
 
 import "github.com/quanta-go/quanta/internal/cpu"
 
-//go:generate go run asm_gen.go
+//go:generate go run asm_gen.go asm_gen_rows.go
 
 // Tile shapes of the assembly kernels (asm_gen.go writes the same).
 const (
