@@ -111,7 +111,7 @@ func runGeneric(m int, a []uint8, lda int, za int32, p *Packed, e *epilogue) {
 	nb := (p.N + blockN - 1) / blockN
 	tiles := m * nb
 	grain := 1
-	if work := p.K * blockN; work < 1<<14 {
+	if work := max(p.K, 1) * blockN; work < 1<<14 {
 		grain = (1<<14 + work - 1) / work
 	}
 	parallel.For(tiles, grain, func(s, end int) {

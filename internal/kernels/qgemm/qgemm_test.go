@@ -193,3 +193,17 @@ func TestRequantizeRow(t *testing.T) {
 		}
 	})
 }
+
+func TestGemmEmptyK(t *testing.T) {
+	forEachVariant(t, func(t *testing.T) {
+		p := Pack(3, 0, nil, 0, []int32{0})
+		c := []float32{9, 9, 9, 9, 9, 9}
+		GemmF32(2, nil, 0, 5, p, &Dequant{ScaleA: 1, ScaleW: []float32{1}, Bias: []float32{1, 2, 3}}, c, 3)
+		want := []float32{1, 2, 3, 1, 2, 3}
+		for i := range want {
+			if c[i] != want[i] {
+				t.Fatalf("K=0 output %v, want %v", c, want)
+			}
+		}
+	})
+}

@@ -111,14 +111,18 @@ var avx2Tier = tier{
 		if n8 > 0 {
 			requantU8AVX2(&src[0], &mult[0], n8, zp, lo, hi, (*byte)(dst))
 		}
-		tailRequant(src[n8*8:], mult[n8*8:], zp, lo, hi, unsafe.Add(dst, n8*8))
+		if n8*8 < len(src) {
+			tailRequant(src[n8*8:], mult[n8*8:], zp, lo, hi, unsafe.Add(dst, n8*8))
+		}
 	},
 	requantS8: func(src []int32, mult []float32, zp int32, lo, hi float32, dst unsafe.Pointer) {
 		n8 := len(src) / 8
 		if n8 > 0 {
 			requantS8AVX2(&src[0], &mult[0], n8, zp, lo, hi, (*byte)(dst))
 		}
-		tailRequant(src[n8*8:], mult[n8*8:], zp, lo, hi, unsafe.Add(dst, n8*8))
+		if n8*8 < len(src) {
+			tailRequant(src[n8*8:], mult[n8*8:], zp, lo, hi, unsafe.Add(dst, n8*8))
+		}
 	},
 	dequant: func(src []int32, scale, bias []float32, dst []float32) {
 		n8 := len(src) / 8
