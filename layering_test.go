@@ -36,7 +36,8 @@ var layers = []layer{
 	// data needs tensor only.
 	{pattern: "data", row: 1, only: []string{"tensor"}},
 	{pattern: "autograd", row: 2},
-	{pattern: "ops", row: 2},
+	// ops/quantized and ops/dynamic hold the quantized and dynamic ops.
+	{pattern: "ops/...", row: 2},
 	// quant's core is shared by eager and graph mode, so it never imports
 	// nn or graph.
 	{pattern: "quant/...", row: 3},
@@ -53,7 +54,8 @@ var layers = []layer{
 // sameRow lists the imports allowed between packages of one row
 // (importer pattern -> imported pattern).
 var sameRow = [][2]string{
-	{"ops", "autograd"},
+	{"ops/...", "autograd"},
+	{"ops/...", "ops/..."},
 	{"graph/...", "quant/..."},
 	{"quant/...", "quant/..."},
 	{"graph/...", "graph/..."},
