@@ -20,6 +20,9 @@ type ObserverFactory func() observer.Observer
 type QConfig struct {
 	Activation ObserverFactory
 	Weight     ObserverFactory
+	// Float16 marks float16 qconfigs (PyTorch's float16_dynamic_qconfig):
+	// weights are stored in IEEE half precision and compute stays float32.
+	Float16 bool
 	// Name identifies a preset in messages (e.g. "x86 default").
 	Name string
 }
