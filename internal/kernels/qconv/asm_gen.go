@@ -42,6 +42,7 @@ func main() {
 		d("\tconvVNNI%d,", m)
 	}
 	d("}")
+	transpose()
 	if err := os.WriteFile("conv_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -149,4 +150,68 @@ func kernel(m int) {
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")
+}
+
+// transpose writes transpose16: a 16×16 byte block transpose in four
+// rounds of unpacks (bytes, words, dwords, qwords) on X0-X31.
+func transpose() {
+	d("// transpose16 transposes one 16×16 byte block:")
+	d("//")
+	d("//\tfor i, j < 16: dst[j*dstStride+i] = src[i*srcStride+j]")
+	d("//")
+	d("// It needs AVX-512 VL and BW (X16-X31).")
+	d("//")
+	d("//go:noescape")
+	d("func transpose16(src *byte, srcStride int, dst *byte, dstStride int)")
+	d("")
+	x := func(i int) string { return fmt.Sprintf("X%d", i) }
+	p("// func transpose16(src *byte, srcStride int, dst *byte, dstStride int)")
+	p("TEXT ·transpose16(SB), NOSPLIT, $0-32")
+	p("\tMOVQ src+0(FP), SI")
+	p("\tMOVQ srcStride+8(FP), R8")
+	p("\tMOVQ dst+16(FP), DI")
+	p("\tMOVQ dstStride+24(FP), R9")
+	for i := 0; i < 16; i++ {
+		p("\tVMOVDQU (SI), %s", x(i))
+		if i < 15 {
+			p("\tADDQ R8, SI")
+		}
+	}
+	// Round 1: bytes of row pairs.
+	for i := 0; i < 8; i++ {
+		p("\tVPUNPCKLBW %s, %s, %s", x(2*i+1), x(2*i), x(16+2*i))
+		p("\tVPUNPCKHBW %s, %s, %s", x(2*i+1), x(2*i), x(17+2*i))
+	}
+	// Round 2: words; group g of 4 channels, pixel quads k -> X(4g+k).
+	for g := 0; g < 4; g++ {
+		t := func(j int) string { return x(16 + j) }
+		p("\tVPUNPCKLWD %s, %s, %s", t(4*g+2), t(4*g), x(4*g+0))
+		p("\tVPUNPCKHWD %s, %s, %s", t(4*g+2), t(4*g), x(4*g+1))
+		p("\tVPUNPCKLWD %s, %s, %s", t(4*g+3), t(4*g+1), x(4*g+2))
+		p("\tVPUNPCKHWD %s, %s, %s", t(4*g+3), t(4*g+1), x(4*g+3))
+	}
+	// Round 3: dwords; halves h of 8 channels -> X(16 + h*8 + k*2 + s).
+	for h := 0; h < 2; h++ {
+		for k := 0; k < 4; k++ {
+			a, b := x(4*(2*h)+k), x(4*(2*h+1)+k)
+			p("\tVPUNPCKLDQ %s, %s, %s", b, a, x(16+h*8+k*2))
+			p("\tVPUNPCKHDQ %s, %s, %s", b, a, x(16+h*8+k*2+1))
+		}
+	}
+	// Round 4: qwords -> pixel rows, stored at dst + pixel*dstStride.
+	for k := 0; k < 4; k++ {
+		for s := 0; s < 2; s++ {
+			a, b := x(16+k*2+s), x(16+8+k*2+s)
+			p("\tVPUNPCKLQDQ %s, %s, X0", b, a)
+			p("\tVPUNPCKHQDQ %s, %s, X1", b, a)
+			p("\tVMOVDQU X0, (DI)")
+			p("\tADDQ R9, DI")
+			p("\tVMOVDQU X1, (DI)")
+			if !(k == 3 && s == 1) {
+				p("\tADDQ R9, DI")
+			}
+		}
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 }

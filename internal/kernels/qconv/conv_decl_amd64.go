@@ -190,3 +190,12 @@ var convKernels = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int
 	convVNNI13,
 	convVNNI14,
 }
+
+// transpose16 transposes one 16×16 byte block:
+//
+//	for i, j < 16: dst[j*dstStride+i] = src[i*srcStride+j]
+//
+// It needs AVX-512 VL and BW (X16-X31).
+//
+//go:noescape
+func transpose16(src *byte, srcStride int, dst *byte, dstStride int)

@@ -27,6 +27,15 @@ func dwPlaneVNNI(src *uint8, pitch, rowStep, colStep, oh, ow, kh, dh int, idx *b
 // dwPlane is the assembly plane kernel (nil where there is none).
 var dwPlane = dwPlaneVNNI
 
+// transposeBlock is transpose16 where AVX-512 allows it (checked per
+// call, since tests lower cpu.Max), else nil.
+var transposeBlock = func() func(src *byte, ss int, dst *byte, ds int) {
+	if qcpu.Hardware < qcpu.AVX512 {
+		return nil
+	}
+	return transpose16
+}()
+
 // haveDWVNNI reports whether the CPU can run dwPlaneVNNI.
 var haveDWVNNI = qcpu.Hardware >= qcpu.AVX512VNNI && cpu.X86.HasAVX512VBMI
 

@@ -18,3 +18,6 @@ type directPack struct{}
 func packDirect(p *Params, w []int8) *directPack { return nil }
 
 func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {}
+
+// transposeBlock is nil without assembly.
+var transposeBlock func(src *byte, ss int, dst *byte, ds int)

@@ -3,6 +3,8 @@ package qconv
 import (
 	"sync"
 
+	"github.com/quanta-go/quanta/internal/cpu"
+
 	"github.com/quanta-go/quanta/internal/kernels/conv"
 )
 
@@ -34,6 +36,15 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 		px := row[q.PadW*cp : (q.PadW+q.W)*cp]
 		src := x[i*q.W:]
 		switch {
+		case useTranspose() && cp == q.C && q.C%16 == 0 && q.W >= 16:
+			// 16×16 blocks; the last pixel block overlaps the one before
+			// (rewriting the same bytes) so no scalar tail is needed.
+			for c := 0; c < q.C; c += 16 {
+				for j := 0; j < q.W; j += 16 {
+					j = min(j, q.W-16)
+					transposeBlock(&src[c*hw+j], hw, &px[j*cp+c], cp)
+				}
+			}
 		case cp == q.C && q.C%4 == 0:
 			// 4 channels at a time.
 			for c := 0; c < q.C; c += 4 {
@@ -69,6 +80,15 @@ func fill(b []uint8, v uint8) {
 // nhwcToNCHW transposes [m pixels][c channels] into [c][m], in blocks that
 // stay in cache.
 func nhwcToNCHW(src []uint8, m, c int, dst []uint8) {
+	if useTranspose() && c%16 == 0 && m >= 16 {
+		for p := 0; p < m; p += 16 {
+			p = min(p, m-16)
+			for ch := 0; ch < c; ch += 16 {
+				transposeBlock(&src[p*c+ch], c, &dst[ch*m+p], m)
+			}
+		}
+		return
+	}
 	const bs = 32
 	for p0 := 0; p0 < m; p0 += bs {
 		p1 := min(p0+bs, m)
@@ -83,3 +103,6 @@ func nhwcToNCHW(src []uint8, m, c int, dst []uint8) {
 		}
 	}
 }
+
+// useTranspose reports whether the assembly block transpose may run.
+func useTranspose() bool { return transposeBlock != nil && cpu.Max >= cpu.AVX512 }

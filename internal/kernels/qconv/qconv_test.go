@@ -58,7 +58,9 @@ func TestConv2DMatchesReference(t *testing.T) {
 			{N: 1, C: 3, H: 13, W: 17, OutC: 3, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 3},
 			{N: 1, C: 4, H: 9, W: 33, OutC: 4, KH: 3, KW: 7, PadW: 3, Groups: 4},
 			{N: 1, C: 2, H: 6, W: 16, OutC: 2, KH: 3, KW: 3, DilH: 2, DilW: 3, PadH: 2, PadW: 3, Groups: 2},
-			{N: 1, C: 3, H: 5, W: 5, OutC: 3, KH: 1, KW: 9, PadW: 4, Groups: 3}, // too wide for the asm path
+			{N: 1, C: 3, H: 5, W: 5, OutC: 3, KH: 1, KW: 9, PadW: 4, Groups: 3},  // too wide for the asm path
+			{N: 2, C: 32, H: 9, W: 21, OutC: 48, KH: 3, KW: 3, PadH: 1, PadW: 1}, // 16x16 block transposes with overlapping tails
+			{N: 1, C: 16, H: 4, W: 16, OutC: 16, KH: 1, KW: 1},
 		}
 		for i, g := range cases {
 			for _, perCh := range []bool{false, true} {
@@ -162,6 +164,32 @@ func BenchmarkQConv2D(b *testing.B) {
 				}
 				b.ReportMetric(2*macs*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
 			})
+		}
+	}
+}
+
+func TestTransposeBlock(t *testing.T) {
+	if transposeBlock == nil {
+		return // no assembly transpose in this build; the scalar path is tested by TestConv2DMatchesReference
+	}
+	src := make([]byte, 20*37)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	dst := make([]byte, 16*29+5)
+	transposeBlock(&src[3], 37, &dst[0], 29)
+	for i := 0; i < 16; i++ {
+		for j := 0; j < 16; j++ {
+			if dst[j*29+i] != src[3+i*37+j] {
+				t.Fatalf("dst[%d][%d] = %d, want %d", j, i, dst[j*29+i], src[3+i*37+j])
+			}
+		}
+	}
+	for j := 0; j < 16; j++ {
+		for i := 16; i < 29 && j*29+i < len(dst); i++ {
+			if dst[j*29+i] != 0 {
+				t.Fatalf("wrote outside the block at row %d col %d", j, i)
+			}
 		}
 	}
 }
