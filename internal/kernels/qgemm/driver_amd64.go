@@ -115,14 +115,20 @@ func drive(tr *tier, m int, a []uint8, lda int, za int32, p *Packed, e *epilogue
 	}
 
 	nrb := (m + tr.maxM - 1) / tr.maxM
+	// Small products (under ~16M multiply-adds, tens of microseconds) run on
+	// the calling goroutine: waking another costs more than it saves.
+	t := parallel.NumThreads()
+	if m*p.N*p.K < 1<<24 {
+		t = 1
+	}
 	chunks := 1
-	if t := parallel.NumThreads(); t > 1 && nrb < 4*t {
+	if t > 1 && nrb < 4*t {
 		chunks = min(np, (4*t+nrb-1)/nrb)
 	}
 	perChunk := (np + chunks - 1) / chunks
 	chunks = (np + perChunk - 1) / perChunk
 	bpa := max(tr.bytesPerA, 1)
-	parallel.For(nrb*chunks, 1, func(s, end int) {
+	parallel.ForThreads(t, nrb*chunks, 1, func(s, end int) {
 		ab := u8Pool.Get().(*u8buf)
 		defer u8Pool.Put(ab)
 		cb := i32Pool.Get().(*i32buf)
