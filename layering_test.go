@@ -44,8 +44,10 @@ var layers = []layer{
 	{pattern: "graph/...", row: 3},
 	{pattern: "internal/gradcheck", row: 3},
 	{pattern: "nn/...", row: 4},
-	// Quantized modules, eager-mode and graph-mode quantization (row 5)
-	// are added here as their packages appear.
+	// Quantized modules, eager-mode and graph-mode quantization.
+	{pattern: "nn/quantized/...", row: 5},
+	{pattern: "nn/intrinsic/...", row: 5},
+	{pattern: "nn/qat/...", row: 5},
 	{pattern: "onnx/...", row: 6, only: []string{"graph/...", "tensor", "quant/..."}},
 	{pattern: "cmd/...", row: 7},
 	{pattern: "internal/demo/...", row: 7},
@@ -62,6 +64,9 @@ var sameRow = [][2]string{
 	{"nn/...", "nn/..."},
 	{"internal/kernels/...", "internal/kernels/..."},
 	{"cmd/...", "internal/demo/..."},
+	{"nn/qat/...", "nn/intrinsic/..."},
+	{"nn/quantized/...", "nn/intrinsic/..."},
+	{"nn/quantized/...", "nn/quantized/..."},
 }
 
 // thirdPartyFromRow is the lowest row that may import modules other than
