@@ -29,6 +29,17 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 	fill(dst[(q.PadH+q.H)*rowLen:], za)
 	_ = ph
 	hw := q.H * q.W
+	if q.PadH == 0 && q.PadW == 0 && cp == q.C && useTranspose() && q.C%16 == 0 && hw >= 16 {
+		// Unpadded: the whole plane is one [C][HW] -> [HW][C] transpose.
+		for p := 0; p < hw; p += 16 {
+			p = min(p, hw-16)
+			for c := 0; c < q.C; c += 16 {
+				transposeBlock(&x[c*hw+p], hw, &dst[p*cp+c], cp)
+			}
+		}
+		fill(dst[hw*cp:], za)
+		return
+	}
 	for i := 0; i < q.H; i++ {
 		row := dst[(q.PadH+i)*rowLen : (q.PadH+i+1)*rowLen]
 		fill(row[:q.PadW*cp], za)
