@@ -18,7 +18,6 @@ func (r *stubRecorder) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return tensor.AddScalar(x, 100)
 }
 
-
 func stubEq(t *testing.T, what string, got *tensor.Tensor, want []float32) {
 	t.Helper()
 	g := got.F32()
