@@ -261,3 +261,34 @@ func FoldBN(layer, bn nn.Module) (nn.Layer, error) {
 	}
 	return nil, fmt.Errorf("intrinsic: FoldBN: cannot fold %s into %s", nn.TypeName(bn), nn.TypeName(layer))
 }
+
+// FuseConvBNWeights is torch.nn.utils.fusion.fuse_conv_bn_weights for a
+// convolution weight w [out, ...] (output channels on axis 0) and bias b
+// (nil means zeros): it returns new tensors w' = w*gamma/sqrt(var+eps) per
+// output channel and b' = (b - mean)/sqrt(var+eps)*gamma + beta, whatever
+// bn's mode (QAT's to_float and convert fold this way). bn must keep running
+// statistics.
+func FuseConvBNWeights(w, b *tensor.Tensor, bn *nn.BatchNorm) (wf, bf *tensor.Tensor, err error) {
+	if w.NDim() < 1 || w.Dim(0) != bn.NumFeatures {
+		return nil, nil, fmt.Errorf("intrinsic: FuseConvBNWeights: weight %v does not have %d output channels", w.Shape(), bn.NumFeatures)
+	}
+	per := w.Numel() / bn.NumFeatures
+	fw, fb, err := foldWeights(w.F32(), f32(b), bn, func(i int) int { return i / per })
+	if err != nil {
+		return nil, nil, err
+	}
+	return param(fw, w.Shape()...), param(fb, bn.NumFeatures), nil
+}
+
+// FuseLinearBNWeights is torch.nn.utils.fusion.fuse_linear_bn_weights for a
+// weight w [out, in] and bias b (nil means zeros), whatever bn's mode.
+func FuseLinearBNWeights(w, b *tensor.Tensor, bn *nn.BatchNorm) (wf, bf *tensor.Tensor, err error) {
+	if w.NDim() != 2 || w.Dim(0) != bn.NumFeatures {
+		return nil, nil, fmt.Errorf("intrinsic: FuseLinearBNWeights: weight %v does not have %d rows", w.Shape(), bn.NumFeatures)
+	}
+	fw, fb, err := foldLinearWeights(w.F32(), f32(b), w.Dim(1), bn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return param(fw, w.Shape()...), param(fb, bn.NumFeatures), nil
+}
