@@ -1,7 +1,6 @@
 package qat
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -258,17 +257,4 @@ func TestFromFloatErrors(t *testing.T) {
 	if _, err := ConvBn2dFromFloat(fused, qatQConfig(t, "x86")); err == nil {
 		t.Error("batch norm without running statistics accepted")
 	}
-}
-
-func ExampleFromFloat() {
-	nn.ManualSeed(1)
-	lin, _ := nn.NewLinear(4, 2, nn.LinearOptions{})
-	qc, _ := quant.DefaultQATQConfig("x86")
-	q, err := FromFloat(lin, qc)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println(nn.TypeName(q), nn.StateDictKeys(q))
-	// Output: qat.Linear [weight bias]
 }
