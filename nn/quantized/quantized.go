@@ -142,9 +142,9 @@ func checkQ(op string, x *tensor.Tensor) (float32, int32) {
 
 // must panics on an error of a quantized op that checkQ's conditions
 // should have ruled out (shape errors are the caller's programmer error).
-func must(op string, t *tensor.Tensor, err error) *tensor.Tensor {
+func must(t *tensor.Tensor, err error) *tensor.Tensor {
 	if err != nil {
-		panic(fmt.Sprintf("quantized: %s: %v", op, err))
+		panic(fmt.Sprintf("quantized: %v", err))
 	}
 	return t
 }
@@ -158,9 +158,11 @@ func quantizeOut(y *tensor.Tensor, scale float32, zp int32) *tensor.Tensor {
 func digestOf(w *tensor.Tensor, scales []float32, zps []int32, bias *tensor.Tensor) int64 {
 	h := fnv.New64a()
 	var b [8]byte
-	for _, v := range w.I8() {
-		h.Write([]byte{byte(v)})
+	wb := make([]byte, len(w.I8()))
+	for i, v := range w.I8() {
+		wb[i] = byte(v)
 	}
+	h.Write(wb)
 	for _, s := range scales {
 		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(s))
 		h.Write(b[:4])
