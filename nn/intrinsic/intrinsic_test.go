@@ -174,3 +174,42 @@ func TestFusedModules(t *testing.T) {
 		}
 	}
 }
+
+func TestFusedReLUModules(t *testing.T) {
+	g := tensor.NewRNG(9)
+	c1, _ := nn.NewConv1d(2, 3, 3, nn.Conv1dOptions{RNG: g})
+	cr1, _ := NewConvReLU1d(c1, nil)
+	bn, _ := nn.NewBatchNorm2d(2, nn.BatchNormOptions{})
+	randomBN(g, &bn.BatchNorm)
+	br, _ := NewBNReLU2d(bn, nil)
+	nn.Eval(br)
+	conv, _ := nn.NewConv1d(2, 3, 3, nn.Conv1dOptions{RNG: g})
+	bn1, _ := nn.NewBatchNorm1d(3, nn.BatchNormOptions{})
+	randomBN(g, &bn1.BatchNorm)
+	cbr, _ := NewConvBnReLU1d(conv, bn1, nil)
+	nn.Eval(cbr)
+	cases := []struct {
+		name string
+		m    nn.Layer
+		ref  func(x *tensor.Tensor) *tensor.Tensor
+		x    *tensor.Tensor
+	}{
+		{"ConvReLU1d", cr1, c1.Forward, tensor.Randn(g, 2, 2, 6)},
+		{"BNReLU2d", br, bn.Forward, tensor.Randn(g, 2, 2, 3, 3)},
+		{"ConvBnReLU1d", cbr, func(x *tensor.Tensor) *tensor.Tensor { return bn1.Forward(conv.Forward(x)) }, tensor.Randn(g, 2, 2, 6)},
+	}
+	for _, c := range cases {
+		if nn.TypeName(c.m) != c.name {
+			t.Errorf("type name %q, want %q", nn.TypeName(c.m), c.name)
+		}
+		y, ref := c.m.Forward(c.x).F32(), c.ref(c.x).F32()
+		for i := range y {
+			if y[i] != max(ref[i], 0) {
+				t.Fatalf("%s element %d: %v, want relu(%v)", c.name, i, y[i], ref[i])
+			}
+		}
+	}
+	if keys := fmt.Sprint(nn.StateDictKeys(br)); keys != "[0.weight 0.bias 0.running_mean 0.running_var 0.num_batches_tracked]" {
+		t.Errorf("BNReLU2d keys %s", keys)
+	}
+}

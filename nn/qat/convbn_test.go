@@ -287,3 +287,69 @@ func gradsOfLoss(t *testing.T, loss *tensor.Tensor) {
 		t.Fatal(err)
 	}
 }
+
+// The 1-D and linear Conv-BN modules match their float fused modules with
+// fake quantization off, in training and eval mode, and ToFloat folds the
+// batch norm.
+func TestBnVariantsMatchFloat(t *testing.T) {
+	build := func(kind string, seed uint64) (nn.Layer, *nn.BatchNorm) {
+		g := tensor.NewRNG(seed)
+		switch kind {
+		case "ConvBn1d", "ConvBnReLU1d":
+			conv, _ := nn.NewConv1d(3, 4, 3, nn.Conv1dOptions{Padding: 1, RNG: g})
+			bn, _ := nn.NewBatchNorm1d(4, nn.BatchNormOptions{})
+			randomBN(g, &bn.BatchNorm)
+			if kind == "ConvBn1d" {
+				m, _ := intrinsic.NewConvBn1d(conv, bn)
+				return m, &bn.BatchNorm
+			}
+			m, _ := intrinsic.NewConvBnReLU1d(conv, bn, nil)
+			return m, &bn.BatchNorm
+		default:
+			lin, _ := nn.NewLinear(5, 4, nn.LinearOptions{RNG: g})
+			bn, _ := nn.NewBatchNorm1d(4, nn.BatchNormOptions{})
+			randomBN(g, &bn.BatchNorm)
+			m, _ := intrinsic.NewLinearBn1d(lin, bn)
+			return m, &bn.BatchNorm
+		}
+	}
+	for _, kind := range []string{"ConvBn1d", "ConvBnReLU1d", "LinearBn1d"} {
+		t.Run(kind, func(t *testing.T) {
+			float, floatBN := build(kind, 31)
+			other, qBN := build(kind, 31)
+			q, err := FromFloat(other, qatQConfig(t, "x86"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nn.TypeName(q) != "qat."+kind {
+				t.Fatalf("type %s", nn.TypeName(q))
+			}
+			EnableFakeQuant(q, false)
+			x := tensor.Randn(tensor.NewRNG(4), 6, 3, 7)
+			if kind == "LinearBn1d" {
+				x = tensor.Randn(tensor.NewRNG(4), 6, 5)
+			}
+			for step := 0; step < 2; step++ {
+				if d := tensor.MaxAbsDiff(q.Forward(x), float.Forward(x)); d > 1e-4 {
+					t.Fatalf("training: max diff %g", d)
+				}
+			}
+			if d := tensor.MaxAbsDiff(qBN.RunningVar, floatBN.RunningVar); d > 1e-5 {
+				t.Fatalf("running variances differ by %g", d)
+			}
+			nn.Eval(q)
+			nn.Eval(float)
+			want := float.Forward(x)
+			if d := tensor.MaxAbsDiff(q.Forward(x), want); d > 1e-4 {
+				t.Fatalf("eval: max diff %g", d)
+			}
+			f, err := q.ToFloat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := tensor.MaxAbsDiff(f.Forward(x), want); d > 1e-4 {
+				t.Fatalf("ToFloat (%s): max diff %g", nn.TypeName(f), d)
+			}
+		})
+	}
+}
