@@ -46,11 +46,16 @@ func newCell(op, kind string, f *nn.RNNCellBase, gates int, o Options) (cell, er
 	return c, nil
 }
 
-func (c *cell) reload(prefix string, sd map[string]*tensor.Tensor) error {
-	if err := c.ih.repack(c.kind, sd[prefix+"weight_ih"]); err != nil {
-		return err
+func (c *cell) reload(prefix string, sd map[string]*tensor.Tensor) ([]func(), error) {
+	fi, err := c.ih.prepare(prefix+"weight_ih", sd[prefix+"weight_ih"], sd[prefix+"bias_ih"])
+	if err != nil {
+		return nil, err
 	}
-	return c.hh.repack(c.kind, sd[prefix+"weight_hh"])
+	fh, err := c.hh.prepare(prefix+"weight_hh", sd[prefix+"weight_hh"], sd[prefix+"bias_hh"])
+	if err != nil {
+		return nil, err
+	}
+	return []func(){fi, fh}, nil
 }
 
 // input checks x [B, in] or [in] and returns B and whether it was

@@ -113,31 +113,30 @@ func ruleOK(op string, o Options) (bool, error) {
 	return false, fmt.Errorf("dynamic: %s: unknown activation rule %v", op, o.Rule)
 }
 
-// repack rebuilds the packed weights from the state tensors, taking the
-// weight's qparams from src when it is not nil (a loaded checkpoint's
-// tensor).
-func (g *gemm) repack(op string, src *tensor.Tensor) error {
-	var err error
+// prepare packs a loaded checkpoint's weight w and bias b (the entries
+// that will replace this gemm's state) and returns the function that
+// installs the packs once the state tensors have been overwritten. Nothing
+// changes when it fails.
+func (g *gemm) prepare(key string, w, b *tensor.Tensor) (func(), error) {
+	if b == nil && g.bias != nil {
+		return nil, fmt.Errorf("%s: no bias in the checkpoint", key)
+	}
 	if g.h != nil {
-		h, err := opsdyn.PackLinearFP16(g.weight, g.bias)
+		h, err := opsdyn.PackLinearFP16(w, b)
 		if err != nil {
-			return fmt.Errorf("dynamic: %s: %w", op, err)
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
-		g.h = h
-		return nil
+		return func() { g.h = h }, nil
 	}
-	if src != nil {
-		if src.QParams() == nil {
-			return fmt.Errorf("dynamic: %s: loaded weight has no quantization parameters", op)
-		}
-		g.weight.SetQParams(src.QParams().Clone())
-	}
-	q, err := opsdyn.PackLinearQuantized(g.weight, g.bias)
+	q, err := opsdyn.PackLinearQuantized(w, b)
 	if err != nil {
-		return fmt.Errorf("dynamic: %s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	g.q = q
-	return nil
+	if q.InFeatures() != g.in || q.OutFeatures() != g.out {
+		return nil, fmt.Errorf("%s: weight %v, want [%d, %d]", key, w.Shape(), g.out, g.in)
+	}
+	qp := w.QParams().Clone()
+	return func() { g.q = q; g.weight.SetQParams(qp) }, nil
 }
 
 // rows computes y = x Wᵀ + b for m contiguous rows of x into y. For fp16
@@ -250,26 +249,27 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	})
 }
 
-func (l *Linear) reload(prefix string, sd map[string]*tensor.Tensor) error {
-	return l.g.repack(l.TypeName(), sd[prefix+"weight"])
+func (l *Linear) reload(prefix string, sd map[string]*tensor.Tensor) ([]func(), error) {
+	f, err := l.g.prepare(prefix+"weight", sd[prefix+"weight"], sd[prefix+"bias"])
+	return []func(){f}, err
 }
 
-// reloader is implemented by the modules of this package: after their
-// tensors were overwritten, restore the weights' qparams from the
-// checkpoint and repack.
+// reloader is implemented by the modules of this package: it packs a
+// checkpoint's weights (module state under prefix) and returns the
+// functions that install the packs and the weights' qparams once the
+// state tensors have been overwritten.
 type reloader interface {
-	reload(prefix string, sd map[string]*tensor.Tensor) error
+	reload(prefix string, sd map[string]*tensor.Tensor) ([]func(), error)
 }
 
 // LoadStateDict loads sd into root as nn.LoadStateDict does (strict: every
-// key, dtype and shape must match) and then brings every dynamic module
-// under root up to date: quantized weights take the checkpoint's qparams
-// and all weights are repacked. Use it instead of nn.LoadStateDict for
-// models holding this package's modules.
+// key, dtype and shape must match) and brings every dynamic module under
+// root up to date: quantized weights take the checkpoint's qparams and all
+// weights are repacked. Every weight of sd is checked and packed before
+// anything is copied, so on error root is unchanged. Use it instead of
+// nn.LoadStateDict for models holding this package's modules.
 func LoadStateDict(root nn.Module, sd map[string]*tensor.Tensor) error {
-	if err := nn.LoadStateDict(root, sd); err != nil {
-		return err
-	}
+	var commits []func()
 	for _, nm := range nn.NamedModules(root) {
 		r, ok := nm.Module.(reloader)
 		if !ok {
@@ -279,9 +279,17 @@ func LoadStateDict(root nn.Module, sd map[string]*tensor.Tensor) error {
 		if nm.Name != "" {
 			prefix = nm.Name + "."
 		}
-		if err := r.reload(prefix, sd); err != nil {
-			return fmt.Errorf("dynamic: LoadStateDict %q: %w", nm.Name, err)
+		fs, err := r.reload(prefix, sd)
+		if err != nil {
+			return fmt.Errorf("dynamic: LoadStateDict: %w", err)
 		}
+		commits = append(commits, fs...)
+	}
+	if err := nn.LoadStateDict(root, sd); err != nil {
+		return err
+	}
+	for _, f := range commits {
+		f()
 	}
 	return nil
 }

@@ -330,4 +330,23 @@ func TestErrors(t *testing.T) {
 	if err := LoadStateDict(lq, sd); err == nil {
 		t.Error("state dict without bias_hh_l0 accepted")
 	}
+	// A checkpoint with a bad weight scale is refused before anything is
+	// copied: the model computes what it did.
+	x := randT(g, 1, 3, 1, 4)
+	before, _ := lq.Forward(x, nil)
+	lf2, _ := nn.NewLSTM(4, 3, nn.RNNOptions{RNG: g})
+	lq2, _ := LSTMFromFloat(lf2, Options{Rule: opsdyn.RuleTorch})
+	sd = nn.StateDict(lq2)
+	bad := sd["weight_hh_l0"].Clone()
+	qp := bad.QParams().Clone()
+	qp.Scale[0] = -1
+	bad.SetQParams(qp)
+	sd["weight_hh_l0"] = bad
+	if err := LoadStateDict(lq, sd); err == nil {
+		t.Error("negative weight scale accepted")
+	}
+	after, _ := lq.Forward(x, nil)
+	if d := maxDiff(t, "after a failed load", after, before.F32(), before.Shape()); d != 0 {
+		t.Errorf("a failed load changed the model (%g)", d)
+	}
 }

@@ -63,22 +63,28 @@ func (r *rnn) dirs() int {
 	return 1
 }
 
-func (r *rnn) reload(prefix string, sd map[string]*tensor.Tensor) error {
+func (r *rnn) reload(prefix string, sd map[string]*tensor.Tensor) ([]func(), error) {
+	var fs []func()
 	for l := range r.ih {
 		for d := range r.ih[l] {
 			suffix := fmt.Sprintf("_l%d", l)
 			if d == 1 {
 				suffix += "_reverse"
 			}
-			if err := r.ih[l][d].repack(r.kind, sd[prefix+"weight_ih"+suffix]); err != nil {
-				return err
-			}
-			if err := r.hh[l][d].repack(r.kind, sd[prefix+"weight_hh"+suffix]); err != nil {
-				return err
+			for _, p := range []struct {
+				g    *gemm
+				kind string
+			}{{r.ih[l][d], "ih"}, {r.hh[l][d], "hh"}} {
+				w := prefix + "weight_" + p.kind + suffix
+				f, err := p.g.prepare(w, sd[w], sd[prefix+"bias_"+p.kind+suffix])
+				if err != nil {
+					return nil, err
+				}
+				fs = append(fs, f)
 			}
 		}
 	}
-	return nil
+	return fs, nil
 }
 
 // input returns x as a contiguous [T, B, F] slice with T and B, and whether
