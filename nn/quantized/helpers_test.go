@@ -54,6 +54,9 @@ func compareQ(t *testing.T, what string, got, want *tensor.Tensor, minExact floa
 			t.Fatalf("%s: element %d is %d, reference %d", what, i, g[i], w[i])
 		}
 	}
+	if exact < len(g) {
+		t.Logf("%s: %d of %d codes equal the reference", what, exact, len(g))
+	}
 	if len(g) > 0 && float64(exact)/float64(len(g)) < minExact {
 		t.Fatalf("%s: %d of %d exact, want at least %.0f%%", what, exact, len(g), 100*minExact)
 	}
