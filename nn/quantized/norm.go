@@ -166,12 +166,15 @@ func (m *GroupNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 // (torch.ao.nn.quantized.InstanceNorm2d): each channel of each sample is
 // normalized over its H*W values (a GroupNorm with one channel per group),
 // with float internals and output qparams.
-type InstanceNorm2d struct{ instanceNorm }
+type InstanceNorm2d struct{ InstanceNorm }
 
-// InstanceNorm1d is the quantized InstanceNorm1d over [N, C, L].
-type InstanceNorm1d struct{ instanceNorm }
+// InstanceNorm1d is the quantized InstanceNorm1d
+// (torch.ao.nn.quantized.InstanceNorm1d) over [N, C, L].
+type InstanceNorm1d struct{ InstanceNorm }
 
-type instanceNorm struct {
+// InstanceNorm holds the state InstanceNorm1d and InstanceNorm2d share:
+// optional float32 affine weight and bias [C] and the output qparams.
+type InstanceNorm struct {
 	nn.Base
 	NumFeatures int
 	Eps         float32
@@ -181,18 +184,18 @@ type instanceNorm struct {
 	rank int
 }
 
-func newInstanceNorm(op string, rank, c int, weight, bias *tensor.Tensor, eps, scale float32, zp int32) (instanceNorm, error) {
+func newInstanceNorm(op string, rank, c int, weight, bias *tensor.Tensor, eps, scale float32, zp int32) (InstanceNorm, error) {
 	if err := checkVec(op, "weight", weight, c); err != nil {
-		return instanceNorm{}, err
+		return InstanceNorm{}, err
 	}
 	if err := checkVec(op, "bias", bias, c); err != nil {
-		return instanceNorm{}, err
+		return InstanceNorm{}, err
 	}
 	if eps == 0 {
 		eps = 1e-5
 	}
 	o, err := newOut(op, scale, zp)
-	return instanceNorm{NumFeatures: c, Eps: eps, Weight: cloneOpt(weight), Bias: cloneOpt(bias), OutQParams: o, rank: rank}, err
+	return InstanceNorm{NumFeatures: c, Eps: eps, Weight: cloneOpt(weight), Bias: cloneOpt(bias), OutQParams: o, rank: rank}, err
 }
 
 // NewInstanceNorm2d returns an InstanceNorm2d over numFeatures channels with
@@ -224,7 +227,7 @@ func (m *InstanceNorm1d) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return nn.Call1(m, x, func(x *tensor.Tensor) *tensor.Tensor { return m.forward("InstanceNorm1d", x) })
 }
 
-func (m *instanceNorm) forward(op string, x *tensor.Tensor) *tensor.Tensor {
+func (m *InstanceNorm) forward(op string, x *tensor.Tensor) *tensor.Tensor {
 	checkQ(op, x)
 	if x.NDim() != m.rank || x.Dim(1) != m.NumFeatures {
 		panic(fmt.Sprintf("quantized: %s: input %v, want %d dimensions with %d channels", op, x.Shape(), m.rank, m.NumFeatures))

@@ -23,9 +23,11 @@
 //
 // # State
 //
-// Modules keep PyTorch's state names: the quantized weight "weight" (qint8
-// with its qparams), the float "bias", and the output "scale" (0-d float32)
-// and "zero_point" (0-d int64), all buffers, so nn.StateDict, nn.SaveFile,
+// Modules keep the state names of PyTorch's quantized convolutions: the
+// quantized weight "weight" (qint8 with its qparams), the float "bias", and
+// the output "scale" (0-d float32) and "zero_point" (0-d int64), all
+// buffers (Linear uses the same names, where PyTorch nests weight and bias
+// in "_packed_params"), so nn.StateDict, nn.SaveFile,
 // nn.LoadFile and nn.LoadStateDict save and restore a converted model
 // without recalibration. Two more buffers make loading exact:
 // "weight_scale" and "weight_zero_point" hold the weight's qparams as plain
