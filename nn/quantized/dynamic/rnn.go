@@ -2,7 +2,6 @@ package dynamic
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/quanta-go/quanta/nn"
 	"github.com/quanta-go/quanta/tensor"
@@ -202,8 +201,6 @@ func (r *rnn) run(seq []float32, T, B int, h, c []float32, step func(xg, hg, h, 
 	return out
 }
 
-func sigmoid(v float32) float32 { return float32(1 / (1 + math.Exp(-float64(v)))) }
-func tanh(v float32) float32    { return float32(math.Tanh(float64(v))) }
 
 // LSTM is a dynamic quantized multi-layer LSTM
 // (torch.ao.nn.quantized.dynamic.LSTM) with nn.LSTM's Forward. Its state
