@@ -201,7 +201,6 @@ func (r *rnn) run(seq []float32, T, B int, h, c []float32, step func(xg, hg, h, 
 	return out
 }
 
-
 // LSTM is a dynamic quantized multi-layer LSTM
 // (torch.ao.nn.quantized.dynamic.LSTM) with nn.LSTM's Forward. Its state
 // dict holds weight_ih_l{k}, weight_hh_l{k} (qint8 with qparams, or float32
