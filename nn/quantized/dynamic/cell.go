@@ -10,12 +10,8 @@ import (
 // cell is the state LSTMCell, GRUCell and RNNCell share: the packed input
 // and hidden projections, whose state dict entries are weight_ih,
 // weight_hh (qint8 with qparams, or float32 half values), bias_ih and
-// bias_hh (float32).
-//
-// PyTorch's dynamic cells quantize their activations with reduce_range off
-// on every engine (QuantizedCellParamsDynamic's default), unlike its
-// dynamic LSTM and GRU: to match the x86/fbgemm engine exactly, give the
-// cells opsdyn.RuleTorch.
+// bias_hh (float32). See Options.Rule for the rule PyTorch's engines use
+// in cells.
 type cell struct {
 	nn.Base
 	InputSize, HiddenSize int

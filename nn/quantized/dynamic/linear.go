@@ -19,7 +19,9 @@
 // batch rows, bias b_ih included), and each time step adds the hidden
 // projection, a dynamic product on that step's hidden state (bias b_hh),
 // before float32 gate math (gate order i, f, g, o for LSTM and r, z, n for
-// GRU). Per-step products write into buffers allocated once per call.
+// GRU; sigmoid and tanh in float32 within 2.5 ulp, as PyTorch computes
+// them in float32). Per-step products write into buffers allocated once
+// per call.
 //
 // State: each module's quantized weights are buffers holding qint8 tensors
 // with their qparams (float16 weights as float32 tensors whose values are
@@ -31,9 +33,9 @@
 // but cannot refresh the packed weights the products run on).
 //
 // The modules are inference modules: dropout between recurrent layers is
-// not applied, and a NaN or ±Inf activation, which has no quantization
-// parameters, makes Forward panic with a "dynamic: ..." message (as a shape
-// mismatch does).
+// not applied, and a NaN or ±Inf activation entering an int8 product, which
+// has no quantization parameters, makes Forward panic with a "dynamic: ..."
+// message (as a shape mismatch does); fp16 modules propagate NaN.
 package dynamic
 
 import (
@@ -57,7 +59,13 @@ type Options struct {
 	// (per_channel_dynamic_qconfig) instead of one scale per weight
 	// tensor (default_dynamic_qconfig).
 	PerChannel bool
-	// Rule chooses each call's activation qparams.
+	// Rule chooses each call's activation qparams. PyTorch's x86/fbgemm
+	// engine quantizes the activations of dynamic Linear, LSTM and GRU
+	// with reduce_range (opsdyn.RuleTorchReduceRange) but those of the
+	// dynamic cells without it (quantized_lstm_cell_dynamic and its
+	// siblings take no reduce_range flag): convert cells with
+	// opsdyn.RuleTorch to reproduce that engine. qnnpack and onednn use
+	// opsdyn.RuleTorch throughout.
 	Rule opsdyn.Rule
 }
 
