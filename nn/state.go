@@ -13,7 +13,11 @@ import (
 // (torch's state_dict). The tensors share storage with the module (they
 // are detached views), so saving them saves the current values. A module
 // reachable by two paths appears under both.
-func StateDict(root Module) map[string]*tensor.Tensor {
+func StateDict(root Module) map[string]*tensor.Tensor { return stateTensors(root, true) }
+
+// stateTensors is StateDict, returning the module's own tensors when
+// detach is false (load writes values and qparams into them).
+func stateTensors(root Module, detach bool) map[string]*tensor.Tensor {
 	out := map[string]*tensor.Tensor{}
 	onStack := map[Module]bool{}
 	var walk func(m Module, prefix string)
@@ -23,11 +27,14 @@ func StateDict(root Module) map[string]*tensor.Tensor {
 		}
 		onStack[m] = true
 		defer delete(onStack, m)
-		for _, p := range ownTensors(m, false) {
-			out[join(prefix, p.Name)] = p.Tensor.Detach()
-		}
-		for _, p := range ownTensors(m, true) {
-			out[join(prefix, p.Name)] = p.Tensor.Detach()
+		for _, buffers := range []bool{false, true} {
+			for _, p := range ownTensors(m, buffers) {
+				t := p.Tensor
+				if detach {
+					t = t.Detach()
+				}
+				out[join(prefix, p.Name)] = t
+			}
 		}
 		for _, c := range Children(m) {
 			walk(c.Module, join(prefix, c.Name))
@@ -83,7 +90,7 @@ func LoadStateDictNonStrict(root Module, sd map[string]*tensor.Tensor) (missing,
 }
 
 func load(root Module, sd map[string]*tensor.Tensor, strict bool) (missing, unexpected []string, err error) {
-	model := StateDict(root)
+	model := stateTensors(root, false)
 	var problems []string
 	for _, k := range sortedKeys(model) {
 		src, ok := sd[k]
@@ -122,7 +129,21 @@ func load(root Module, sd map[string]*tensor.Tensor, strict bool) (missing, unex
 			dst.CopyFrom(src)
 		}
 	}
+	for _, nm := range NamedModules(root) {
+		if h, ok := nm.Module.(StateLoader); ok {
+			if err := h.AfterLoadStateDict(); err != nil {
+				return missing, unexpected, fmt.Errorf("nn: LoadStateDict %s: module %q: %w", TypeName(root), nm.Name, err)
+			}
+		}
+	}
 	return missing, unexpected, nil
+}
+
+// StateLoader is implemented by modules that derive state from their
+// tensors (prepacked weights, cached multipliers): LoadStateDict calls
+// AfterLoadStateDict on each of them once the new values are in place.
+type StateLoader interface {
+	AfterLoadStateDict() error
 }
 
 func sortedKeys[V any](m map[string]V) []string {
