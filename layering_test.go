@@ -48,6 +48,7 @@ var layers = []layer{
 	{pattern: "nn/quantized/...", row: 5},
 	{pattern: "nn/intrinsic/...", row: 5},
 	{pattern: "nn/qat/...", row: 5},
+	{pattern: "eager/...", row: 5},
 	{pattern: "onnx/...", row: 6, only: []string{"graph/...", "tensor", "quant/..."}},
 	{pattern: "cmd/...", row: 7},
 	{pattern: "internal/demo/...", row: 7},
@@ -67,6 +68,9 @@ var sameRow = [][2]string{
 	{"nn/qat/...", "nn/intrinsic/..."},
 	{"nn/quantized/...", "nn/intrinsic/..."},
 	{"nn/quantized/...", "nn/quantized/..."},
+	{"eager/...", "nn/intrinsic/..."},
+	{"eager/...", "nn/qat/..."},
+	{"eager/...", "nn/quantized/..."},
 }
 
 // thirdPartyFromRow is the lowest row that may import modules other than
