@@ -109,7 +109,7 @@ func TestRunDemoWritesJSON(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", path, err, b)
 	}
 	f := got["float"]
-	if len(got) != 1 || f == nil || f["accuracy"] <= 0 || f["accuracy"] > 1 || f["size_bytes"] <= 0 || f["latency_ms"] <= 0 {
+	if len(got) != 2 || got["dynamic"] == nil || f == nil || f["accuracy"] <= 0 || f["accuracy"] > 1 || f["size_bytes"] <= 0 || f["latency_ms"] <= 0 {
 		t.Errorf("JSON %s", b)
 	}
 }

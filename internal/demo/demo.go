@@ -8,6 +8,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"github.com/quanta-go/quanta/eager"
 	"math"
 	"sort"
 	"time"
@@ -167,11 +168,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Config: cfg, TrainTime: time.Since(start), Threads: parallel.NumThreads()}
 	rep.Config.Progress = nil
 
-	res, err := measure(ctx, model, testSet, cfg, prog)
+	res, err := measure(ctx, "float", model, testSet, cfg, prog)
 	if err != nil {
 		return nil, err
 	}
 	rep.Float = res
+
+	// Dynamic quantization of the linear layers, in place, as PyTorch's
+	// quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8).
+	if _, err := eager.QuantizeDynamic(model, eager.DynamicOptions{Types: []string{"Linear"}}); err != nil {
+		return nil, err
+	}
+	if rep.Dynamic, err = measure(ctx, "dynamic", model, testSet, cfg, prog); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 
@@ -232,9 +242,9 @@ func train(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Pr
 }
 
 // measure evaluates accuracy on ds, the saved size and the batch-1 latency
-// of model.
-func measure(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Progress) (*Result, error) {
-	acc, err := evaluate(ctx, model, ds, prog)
+// of model, the form called name ("float", "dynamic", ...).
+func measure(ctx context.Context, name string, model *Net, ds data.Dataset, cfg Config, prog Progress) (*Result, error) {
+	acc, err := evaluate(ctx, name, model, ds, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +256,7 @@ func measure(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog 
 	if err != nil {
 		return nil, err
 	}
-	lat, err := latency(ctx, model, x.Reshape(1, 1, 28, 28), cfg.LatencyRuns, prog)
+	lat, err := latency(ctx, name, model, x.Reshape(1, 1, 28, 28), cfg.LatencyRuns, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -255,14 +265,14 @@ func measure(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog 
 
 // evaluate returns the fraction of ds that model classifies correctly, in
 // evaluation mode without autograd.
-func evaluate(ctx context.Context, model *Net, ds data.Dataset, prog Progress) (float64, error) {
+func evaluate(ctx context.Context, name string, model *Net, ds data.Dataset, prog Progress) (float64, error) {
 	loader, err := data.NewDataLoader(ds, data.LoaderOptions{BatchSize: 250})
 	if err != nil {
 		return 0, err
 	}
 	nn.Eval(model)
 	defer nn.Train(model)
-	prog.Begin("evaluate", loader.Len())
+	prog.Begin("evaluate "+name, loader.Len())
 	correct := 0
 	it := loader.Epoch(0)
 	for it.Next() {
@@ -284,10 +294,10 @@ func evaluate(ctx context.Context, model *Net, ds data.Dataset, prog Progress) (
 // latency returns the median wall time of runs forward passes of model on
 // the single image x, in evaluation mode without autograd, after a few
 // warm-up passes.
-func latency(ctx context.Context, model *Net, x *tensor.Tensor, runs int, prog Progress) (time.Duration, error) {
+func latency(ctx context.Context, name string, model *Net, x *tensor.Tensor, runs int, prog Progress) (time.Duration, error) {
 	nn.Eval(model)
 	defer nn.Train(model)
-	prog.Begin("latency", runs)
+	prog.Begin("latency "+name, runs)
 	times := make([]time.Duration, runs)
 	var err error
 	autograd.NoGrad(func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,19 @@ func TestRunTiny(t *testing.T) {
 	if f.LatencyMS <= 0 || rep.TrainTime <= 0 {
 		t.Errorf("latency %v ms, train time %v", f.LatencyMS, rep.TrainTime)
 	}
+	// Dynamic quantization of the linear head: accuracy within 2 points of
+	// float on this tiny test set, and a smaller saved model (int8 head).
+	d := rep.Dynamic
+	if d == nil {
+		t.Fatal("no dynamic result")
+	}
+	t.Logf("dynamic: accuracy %.4f, size %d bytes, latency %.3f ms", d.Accuracy, d.SizeBytes, d.LatencyMS)
+	if math.Abs(d.Accuracy-f.Accuracy) > 0.02 {
+		t.Errorf("dynamic accuracy %v vs float %v", d.Accuracy, f.Accuracy)
+	}
+	if d.SizeBytes >= f.SizeBytes || d.LatencyMS <= 0 {
+		t.Errorf("dynamic size %d (float %d), latency %v", d.SizeBytes, f.SizeBytes, d.LatencyMS)
+	}
 	// The size is what nn.SaveFile writes for the model's state dict.
 	model, err := NewNet(cfg.Width, tensor.NewRNG(1))
 	if err != nil {
@@ -84,9 +98,9 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("size %d bytes for about %d float32 values", f.SizeBytes, floats)
 	}
 
-	// Progress: one phase per epoch, then evaluation and latency, each
-	// advanced by its announced number of steps.
-	if want := []string{"epoch 1/1", "evaluate", "latency"}; strings.Join(rec.phases, ",") != strings.Join(want, ",") {
+	// Progress: one phase per epoch, then evaluation and latency of each
+	// form, each advanced by its announced number of steps.
+	if want := []string{"epoch 1/1", "evaluate float", "latency float", "evaluate dynamic", "latency dynamic"}; strings.Join(rec.phases, ",") != strings.Join(want, ",") {
 		t.Errorf("phases %q, want %q", rec.phases, want)
 	}
 	for _, p := range rec.phases {
@@ -94,10 +108,10 @@ func TestRunTiny(t *testing.T) {
 			t.Errorf("phase %s: %d steps of %d announced", p, rec.steps[p], rec.begun[p])
 		}
 	}
-	if rec.begun["epoch 1/1"] != cfg.Train/cfg.BatchSize || rec.begun["latency"] != cfg.LatencyRuns {
+	if rec.begun["epoch 1/1"] != cfg.Train/cfg.BatchSize || rec.begun["latency float"] != cfg.LatencyRuns {
 		t.Errorf("announced steps %v", rec.begun)
 	}
-	if len(rec.ends) != 3 || !strings.Contains(rec.ends[0], "loss") || !strings.Contains(rec.ends[1], "accuracy") {
+	if len(rec.ends) != 5 || !strings.Contains(rec.ends[0], "loss") || !strings.Contains(rec.ends[1], "accuracy") {
 		t.Errorf("summaries %q", rec.ends)
 	}
 
@@ -114,7 +128,7 @@ func TestRunTiny(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || len(got["float"]) != 3 || got["float"]["accuracy"] != f.Accuracy ||
+	if len(got) != 2 || len(got["dynamic"]) != 3 || got["dynamic"]["accuracy"] != d.Accuracy || len(got["float"]) != 3 || got["float"]["accuracy"] != f.Accuracy ||
 		got["float"]["size_bytes"] != float64(f.SizeBytes) || got["float"]["latency_ms"] != f.LatencyMS {
 		t.Errorf("JSON %s for %+v", b, f)
 	}

@@ -25,12 +25,16 @@ type Result struct {
 // Report holds one Result per form of the model the demo produced, in the
 // JSON layout `quanta demo --json` writes:
 //
-//	{"float": {"accuracy": 0.985, "size_bytes": 123456, "latency_ms": 0.4}}
+//	{"float": {"accuracy": 0.985, "size_bytes": 123456, "latency_ms": 0.4},
+//	 "dynamic": {...}}
 //
 // Forms that were not produced are omitted.
 type Report struct {
 	// Float is the trained float32 model.
 	Float *Result `json:"float,omitempty"`
+	// Dynamic is the float model with its Linear layers dynamically
+	// quantized (int8 weights, activations quantized per call).
+	Dynamic *Result `json:"dynamic,omitempty"`
 
 	// Config is the configuration the report was made with (defaults filled).
 	Config Config `json:"-"`
@@ -49,7 +53,7 @@ type Row struct {
 // Rows returns the produced results in a fixed order, named as in the JSON.
 func (r *Report) Rows() []Row {
 	var rows []Row
-	for _, row := range []Row{{"float", r.Float}} {
+	for _, row := range []Row{{"float", r.Float}, {"dynamic", r.Dynamic}} {
 		if row.Result != nil {
 			rows = append(rows, row)
 		}
