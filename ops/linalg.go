@@ -228,26 +228,12 @@ func nnopBatchStrides(sh, iter []int) []int {
 	return st
 }
 
-// nnopBroadcast returns the NumPy broadcast of two shapes.
+// nnopBroadcast returns the NumPy broadcast of two shapes (tensor.BroadcastShapes),
+// panicking with the op's name when they do not broadcast.
 func nnopBroadcast(op string, a, b []int) []int {
-	n := max(len(a), len(b))
-	out := make([]int, n)
-	for i := 0; i < n; i++ {
-		da, db := 1, 1
-		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
-		}
-		if j := len(b) - n + i; j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db || db == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = db
-		default:
-			panic(fmt.Sprintf("ops: %s: shapes %v and %v do not broadcast", op, a, b))
-		}
+	out, err := tensor.BroadcastShapes(a, b)
+	if err != nil {
+		panic(fmt.Sprintf("ops: %s: shapes %v and %v do not broadcast", op, a, b))
 	}
 	return out
 }
