@@ -21,6 +21,9 @@ type SoftplusAttrs struct{ Beta, Threshold float32 }
 // ReLU returns max(x, 0) (torch.relu). Its gradient is g where the output
 // is positive and 0 elsewhere, so relu'(0) = 0.
 func ReLU(x *tensor.Tensor) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("ReLU", nil, x)
+	}
 	out := tensor.ReLU(x)
 	return Apply("ReLU", nil, Ts(x), Ts(out), func(g []*tensor.Tensor) []*tensor.Tensor {
 		gs, ys := g[0].F32(), out.F32()
@@ -38,6 +41,9 @@ func ReLU(x *tensor.Tensor) *tensor.Tensor {
 
 // hardtanh is Hardtanh under the given op name.
 func hardtanh(name string, x *tensor.Tensor, lo, hi float32) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp(name, ClampAttrs{lo, hi}, x)
+	}
 	out := tensor.Clamp(x, lo, hi)
 	return Apply(name, ClampAttrs{lo, hi}, Ts(x), Ts(out), func(g []*tensor.Tensor) []*tensor.Tensor {
 		return Ts(ewGrad(g[0], x, func(g, x float32) float32 {
@@ -64,6 +70,9 @@ func ReLU6(x *tensor.Tensor) *tensor.Tensor { return hardtanh("ReLU6", x, 0, 6) 
 // (torch.nn.functional.leaky_relu; PyTorch's default slope is 0.01). The
 // gradient at 0 is slope, as in PyTorch.
 func LeakyReLU(x *tensor.Tensor, slope float32) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("LeakyReLU", LeakyReLUAttrs{slope}, x)
+	}
 	out := tensor.Map(x, func(v float32) float32 {
 		if v > 0 {
 			return v
@@ -84,6 +93,9 @@ func LeakyReLU(x *tensor.Tensor, slope float32) *tensor.Tensor {
 // (torch.nn.functional.elu). The gradient for x <= 0 is g*alpha*exp(x), so
 // it is alpha at 0, as in PyTorch.
 func ELU(x *tensor.Tensor, alpha float32) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("ELU", ELUAttrs{alpha}, x)
+	}
 	out := tensor.Map(x, func(v float32) float32 {
 		if v > 0 {
 			return v
@@ -104,6 +116,9 @@ func ELU(x *tensor.Tensor, alpha float32) *tensor.Tensor {
 // computed in float32 in PyTorch's order. Its gradient is PyTorch's: 0 for
 // x < -3, g*(x/3 + 0.5) = g*(2x+3)/6 for -3 <= x <= 3, and g for x > 3.
 func Hardswish(x *tensor.Tensor) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("Hardswish", nil, x)
+	}
 	out := tensor.Map(x, func(v float32) float32 {
 		return v * min(max(v+3, 0), 6) / 6
 	})
@@ -123,6 +138,9 @@ func Hardswish(x *tensor.Tensor) *tensor.Tensor {
 // Hardsigmoid returns relu6(x+3)/6 (torch.nn.functional.hardsigmoid). Its
 // gradient is g/6 on the open interval -3 < x < 3 and 0 elsewhere.
 func Hardsigmoid(x *tensor.Tensor) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("Hardsigmoid", nil, x)
+	}
 	out := tensor.Map(x, func(v float32) float32 { return min(max(v+3, 0), 6) / 6 })
 	return Apply("Hardsigmoid", nil, Ts(x), Ts(out), func(g []*tensor.Tensor) []*tensor.Tensor {
 		return Ts(ewGrad(g[0], x, func(g, x float32) float32 {
@@ -136,6 +154,9 @@ func Hardsigmoid(x *tensor.Tensor) *tensor.Tensor {
 
 // Sigmoid returns 1/(1+exp(-x)); its gradient is g*(1-y)*y.
 func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("Sigmoid", nil, x)
+	}
 	out := tensor.Sigmoid(x)
 	return Apply("Sigmoid", nil, Ts(x), Ts(out), func(g []*tensor.Tensor) []*tensor.Tensor {
 		return Ts(ewGrad(g[0], out, func(g, y float32) float32 { return g * (1 - y) * y }))
@@ -144,6 +165,9 @@ func Sigmoid(x *tensor.Tensor) *tensor.Tensor {
 
 // Tanh returns tanh(x); its gradient is g*(1-y*y).
 func Tanh(x *tensor.Tensor) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("Tanh", nil, x)
+	}
 	out := tensor.Tanh(x)
 	return Apply("Tanh", nil, Ts(x), Ts(out), func(g []*tensor.Tensor) []*tensor.Tensor {
 		return Ts(ewGrad(g[0], out, func(g, y float32) float32 { return g * (1 - y*y) }))
@@ -173,6 +197,9 @@ const (
 // 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x**3))). Values and gradients are
 // computed in float64 and rounded once.
 func GELU(x *tensor.Tensor, approximate bool) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("GELU", GELUAttrs{approximate}, x)
+	}
 	var out *tensor.Tensor
 	if approximate {
 		out = tensor.Map(x, func(v float32) float32 {

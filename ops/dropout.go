@@ -21,6 +21,9 @@ type DropoutAttrs struct {
 // gradient is the output gradient times the same mask and scale. The
 // traced op is "Dropout" with input x and DropoutAttrs.
 func Dropout(x *tensor.Tensor, p float32, training bool, rng *tensor.RNG) *tensor.Tensor {
+	if isQ(x) && !training {
+		return x
+	}
 	xv := nnopF32("Dropout", "x", x)
 	if !(p >= 0 && p <= 1) {
 		panic(fmt.Sprintf("ops: Dropout: probability %v is outside [0, 1]", p))

@@ -64,6 +64,9 @@ func nnopPoolParams(op string, x *tensor.Tensor, a PoolAttrs, avg bool) (pool.Po
 // maximum of each window (in row-major window order), accumulating where
 // windows overlap. The traced op is "MaxPool2d" with input x and PoolAttrs.
 func MaxPool2d(x *tensor.Tensor, attrs PoolAttrs) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("MaxPool2d", attrs, x)
+	}
 	p, yShape := nnopPoolParams("MaxPool2d", x, attrs, false)
 	yv := make([]float32, p.OutputLen())
 	idx := make([]int32, len(yv))
@@ -82,6 +85,9 @@ func MaxPool2d(x *tensor.Tensor, attrs PoolAttrs) *tensor.Tensor {
 // the input (otherwise). Dilation must be 1. The traced op is "AvgPool2d"
 // with input x and PoolAttrs.
 func AvgPool2d(x *tensor.Tensor, attrs PoolAttrs) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("AvgPool2d", attrs, x)
+	}
 	p, yShape := nnopPoolParams("AvgPool2d", x, attrs, true)
 	yv := make([]float32, p.OutputLen())
 	pool.AvgPool2D(p, x.F32(), yv)
@@ -99,6 +105,9 @@ func AvgPool2d(x *tensor.Tensor, attrs PoolAttrs) *tensor.Tensor {
 // columns. The traced op is "AdaptiveAvgPool2d" with input x and
 // AdaptivePoolAttrs.
 func AdaptiveAvgPool2d(x *tensor.Tensor, outH, outW int) *tensor.Tensor {
+	if isQ(x) {
+		return quantizedOp("AdaptiveAvgPool2d", AdaptivePoolAttrs{Output: [2]int{outH, outW}}, x)
+	}
 	const op = "AdaptiveAvgPool2d"
 	nnopF32(op, "x", x)
 	xs := x.Shape()
