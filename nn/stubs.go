@@ -70,6 +70,26 @@ func (w *QuantWrapper) Forward(x *tensor.Tensor) *tensor.Tensor {
 	})
 }
 
+// Functional is the interface FloatFunctional and its quantized form
+// (nn/quantized.QFunctional) share. Declare a model's field with this type
+// (as any replaceable child is declared with an interface type) so that
+// eager-mode convert can swap the FloatFunctional for a QFunctional.
+type Functional interface {
+	Module
+	// Add returns x + y.
+	Add(x, y *tensor.Tensor) *tensor.Tensor
+	// Mul returns x * y.
+	Mul(x, y *tensor.Tensor) *tensor.Tensor
+	// AddScalar returns x + s.
+	AddScalar(x *tensor.Tensor, s float32) *tensor.Tensor
+	// MulScalar returns x * s.
+	MulScalar(x *tensor.Tensor, s float32) *tensor.Tensor
+	// Cat joins xs along dim.
+	Cat(xs []*tensor.Tensor, dim int) *tensor.Tensor
+	// AddReLU returns relu(x + y).
+	AddReLU(x, y *tensor.Tensor) *tensor.Tensor
+}
+
 // FloatFunctional holds functional operations so that eager-mode
 // quantization can observe their outputs and replace them with quantized
 // ones (torch.ao.nn.quantized.FloatFunctional): Add, Mul, Cat and AddReLU

@@ -144,6 +144,40 @@ func (m *QConfigMapping) Lookup(path, typ string) *QConfig {
 	return qc
 }
 
+// Rule returns the qconfig of the most specific rule that names the module
+// at path itself: its exact module name, else the first matching regex,
+// else its object type. matched is false when only the global rule or the
+// name rule of an enclosing module would apply. Eager-mode propagation uses
+// it as PyTorch's propagate_qconfig_ reads a qconfig_dict: a module takes
+// its own rule when it has one, else its parent's qconfig.
+func (m *QConfigMapping) Rule(path, typ string) (qc *QConfig, matched bool) {
+	if m == nil {
+		return nil, false
+	}
+	if qc, ok := m.names[path]; ok && path != "" {
+		return qc, true
+	}
+	for _, r := range m.regexes {
+		if r.re.MatchString(path) {
+			return r.qc, true
+		}
+	}
+	for _, r := range m.types {
+		if r.typ == typ {
+			return r.qc, true
+		}
+	}
+	return nil, false
+}
+
+// Global returns the global qconfig and whether SetGlobal was called.
+func (m *QConfigMapping) Global() (qc *QConfig, set bool) {
+	if m == nil {
+		return nil, false
+	}
+	return m.global, m.hasGlobal
+}
+
 // LookupCall is Lookup for the index-th call of op type typ made inside the
 // module at path; a SetModuleNameObjectTypeOrder rule takes precedence.
 func (m *QConfigMapping) LookupCall(path, typ string, index int) *QConfig {

@@ -125,6 +125,11 @@ func TestNormsMatchReference(t *testing.T) {
 	}
 	nn.Eval(bnf)
 	compareQ(t, "batchnorm2d", bn.Forward(x), quantizeOut(bnf.Forward(xf), 0.06, 128), 1)
+	bnr, err := BNReLU2dFromFloat(bnf, tensor.PerTensor(0.03, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareQ(t, "bnrelu2d", bnr.Forward(x), quantizeOut(ops.ReLU(bnf.Forward(xf)), 0.03, 0), 1)
 
 	lnf, err := nn.NewLayerNorm([]int{5, 4}, nn.LayerNormOptions{})
 	if err != nil {

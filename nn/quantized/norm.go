@@ -65,13 +65,45 @@ func (m *BatchNorm2d) TypeName() string { return "quantized.BatchNorm2d" }
 // Forward normalizes quint8 x [N, C, H, W].
 func (m *BatchNorm2d) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return nn.Call1(m, x, func(x *tensor.Tensor) *tensor.Tensor {
-		checkQ("BatchNorm2d", x)
-		if x.NDim() != 4 || x.Dim(1) != m.NumFeatures {
-			panic(fmt.Sprintf("quantized: BatchNorm2d: input %v, want [N, %d, H, W]", x.Shape(), m.NumFeatures))
-		}
-		y := ops.BatchNorm(ops.Dequantize(x), m.RunningMean, m.RunningVar, m.Weight, m.Bias, false, 0, m.Eps)
-		s, z := m.OutputQParams()
-		return quantizeOut(y, s, z)
+		return m.forward(x, false)
+	})
+}
+
+func (m *BatchNorm2d) forward(x *tensor.Tensor, relu bool) *tensor.Tensor {
+	checkQ("BatchNorm2d", x)
+	if x.NDim() != 4 || x.Dim(1) != m.NumFeatures {
+		panic(fmt.Sprintf("quantized: BatchNorm2d: input %v, want [N, %d, H, W]", x.Shape(), m.NumFeatures))
+	}
+	y := ops.BatchNorm(ops.Dequantize(x), m.RunningMean, m.RunningVar, m.Weight, m.Bias, false, 0, m.Eps)
+	if relu {
+		y = tensor.ReLU(y)
+	}
+	s, z := m.OutputQParams()
+	return quantizeOut(y, s, z)
+}
+
+// BNReLU2d is BatchNorm2d followed by ReLU
+// (torch.ao.nn.intrinsic.quantized.BNReLU2d): the float result is clamped
+// at zero before it is quantized to the output qparams.
+type BNReLU2d struct{ BatchNorm2d }
+
+// BNReLU2dFromFloat converts a float BatchNorm2d (the BN of a fused
+// intrinsic.BNReLU2d) with output qparams out.
+func BNReLU2dFromFloat(f *nn.BatchNorm2d, out *tensor.QParams) (*BNReLU2d, error) {
+	b, err := BatchNorm2dFromFloat(f, out)
+	if err != nil {
+		return nil, err
+	}
+	return &BNReLU2d{*b}, nil
+}
+
+// TypeName returns "quantized.BNReLU2d".
+func (m *BNReLU2d) TypeName() string { return "quantized.BNReLU2d" }
+
+// Forward normalizes quint8 x [N, C, H, W] and applies ReLU.
+func (m *BNReLU2d) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return nn.Call1(m, x, func(x *tensor.Tensor) *tensor.Tensor {
+		return m.BatchNorm2d.forward(x, true)
 	})
 }
 
