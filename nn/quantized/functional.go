@@ -159,4 +159,5 @@ func mulScalar(x *tensor.Tensor, c float32) *tensor.Tensor {
 	}
 	return tensor.NewQuantized(tensor.QUInt8, out, outQ(sP, zP), x.Shape()...)
 }
+
 var _ nn.Functional = (*QFunctional)(nil)
