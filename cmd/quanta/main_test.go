@@ -34,6 +34,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"demo", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{[]string{"demo", "--epochs", "0"}, 2, "", "--epochs must be at least 1, got 0"},
 		{[]string{"demo", "--threads", "-1"}, 2, "", "--threads must be 0 or more"},
+		{[]string{"demo", "--engine", "arm"}, 2, "", `--engine: quant: unknown engine "arm"`},
 		{[]string{"demo", "extra"}, 2, "", `unexpected arguments ["extra"]`},
 		{[]string{"demo", "-h"}, 0, "", "Usage: quanta demo"},
 		{[]string{"demo", "--json", "/nonexistent-dir/x.json"}, 1, "", "quanta: --json /nonexistent-dir/x.json: directory /nonexistent-dir does not exist"},
@@ -90,12 +91,12 @@ func TestRunDemoWritesJSON(t *testing.T) {
 	if err := runDemo(e, cfg, path); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"trained in", "accuracy", "float"} {
+	for _, want := range []string{"trained in", "accuracy", "float", "dynamic", "static", "qat", "speedup"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, want := range []string{"epoch 1/1", "evaluate", "latency", "wrote " + path} {
+	for _, want := range []string{"epoch 1/1", "evaluate", "latency", "calibrate static", "qat epoch 1/1", "wrote " + path} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
@@ -109,7 +110,7 @@ func TestRunDemoWritesJSON(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", path, err, b)
 	}
 	f := got["float"]
-	if len(got) != 2 || got["dynamic"] == nil || f == nil || f["accuracy"] <= 0 || f["accuracy"] > 1 || f["size_bytes"] <= 0 || f["latency_ms"] <= 0 {
+	if len(got) != 4 || got["dynamic"] == nil || got["static"] == nil || got["qat"] == nil || f == nil || f["accuracy"] <= 0 || f["accuracy"] > 1 || f["size_bytes"] <= 0 || f["latency_ms"] <= 0 {
 		t.Errorf("JSON %s", b)
 	}
 }

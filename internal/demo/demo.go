@@ -8,16 +8,18 @@ package demo
 import (
 	"context"
 	"fmt"
-	"github.com/quanta-go/quanta/eager"
 	"math"
 	"sort"
 	"time"
 
 	"github.com/quanta-go/quanta/autograd"
 	"github.com/quanta-go/quanta/data"
+	"github.com/quanta-go/quanta/eager"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/nn"
+	"github.com/quanta-go/quanta/nn/qat"
 	"github.com/quanta-go/quanta/ops"
+	"github.com/quanta-go/quanta/quant"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -52,6 +54,19 @@ type Config struct {
 	// LatencyRuns is the number of timed batch-1 forward passes whose
 	// median is reported.
 	LatencyRuns int
+	// Engine is the quantization preset of the static and QAT forms
+	// (quant.DefaultQConfig / DefaultQATQConfig): "x86" (the default, as
+	// PyTorch on x86 CPUs), "fbgemm", "qnnpack", "onednn" or "quanta".
+	Engine string
+	// Calibration is the number of training digits the static form is
+	// calibrated on.
+	Calibration int
+	// QATEpochs is the number of quantization-aware fine-tuning epochs,
+	// starting from the trained float model.
+	QATEpochs int
+	// QATLR is the Adam learning rate of QAT fine-tuning (cosine decay to
+	// zero).
+	QATLR float64
 	// Progress receives progress reports; nil means none.
 	Progress Progress
 }
@@ -60,7 +75,8 @@ type Config struct {
 // and 2,000 test digits, width 16, batch 64, shifts of up to 1 pixel, Adam at
 // 2e-3 with cosine decay, 8 epochs.
 func DefaultConfig() Config {
-	return Config{Epochs: 8, Seed: 1, Train: 8000, Test: 2000, Width: 16, BatchSize: 64, LR: 2e-3, Shift: 1, LatencyRuns: 300}
+	return Config{Epochs: 8, Seed: 1, Train: 8000, Test: 2000, Width: 16, BatchSize: 64, LR: 2e-3, Shift: 1, LatencyRuns: 300,
+		Engine: "x86", Calibration: 256, QATEpochs: 1, QATLR: 1e-4}
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +105,18 @@ func (c Config) withDefaults() Config {
 	if c.LatencyRuns == 0 {
 		c.LatencyRuns = d.LatencyRuns
 	}
+	if c.Engine == "" {
+		c.Engine = d.Engine
+	}
+	if c.Calibration == 0 {
+		c.Calibration = d.Calibration
+	}
+	if c.QATEpochs == 0 {
+		c.QATEpochs = d.QATEpochs
+	}
+	if c.QATLR == 0 {
+		c.QATLR = d.QATLR
+	}
 	return c
 }
 
@@ -106,6 +134,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("demo: threads must be 0 or more, got %d", c.Threads)
 	case c.LatencyRuns < 1:
 		return fmt.Errorf("demo: latency runs must be at least 1, got %d", c.LatencyRuns)
+	case c.Calibration < 1 || c.Calibration > c.Train:
+		return fmt.Errorf("demo: calibration digits %d must be between 1 and the %d training digits", c.Calibration, c.Train)
+	case c.QATEpochs < 1:
+		return fmt.Errorf("demo: QAT epochs must be at least 1, got %d", c.QATEpochs)
+	case c.QATLR <= 0 || math.IsInf(c.QATLR, 0) || math.IsNaN(c.QATLR):
+		return fmt.Errorf("demo: QAT learning rate %v must be positive", c.QATLR)
+	}
+	if _, err := quant.DefaultQConfig(c.Engine); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
 }
@@ -174,20 +211,137 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Float = res
 
-	// Dynamic quantization of the linear layers, in place, as PyTorch's
+	// Dynamic quantization of the linear layers, as PyTorch's
 	// quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8).
-	if _, err := eager.QuantizeDynamic(model, eager.DynamicOptions{Types: []string{"Linear"}}); err != nil {
+	dyn, err := clone(model, cfg.Width)
+	if err != nil {
 		return nil, err
 	}
-	if rep.Dynamic, err = measure(ctx, "dynamic", model, testSet, cfg, prog); err != nil {
+	if _, err := eager.QuantizeDynamic(dyn, eager.DynamicOptions{Types: []string{"Linear"}, Engine: cfg.Engine}); err != nil {
 		return nil, err
 	}
+	if rep.Dynamic, err = measure(ctx, "dynamic", dyn, testSet, cfg, prog); err != nil {
+		return nil, err
+	}
+
+	// Post-training static quantization: fuse, prepare, calibrate, convert.
+	static, err := quantizeStatic(ctx, model, trainSet, cfg, prog)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Static, err = measure(ctx, "static", static, testSet, cfg, prog); err != nil {
+		return nil, err
+	}
+
+	// Quantization-aware training from the float model, then convert.
+	q, err := quantizeQAT(ctx, model, trainSet, cfg, prog)
+	if err != nil {
+		return nil, err
+	}
+	if rep.QAT, err = measure(ctx, "qat", q, testSet, cfg, prog); err != nil {
+		return nil, err
+	}
+	rep.setSpeedups()
 	return rep, nil
+}
+
+// quantizeStatic returns a statically quantized copy of the float model:
+// conv-bn(-relu) fused, the engine's default qconfig, calibrated on the
+// first cfg.Calibration training digits, converted.
+func quantizeStatic(ctx context.Context, float *Net, trainSet data.Dataset, cfg Config, prog Progress) (*Net, error) {
+	m, err := clone(float, cfg.Width)
+	if err != nil {
+		return nil, err
+	}
+	nn.Eval(m)
+	if err := eager.FuseModules(m, fuseGroups); err != nil {
+		return nil, err
+	}
+	qc, err := quant.DefaultQConfig(cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	eager.SetQConfig(m, qc)
+	if err := eager.Prepare(m, eager.Options{}); err != nil {
+		return nil, err
+	}
+	calib, err := data.Subset(trainSet, data.Range(0, cfg.Calibration))
+	if err != nil {
+		return nil, err
+	}
+	loader, err := data.NewDataLoader(calib, data.LoaderOptions{BatchSize: 64})
+	if err != nil {
+		return nil, err
+	}
+	prog.Begin("calibrate static ("+cfg.Engine+")", loader.Len())
+	it := loader.Epoch(0)
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		x, _ := it.Batch()
+		autograd.NoGrad(func() { m.Forward(x) })
+		prog.Step(1)
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	if err := eager.Convert(m, eager.Options{}); err != nil {
+		return nil, err
+	}
+	prog.End(fmt.Sprintf("%d digits observed, model converted to int8", calib.Len()))
+	return m, nil
+}
+
+// quantizeQAT returns a copy of the float model fine-tuned with
+// quantization-aware training for cfg.QATEpochs epochs and converted:
+// conv-bn(-relu) fused for QAT, the engine's default QAT qconfig, Adam at
+// cfg.QATLR with cosine decay; batch-norm statistics freeze after half of
+// the run and observers after three quarters, as PyTorch's QAT recipe.
+func quantizeQAT(ctx context.Context, float *Net, trainSet data.Dataset, cfg Config, prog Progress) (*Net, error) {
+	m, err := clone(float, cfg.Width)
+	if err != nil {
+		return nil, err
+	}
+	nn.Train(m)
+	if err := eager.FuseModulesQAT(m, fuseGroups); err != nil {
+		return nil, err
+	}
+	qc, err := quant.DefaultQATQConfig(cfg.Engine)
+	if err != nil {
+		return nil, err
+	}
+	eager.SetQConfig(m, qc)
+	if err := eager.PrepareQAT(m, eager.Options{}); err != nil {
+		return nil, err
+	}
+	qcfg := cfg
+	qcfg.Epochs, qcfg.LR = cfg.QATEpochs, cfg.QATLR
+	loaderLen := cfg.Train / cfg.BatchSize
+	total := qcfg.Epochs * loaderLen
+	hooks := map[int]func(){
+		total / 2:     func() { qat.FreezeBNStats(m) },
+		3 * total / 4: func() { qat.EnableObserver(m, false) },
+	}
+	if err := trainLoop(ctx, m, trainSet, qcfg, prog, "qat ", hooks); err != nil {
+		return nil, err
+	}
+	nn.Eval(m)
+	if err := eager.Convert(m, eager.Options{}); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // train runs cfg.Epochs epochs of Adam on cross-entropy loss with a
 // cosine learning-rate decay (per batch).
 func train(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Progress) error {
+	return trainLoop(ctx, model, ds, cfg, prog, "", nil)
+}
+
+// trainLoop is train with a phase-name prefix and functions to call before
+// given (0-based) steps.
+func trainLoop(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Progress, prefix string, at map[int]func()) error {
 	loader, err := data.NewDataLoader(ds, data.LoaderOptions{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true})
 	if err != nil {
 		return err
@@ -202,7 +356,7 @@ func train(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Pr
 	step := 0
 	nn.Train(model)
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
-		prog.Begin(fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs), loader.Len())
+		prog.Begin(fmt.Sprintf("%sepoch %d/%d", prefix, epoch+1, cfg.Epochs), loader.Len())
 		t0 := time.Now()
 		var lossSum float64
 		var correct, seen int
@@ -210,6 +364,9 @@ func train(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Pr
 		for it.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if f := at[step]; f != nil {
+				f()
 			}
 			x, y := it.Batch()
 			if cfg.Shift > 0 {

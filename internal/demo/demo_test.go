@@ -98,9 +98,29 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("size %d bytes for about %d float32 values", f.SizeBytes, floats)
 	}
 
+	// Static and QAT: int8 models within 3 points of float on this tiny
+	// test set, about a quarter of its size, and faster.
+	for _, row := range []Row{{"static", rep.Static}, {"qat", rep.QAT}} {
+		r := row.Result
+		if r == nil {
+			t.Fatalf("no %s result", row.Name)
+		}
+		t.Logf("%s: accuracy %.4f, size %d bytes, latency %.3f ms, speedup %.2fx", row.Name, r.Accuracy, r.SizeBytes, r.LatencyMS, r.Speedup)
+		if math.Abs(r.Accuracy-f.Accuracy) > 0.03 {
+			t.Errorf("%s accuracy %v vs float %v", row.Name, r.Accuracy, f.Accuracy)
+		}
+		if ratio := float64(r.SizeBytes) / float64(f.SizeBytes); ratio > 0.35 {
+			t.Errorf("%s size %d bytes is %.2fx float", row.Name, r.SizeBytes, ratio)
+		}
+		if r.Speedup <= 0 || math.Abs(r.Speedup-f.LatencyMS/r.LatencyMS) > 1e-9 {
+			t.Errorf("%s speedup %v for latencies %v and %v", row.Name, r.Speedup, f.LatencyMS, r.LatencyMS)
+		}
+	}
+
 	// Progress: one phase per epoch, then evaluation and latency of each
 	// form, each advanced by its announced number of steps.
-	if want := []string{"epoch 1/1", "evaluate float", "latency float", "evaluate dynamic", "latency dynamic"}; strings.Join(rec.phases, ",") != strings.Join(want, ",") {
+	if want := []string{"epoch 1/1", "evaluate float", "latency float", "evaluate dynamic", "latency dynamic",
+		"calibrate static (x86)", "evaluate static", "latency static", "qat epoch 1/1", "evaluate qat", "latency qat"}; strings.Join(rec.phases, ",") != strings.Join(want, ",") {
 		t.Errorf("phases %q, want %q", rec.phases, want)
 	}
 	for _, p := range rec.phases {
@@ -111,7 +131,7 @@ func TestRunTiny(t *testing.T) {
 	if rec.begun["epoch 1/1"] != cfg.Train/cfg.BatchSize || rec.begun["latency float"] != cfg.LatencyRuns {
 		t.Errorf("announced steps %v", rec.begun)
 	}
-	if len(rec.ends) != 5 || !strings.Contains(rec.ends[0], "loss") || !strings.Contains(rec.ends[1], "accuracy") {
+	if len(rec.ends) != 11 || !strings.Contains(rec.ends[0], "loss") || !strings.Contains(rec.ends[1], "accuracy") {
 		t.Errorf("summaries %q", rec.ends)
 	}
 
@@ -128,8 +148,9 @@ func TestRunTiny(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || len(got["dynamic"]) != 3 || got["dynamic"]["accuracy"] != d.Accuracy || len(got["float"]) != 3 || got["float"]["accuracy"] != f.Accuracy ||
-		got["float"]["size_bytes"] != float64(f.SizeBytes) || got["float"]["latency_ms"] != f.LatencyMS {
+	if len(got) != 4 || len(got["dynamic"]) != 4 || got["dynamic"]["accuracy"] != d.Accuracy || len(got["float"]) != 4 || got["float"]["accuracy"] != f.Accuracy ||
+		got["float"]["size_bytes"] != float64(f.SizeBytes) || got["float"]["latency_ms"] != f.LatencyMS || got["float"]["speedup"] != 1 ||
+		got["static"]["accuracy"] != rep.Static.Accuracy || got["qat"]["size_bytes"] != float64(rep.QAT.SizeBytes) {
 		t.Errorf("JSON %s for %+v", b, f)
 	}
 
@@ -143,6 +164,9 @@ func TestRunTiny(t *testing.T) {
 	}
 	if again.Float.Accuracy != f.Accuracy {
 		t.Errorf("same seed, accuracies %v with 2 threads and %v with 1", f.Accuracy, again.Float.Accuracy)
+	}
+	if again.Static.Accuracy != rep.Static.Accuracy || again.QAT.Accuracy != rep.QAT.Accuracy {
+		t.Errorf("same seed, int8 accuracies %v/%v with 2 threads and %v/%v with 1", rep.Static.Accuracy, rep.QAT.Accuracy, again.Static.Accuracy, again.QAT.Accuracy)
 	}
 }
 
@@ -163,6 +187,9 @@ func TestRunErrors(t *testing.T) {
 		{func(c *Config) { c.Threads = -2 }, "threads must be 0 or more"},
 		{func(c *Config) { c.LatencyRuns = -1 }, "latency runs"},
 		{func(c *Config) { c.Width = -1 }, "model width -1"},
+		{func(c *Config) { c.Engine = "arm" }, `unknown engine "arm"`},
+		{func(c *Config) { c.Calibration = 601 }, "calibration digits 601"},
+		{func(c *Config) { c.QATEpochs = -1 }, "QAT epochs"},
 	}
 	for _, b := range bad {
 		cfg := tiny()

@@ -5,7 +5,6 @@ import (
 
 	"github.com/quanta-go/quanta/nn"
 	"github.com/quanta-go/quanta/nn/safetensors"
-	"github.com/quanta-go/quanta/ops"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -14,19 +13,25 @@ import (
 //	features: conv3x3(1→w)-bn-relu, maxpool 2, conv3x3(w→2w)-bn-relu, maxpool 2   [2w, 7, 7]
 //	res1:     conv3x3(2w→2w)-bn-relu
 //	res2:     conv3x3(2w→2w)-bn
-//	relu(features + res2(res1(features)))                                        (residual add)
+//	skip:     relu(features + res2(res1(features)))                              (residual add)
 //	fc:       flatten, linear(2w·7·7 → 10)
 //
-// Children are nn.Layer fields and Sequentials, so eager-mode quantization
-// can fuse conv-bn-relu triples and swap modules by path ("features.0.0").
+// It is written as PyTorch's eager-mode quantization wants a model: a
+// QuantStub and a DeQuantStub mark where tensors enter and leave the
+// quantized part (identities while the model is float), the residual add
+// is a FloatFunctional, and children are nn.Layer (or nn.Functional) fields
+// and Sequentials, so that eager mode can fuse conv-bn-relu triples and
+// swap modules by path ("features.0.0").
 type Net struct {
 	nn.Base
-	Features nn.Layer `nn:"features"`
-	Res1     nn.Layer `nn:"res1"`
-	Res2     nn.Layer `nn:"res2"`
-	ReLU     nn.Layer `nn:"relu"`
-	Flatten  nn.Layer `nn:"flatten"`
-	FC       nn.Layer `nn:"fc"`
+	Quant    nn.Layer      `nn:"quant"`
+	Features nn.Layer      `nn:"features"`
+	Res1     nn.Layer      `nn:"res1"`
+	Res2     nn.Layer      `nn:"res2"`
+	Skip     nn.Functional `nn:"skip"`
+	Flatten  nn.Layer      `nn:"flatten"`
+	FC       nn.Layer      `nn:"fc"`
+	DeQuant  nn.Layer      `nn:"dequant"`
 }
 
 // NewNet builds the demo CNN of width w with weights drawn from rng as
@@ -61,12 +66,14 @@ func NewNet(w int, rng *tensor.RNG) (*Net, error) {
 		}
 	}
 	n := &Net{
+		Quant:    nn.NewQuantStub(nil),
 		Features: features,
 		Res1:     convBN(2*w, 2*w, true),
 		Res2:     convBN(2*w, 2*w, false),
-		ReLU:     nn.NewReLU(),
+		Skip:     nn.NewFloatFunctional(),
 		Flatten:  nn.NewFlatten(1, -1),
 		FC:       fc,
+		DeQuant:  nn.NewDeQuantStub(nil),
 	}
 	nn.AssignPaths(n)
 	return n, nil
@@ -75,9 +82,9 @@ func NewNet(w int, rng *tensor.RNG) (*Net, error) {
 // Forward maps images [N, 1, 28, 28] to logits [N, 10].
 func (n *Net) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return nn.Call1(n, x, func(x *tensor.Tensor) *tensor.Tensor {
-		h := n.Features.Forward(x)
-		h = n.ReLU.Forward(ops.Add(h, n.Res2.Forward(n.Res1.Forward(h))))
-		return n.FC.Forward(n.Flatten.Forward(h))
+		h := n.Features.Forward(n.Quant.Forward(x))
+		h = n.Skip.AddReLU(h, n.Res2.Forward(n.Res1.Forward(h)))
+		return n.DeQuant.Forward(n.FC.Forward(n.Flatten.Forward(h)))
 	})
 }
 
@@ -96,4 +103,26 @@ type countingWriter struct{ n int64 }
 func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// fuseGroups are the module groups eager-mode quantization fuses:
+// conv-bn-relu in the feature blocks and res1, conv-bn in res2.
+var fuseGroups = [][]string{
+	{"features.0.0", "features.0.1", "features.0.2"},
+	{"features.2.0", "features.2.1", "features.2.2"},
+	{"res1.0", "res1.1", "res1.2"},
+	{"res2.0", "res2.1"},
+}
+
+// clone returns a new Net of width w holding a copy of src's parameters
+// and buffers.
+func clone(src *Net, w int) (*Net, error) {
+	n, err := NewNet(w, tensor.NewRNG(0))
+	if err != nil {
+		return nil, err
+	}
+	if err := nn.LoadStateDict(n, nn.StateDict(src)); err != nil {
+		return nil, fmt.Errorf("demo: copying the float model: %w", err)
+	}
+	return n, nil
 }

@@ -20,6 +20,8 @@ type Result struct {
 	// LatencyMS is the median time of one batch-1 forward pass, in
 	// milliseconds, in evaluation mode without autograd.
 	LatencyMS float64 `json:"latency_ms"`
+	// Speedup is the float model's latency divided by this one's.
+	Speedup float64 `json:"speedup"`
 }
 
 // Report holds one Result per form of the model the demo produced, in the
@@ -35,6 +37,12 @@ type Report struct {
 	// Dynamic is the float model with its Linear layers dynamically
 	// quantized (int8 weights, activations quantized per call).
 	Dynamic *Result `json:"dynamic,omitempty"`
+	// Static is the float model fused, calibrated and converted to int8
+	// (post-training static quantization).
+	Static *Result `json:"static,omitempty"`
+	// QAT is the float model fine-tuned with quantization-aware training
+	// and converted to int8.
+	QAT *Result `json:"qat,omitempty"`
 
 	// Config is the configuration the report was made with (defaults filled).
 	Config Config `json:"-"`
@@ -53,7 +61,7 @@ type Row struct {
 // Rows returns the produced results in a fixed order, named as in the JSON.
 func (r *Report) Rows() []Row {
 	var rows []Row
-	for _, row := range []Row{{"float", r.Float}, {"dynamic", r.Dynamic}} {
+	for _, row := range []Row{{"float", r.Float}, {"dynamic", r.Dynamic}, {"static", r.Static}, {"qat", r.QAT}} {
 		if row.Result != nil {
 			rows = append(rows, row)
 		}
@@ -61,12 +69,29 @@ func (r *Report) Rows() []Row {
 	return rows
 }
 
+// setSpeedups fills each result's Speedup against the float model.
+func (r *Report) setSpeedups() {
+	if r.Float == nil {
+		return
+	}
+	for _, row := range r.Rows() {
+		if row.Result.LatencyMS > 0 {
+			row.Result.Speedup = r.Float.LatencyMS / row.Result.LatencyMS
+		}
+	}
+}
+
 // WriteTable prints the results as an aligned table.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\taccuracy\tsize (bytes)\tlatency (ms, batch 1)\t")
+	fmt.Fprintln(tw, "model\taccuracy\tsize (bytes)\tsize vs float\tlatency (ms, batch 1)\tspeedup\t")
 	for _, row := range r.Rows() {
-		fmt.Fprintf(tw, "%s\t%.2f%%\t%d\t%.3f\t\n", row.Name, 100*row.Result.Accuracy, row.Result.SizeBytes, row.Result.LatencyMS)
+		res := row.Result
+		rel := "-"
+		if r.Float != nil && r.Float.SizeBytes > 0 {
+			rel = fmt.Sprintf("%.2fx", float64(res.SizeBytes)/float64(r.Float.SizeBytes))
+		}
+		fmt.Fprintf(tw, "%s\t%.2f%%\t%d\t%s\t%.3f\t%.2fx\t\n", row.Name, 100*res.Accuracy, res.SizeBytes, rel, res.LatencyMS, res.Speedup)
 	}
 	return tw.Flush()
 }

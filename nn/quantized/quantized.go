@@ -24,24 +24,17 @@
 // # State
 //
 // Modules keep the state names of PyTorch's quantized convolutions: the
-// quantized weight "weight" (qint8 with its qparams), the float "bias", and
-// the output "scale" (0-d float32) and "zero_point" (0-d int64), all
-// buffers (Linear uses the same names, where PyTorch nests weight and bias
-// in "_packed_params"), so nn.StateDict, nn.SaveFile,
-// nn.LoadFile and nn.LoadStateDict save and restore a converted model
-// without recalibration. Two more buffers make loading exact:
-// "weight_scale" and "weight_zero_point" hold the weight's qparams as plain
-// tensors (nn.LoadStateDict copies values, not a quantized tensor's
-// qparams), and "packed_digest" (0-d int64) fingerprints the packed
-// weights. A module whose digest buffer no longer matches the weights it
-// packed (because a state dict was loaded into it) repacks from its buffers
-// on the next Forward, before computing.
+// quantized weight "weight" (qint8, its per-tensor or per-channel qparams
+// saved with it), the float "bias", and the output "scale" (0-d float32)
+// and "zero_point" (0-d int64), all buffers (Linear uses the same names,
+// where PyTorch nests weight and bias in "_packed_params"), so nn.StateDict,
+// nn.SaveFile, nn.LoadFile and nn.LoadStateDict save and restore a
+// converted model without recalibration; loading repacks the weights
+// (nn.StateLoader).
 package quantized
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math"
 
 	"github.com/quanta-go/quanta/nn"
@@ -154,31 +147,4 @@ func must(t *tensor.Tensor, err error) *tensor.Tensor {
 // quantizeOut quantizes a float result to quint8 (scale, zp).
 func quantizeOut(y *tensor.Tensor, scale float32, zp int32) *tensor.Tensor {
 	return ops.QuantizePerTensor(y, scale, zp, tensor.QUInt8)
-}
-
-// digestOf fingerprints a weighted module's packed inputs.
-func digestOf(w *tensor.Tensor, scales []float32, zps []int32, bias *tensor.Tensor) int64 {
-	h := fnv.New64a()
-	var b [8]byte
-	wb := make([]byte, len(w.I8()))
-	for i, v := range w.I8() {
-		wb[i] = byte(v)
-	}
-	h.Write(wb)
-	for _, s := range scales {
-		binary.LittleEndian.PutUint32(b[:4], math.Float32bits(s))
-		h.Write(b[:4])
-	}
-	for _, z := range zps {
-		binary.LittleEndian.PutUint32(b[:4], uint32(z))
-		h.Write(b[:4])
-	}
-	if bias != nil {
-		h.Write([]byte{1})
-		for _, v := range bias.F32() {
-			binary.LittleEndian.PutUint32(b[:4], math.Float32bits(v))
-			h.Write(b[:4])
-		}
-	}
-	return int64(h.Sum64())
 }

@@ -105,7 +105,7 @@ func TestStateDictRoundTrip(t *testing.T) {
 
 	keys := nn.StateDictKeys(src)
 	sort.Strings(keys)
-	for _, k := range []string{"1.weight", "1.bias", "1.scale", "1.zero_point", "1.weight_scale", "1.weight_zero_point", "1.packed_digest", "3.running_var", "4.scale", "0.scale", "11.weight"} {
+	for _, k := range []string{"1.weight", "1.bias", "1.scale", "1.zero_point", "3.running_var", "4.scale", "0.scale", "11.weight"} {
 		if i := sort.SearchStrings(keys, k); i == len(keys) || keys[i] != k {
 			t.Fatalf("state dict lacks %q: %s", k, strings.Join(keys, " "))
 		}
@@ -172,5 +172,20 @@ func TestSetWeightBias(t *testing.T) {
 	compareQ(t, "after SetWeightBias", l.Forward(x), ref, 0.99)
 	if err := l.SetWeightBias(randW(t, g, false, 0, 5, 6), nil); err == nil {
 		t.Fatal("a weight of another shape was accepted")
+	}
+}
+
+func TestLoadStateDictBadWeightQParams(t *testing.T) {
+	src := buildModel(t, 1, 1)
+	sd := nn.StateDict(src)
+	w := sd["1.weight"].Clone()
+	q := w.QParams().Clone()
+	q.Scale, q.ZeroPoint = q.Scale[:3], q.ZeroPoint[:3] // 3 scales for 8 channels
+	w.SetQParams(q)
+	sd["1.weight"] = w
+	dst := buildModel(t, 2, 1)
+	err := nn.LoadStateDict(dst, sd)
+	if err == nil || !strings.Contains(err.Error(), `"1"`) || !strings.Contains(err.Error(), "3 scales") {
+		t.Fatalf("loading a weight with 3 scales for 8 channels: %v", err)
 	}
 }

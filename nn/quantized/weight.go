@@ -11,11 +11,11 @@ import (
 )
 
 // WeightParams is the state quantized Linear and convolution modules share,
-// under PyTorch's names where PyTorch has them (see the package comment):
-// the qint8 weight, the float32 bias (nil without bias), the output qparams,
-// the weight's qparams as plain buffers, and the digest of what was packed.
-// Change it through SetWeightBias or nn.LoadStateDict, not by writing into
-// the tensors.
+// under PyTorch's names (see the package comment): the qint8 weight (its
+// qparams travel with it), the float32 bias (nil without bias) and the
+// output qparams. Change it through SetWeightBias or nn.LoadStateDict
+// (which calls AfterLoadStateDict to repack), not by writing into the
+// tensors.
 type WeightParams struct {
 	// Weight is the qint8 weight (per-tensor, or per-channel along the
 	// output-channel axis).
@@ -25,17 +25,10 @@ type WeightParams struct {
 	// Scale and ZeroPoint are the output qparams (0-d float32 and int64).
 	Scale     *tensor.Tensor `nn:"scale,buffer"`
 	ZeroPoint *tensor.Tensor `nn:"zero_point,buffer"`
-	// WeightScale (float32) and WeightZeroPoint (int64) hold the weight's
-	// scales and zero points, one or one per channel.
-	WeightScale     *tensor.Tensor `nn:"weight_scale,buffer"`
-	WeightZeroPoint *tensor.Tensor `nn:"weight_zero_point,buffer"`
-	// PackedDigest (0-d int64) fingerprints the weights last packed.
-	PackedDigest *tensor.Tensor `nn:"packed_digest,buffer"`
 
-	mu     sync.Mutex
-	digest int64
-	axis   int
-	pack   func() error
+	mu   sync.Mutex
+	axis int
+	pack func() error
 }
 
 // OutputQParams returns the output scale and zero point.
@@ -77,58 +70,46 @@ func (p *WeightParams) init(op string, w, bias *tensor.Tensor, axis, outC int, s
 		p.Bias = bias.Detach().Clone()
 	}
 	p.Scale, p.ZeroPoint = s, z
-	p.WeightScale = tensor.FromFloat32(append([]float32(nil), q.Scale...), len(q.Scale))
-	zps := make([]int64, len(q.ZeroPoint))
-	for i, v := range q.ZeroPoint {
-		zps[i] = int64(v)
-	}
-	p.WeightZeroPoint = tensor.FromInt64(zps, len(zps))
-	p.PackedDigest = tensor.FromInt64([]int64{0}).Reshape()
 	p.axis, p.pack = axis, pack
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.repackLocked()
 }
 
-// repackLocked restores the weight's qparams from the buffers, packs, and
-// records the digest.
+// repackLocked checks the weight's qparams and packs.
 func (p *WeightParams) repackLocked() error {
-	q := p.Weight.QParams().Clone()
-	if q == nil {
-		q = &tensor.QParams{}
+	q := p.Weight.QParams()
+	if q == nil || len(q.Scale) == 0 || len(q.Scale) != len(q.ZeroPoint) {
+		return fmt.Errorf("weight has no usable qparams")
 	}
-	q.Scale = append([]float32(nil), p.WeightScale.F32()...)
-	q.ZeroPoint = q.ZeroPoint[:0]
-	for _, z := range p.WeightZeroPoint.I64() {
-		q.ZeroPoint = append(q.ZeroPoint, int32(z))
+	if q.Scheme.PerChannel() && (q.Axis != p.axis || len(q.Scale) != p.Weight.Dim(p.axis)) {
+		return fmt.Errorf("per-channel weight qparams along axis %d with %d scales, want axis %d with %d", q.Axis, len(q.Scale), p.axis, p.Weight.Dim(p.axis))
 	}
-	if len(q.Scale) > 1 && !q.Scheme.PerChannel() {
-		q.Scheme, q.Axis = tensor.PerChannelAffine, p.axis
+	if !q.Scheme.PerChannel() && len(q.Scale) != 1 {
+		return fmt.Errorf("per-tensor weight with %d scales", len(q.Scale))
 	}
-	if len(q.Scale) == 1 && q.Scheme.PerChannel() {
-		q.Scheme = tensor.PerTensorAffine
+	for i, s := range q.Scale {
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return fmt.Errorf("weight scale %d is %v", i, s)
+		}
 	}
-	p.Weight.SetQParams(q)
-	if err := p.pack(); err != nil {
-		return err
+	return p.pack()
+}
+
+// AfterLoadStateDict repacks the weights after nn.LoadStateDict replaced
+// them (with their qparams) and the bias.
+func (p *WeightParams) AfterLoadStateDict() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.repackLocked(); err != nil {
+		return fmt.Errorf("quantized: loaded state: %w", err)
 	}
-	p.digest = digestOf(p.Weight, q.Scale, q.ZeroPoint, p.Bias)
-	p.PackedDigest.I64()[0] = p.digest
 	return nil
 }
 
-// sync repacks when the state was replaced since the last pack (a loaded
-// state dict); a failure then is a panic, as the loaded state is invalid.
-func (p *WeightParams) sync(op string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.PackedDigest.I64()[0] == p.digest {
-		return
-	}
-	if err := p.repackLocked(); err != nil {
-		panic(fmt.Sprintf("quantized: %s: loaded state: %v", op, err))
-	}
-}
+// sync is kept for the modules' Forward: packing happens at construction,
+// SetWeightBias and AfterLoadStateDict, so there is nothing to do.
+func (p *WeightParams) sync(string) {}
 
 // weightScales returns the weight scales and zero points (one or per channel).
 func (p *WeightParams) weightQ() ([]float32, []int32) {
@@ -183,7 +164,6 @@ func (p *WeightParams) SetWeightBias(w, bias *tensor.Tensor) error {
 	defer p.mu.Unlock()
 	old := *p.snapshot()
 	p.Weight, p.Bias = np.Weight, np.Bias
-	p.WeightScale, p.WeightZeroPoint = np.WeightScale, np.WeightZeroPoint
 	if err := p.repackLocked(); err != nil {
 		p.restore(old)
 		_ = p.repackLocked()
@@ -193,15 +173,15 @@ func (p *WeightParams) SetWeightBias(w, bias *tensor.Tensor) error {
 }
 
 type weightSnapshot struct {
-	w, b, ws, wz *tensor.Tensor
+	w, b *tensor.Tensor
 }
 
 func (p *WeightParams) snapshot() *weightSnapshot {
-	return &weightSnapshot{p.Weight, p.Bias, p.WeightScale, p.WeightZeroPoint}
+	return &weightSnapshot{p.Weight, p.Bias}
 }
 
 func (p *WeightParams) restore(s weightSnapshot) {
-	p.Weight, p.Bias, p.WeightScale, p.WeightZeroPoint = s.w, s.b, s.ws, s.wz
+	p.Weight, p.Bias = s.w, s.b
 }
 
 func biasLen(b *tensor.Tensor, outC int) int {

@@ -10,7 +10,11 @@
 // converted to float32. Quantized tensors (qint8, quint8, qint32) are written
 // with their integer storage (I8, U8, I32) and their quantization
 // parameters as JSON in the metadata under "quanta.qparams.<name>", which
-// Decode reads back.
+// Decode reads back: dtype, scheme, axis, quant_min and quant_max; a single
+// scale as "scale": [s]; several (per-channel) scales compactly as
+// "scale_le", the base64 of their little-endian float32 bits; integer zero
+// points as "zero_point" unless all are 0; float zero points as
+// "zero_point_f".
 //
 // Decode validates everything a file declares before using it: the header
 // length against the data, each tensor's byte range against its dtype and
@@ -22,6 +26,7 @@ package safetensors
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -54,7 +59,8 @@ type entry struct {
 type qparamsJSON struct {
 	DType      string    `json:"dtype"`
 	Scheme     string    `json:"scheme"`
-	Scale      []float32 `json:"scale"`
+	Scale      []float32 `json:"scale,omitempty"`
+	ScaleLE    string    `json:"scale_le,omitempty"`
 	ZeroPoint  []int32   `json:"zero_point,omitempty"`
 	ZeroPointF []float32 `json:"zero_point_f,omitempty"`
 	Axis       int       `json:"axis"`
@@ -152,7 +158,7 @@ func Encode(w io.Writer, tensors map[string]*tensor.Tensor, metadata map[string]
 			if q == nil {
 				return fmt.Errorf("safetensors: quantized tensor %q has no qparams", name)
 			}
-			js, err := json.Marshal(qparamsJSON{t.DType().String(), q.Scheme.String(), q.Scale, q.ZeroPoint, q.ZeroPointF, q.Axis, q.QuantMin, q.QuantMax})
+			js, err := json.Marshal(encodeQParams(t.DType(), q))
 			if err != nil {
 				return fmt.Errorf("safetensors: tensor %q: qparams: %w", name, err)
 			}
@@ -527,10 +533,44 @@ func halfToFloat32(h uint16) float32 {
 	return v
 }
 
+// encodeQParams is the metadata form of q (see the package comment).
+func encodeQParams(dt tensor.DType, q *tensor.QParams) qparamsJSON {
+	j := qparamsJSON{DType: dt.String(), Scheme: q.Scheme.String(), ZeroPointF: q.ZeroPointF, Axis: q.Axis, QuantMin: q.QuantMin, QuantMax: q.QuantMax}
+	if len(q.Scale) == 1 {
+		j.Scale = q.Scale
+	} else {
+		b := make([]byte, 4*len(q.Scale))
+		for i, v := range q.Scale {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		j.ScaleLE = base64.StdEncoding.EncodeToString(b)
+	}
+	for _, z := range q.ZeroPoint {
+		if z != 0 {
+			j.ZeroPoint = q.ZeroPoint
+			break
+		}
+	}
+	return j
+}
+
 func attachQParams(t *tensor.Tensor, js string) error {
 	var q qparamsJSON
 	if err := json.Unmarshal([]byte(js), &q); err != nil {
 		return err
+	}
+	if q.ScaleLE != "" {
+		if len(q.Scale) > 0 {
+			return errors.New(`both "scale" and "scale_le"`)
+		}
+		b, err := base64.StdEncoding.DecodeString(q.ScaleLE)
+		if err != nil || len(b)%4 != 0 {
+			return fmt.Errorf(`"scale_le" is not base64 of float32 values`)
+		}
+		q.Scale = make([]float32, len(b)/4)
+		for i := range q.Scale {
+			q.Scale[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
 	}
 	dt, err := tensor.ParseDType(q.DType)
 	if err != nil || !dt.IsQuantized() {
@@ -563,6 +603,8 @@ func attachQParams(t *tensor.Tensor, js string) error {
 		if len(q.ZeroPointF) != want {
 			return fmt.Errorf("%d float zero points, want %d", len(q.ZeroPointF), want)
 		}
+	} else if len(q.ZeroPoint) == 0 {
+		q.ZeroPoint = make([]int32, want)
 	} else if len(q.ZeroPoint) != want {
 		return fmt.Errorf("%d zero points, want %d", len(q.ZeroPoint), want)
 	}

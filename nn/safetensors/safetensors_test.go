@@ -237,6 +237,10 @@ func TestDecodeRejects(t *testing.T) {
 			`"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, f32le(1, 2)), "does not match"},
 		{"qparams count", rawFile(`{"__metadata__":{"quanta.qparams.a":"{\"dtype\":\"qint8\",\"scheme\":\"per_channel_affine\",\"scale\":[1],\"zero_point\":[0],\"axis\":0}"},`+
 			`"a":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}`, []byte{1, 2}), "1 scales, want 2"},
+		{"bad scale_le", rawFile(`{"__metadata__":{"quanta.qparams.a":"{\"dtype\":\"qint8\",\"scheme\":\"per_channel_affine\",\"scale_le\":\"AAA\",\"axis\":0}"},`+
+			`"a":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}`, []byte{1, 2}), "scale_le"},
+		{"scale_le count", rawFile(`{"__metadata__":{"quanta.qparams.a":"{\"dtype\":\"qint8\",\"scheme\":\"per_channel_affine\",\"scale_le\":\"AACAPw==\",\"axis\":0}"},`+
+			`"a":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}}`, []byte{1, 2}), "1 scales, want 2"},
 		{"not utf8", rawFile("{\"\xff\":1}", nil), "UTF-8"},
 	}
 	for _, c := range cases {
