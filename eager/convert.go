@@ -19,72 +19,69 @@ type staticConvert func(f nn.Module, w observer.Observer, out *tensor.QParams) (
 
 // staticMapping is eager mode's DEFAULT_STATIC_QUANT_MODULE_MAPPINGS,
 // keyed by nn.TypeName. QuantStub, DeQuantStub and FloatFunctional are
-// handled apart.
-var staticMapping map[string]staticConvert
-
-func init() {
-	staticMapping = map[string]staticConvert{
-		"Linear": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.LinearFromFloat(f.(*nn.Linear), w, out)
-		},
-		"LinearReLU": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.LinearReLUFromFloat(f.(*intrinsic.LinearReLU).Linear, w, out)
-		},
-		"Conv1d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.Conv1dFromFloat(f.(*nn.Conv1d), w, out)
-		},
-		"Conv2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.Conv2dFromFloat(f.(*nn.Conv2d), w, out)
-		},
-		"ConvReLU1d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.ConvReLU1dFromFloat(f.(*intrinsic.ConvReLU1d).Conv, w, out)
-		},
-		"ConvReLU2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.ConvReLU2dFromFloat(f.(*intrinsic.ConvReLU2d).Conv, w, out)
-		},
-		"ConvTranspose2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.ConvTranspose2dFromFloat(f.(*nn.ConvTranspose2d), w, out)
-		},
-		"BatchNorm2d": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.BatchNorm2dFromFloat(f.(*nn.BatchNorm2d), out)
-		},
-		"BNReLU2d": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.BNReLU2dFromFloat(f.(*intrinsic.BNReLU2d).BN, out)
-		},
-		"LayerNorm": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			return quantized.LayerNormFromFloat(f.(*nn.LayerNorm), out)
-		},
-		"ReLU6": func(nn.Module, observer.Observer, *tensor.QParams) (nn.Module, error) {
-			return quantized.NewReLU6(), nil
-		},
-		"Hardswish": func(_ nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			s, z, err := perTensor(out)
-			if err != nil {
-				return nil, err
-			}
-			return quantized.NewHardswish(s, z)
-		},
-		"LeakyReLU": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			s, z, err := perTensor(out)
-			if err != nil {
-				return nil, err
-			}
-			return quantized.NewLeakyReLU(f.(*nn.LeakyReLU).NegativeSlope, s, z)
-		},
-		"Softmax": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
-			s, z, err := perTensor(out)
-			if err != nil {
-				return nil, err
-			}
-			return quantized.NewSoftmax(f.(*nn.Softmax).Dim, s, z)
-		},
-		"Dropout": func(f nn.Module, _ observer.Observer, _ *tensor.QParams) (nn.Module, error) {
-			return quantized.NewDropout(f.(*nn.Dropout).P), nil
-		},
-	}
+// handled apart. Other files of the package add entries in their init.
+var staticMapping = map[string]staticConvert{
+	"Linear": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.LinearFromFloat(f.(*nn.Linear), w, out)
+	},
+	"LinearReLU": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.LinearReLUFromFloat(f.(*intrinsic.LinearReLU).Linear, w, out)
+	},
+	"Conv1d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.Conv1dFromFloat(f.(*nn.Conv1d), w, out)
+	},
+	"Conv2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.Conv2dFromFloat(f.(*nn.Conv2d), w, out)
+	},
+	"ConvReLU1d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.ConvReLU1dFromFloat(f.(*intrinsic.ConvReLU1d).Conv, w, out)
+	},
+	"ConvReLU2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.ConvReLU2dFromFloat(f.(*intrinsic.ConvReLU2d).Conv, w, out)
+	},
+	"ConvTranspose2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.ConvTranspose2dFromFloat(f.(*nn.ConvTranspose2d), w, out)
+	},
+	"BatchNorm2d": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.BatchNorm2dFromFloat(f.(*nn.BatchNorm2d), out)
+	},
+	"BNReLU2d": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.BNReLU2dFromFloat(f.(*intrinsic.BNReLU2d).BN, out)
+	},
+	"LayerNorm": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		return quantized.LayerNormFromFloat(f.(*nn.LayerNorm), out)
+	},
+	"ReLU6": func(nn.Module, observer.Observer, *tensor.QParams) (nn.Module, error) {
+		return quantized.NewReLU6(), nil
+	},
+	"Hardswish": func(_ nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		s, z, err := perTensor(out)
+		if err != nil {
+			return nil, err
+		}
+		return quantized.NewHardswish(s, z)
+	},
+	"LeakyReLU": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		s, z, err := perTensor(out)
+		if err != nil {
+			return nil, err
+		}
+		return quantized.NewLeakyReLU(f.(*nn.LeakyReLU).NegativeSlope, s, z)
+	},
+	"Softmax": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
+		s, z, err := perTensor(out)
+		if err != nil {
+			return nil, err
+		}
+		return quantized.NewSoftmax(f.(*nn.Softmax).Dim, s, z)
+	},
+	"Dropout": func(f nn.Module, _ observer.Observer, _ *tensor.QParams) (nn.Module, error) {
+		return quantized.NewDropout(f.(*nn.Dropout).P), nil
+	},
 }
 
-// weightless lists the mapped types that need no output qparams.
+// weightless lists the mapped types that need no output qparams (the
+// converter gets a nil out).
 var weightless = set("ReLU6", "Dropout")
 
 func perTensor(q *tensor.QParams) (float32, int32, error) {

@@ -163,6 +163,14 @@ func set(names ...string) map[string]bool {
 	return m
 }
 
+// quantizableSwaps maps float types that have no quantized module of their
+// own but an observable form built from quantizable parts (PyTorch's
+// torch.ao.nn.quantizable LSTM and MultiheadAttention) to the function
+// making that form. Prepare swaps such a module, when its qconfig is not
+// nil, and observes inside the new form like any other subtree, so Convert
+// quantizes its parts. Other files of the package fill it in their init.
+var quantizableSwaps = map[string]func(float nn.Module) (nn.Module, error){}
+
 // hooked remembers the modules that carry observerHook, so that preparing
 // a model again does not observe twice.
 var (
@@ -282,6 +290,19 @@ func prepare(root nn.Module, opt Options, explicit map[nn.Module]bool) error {
 				if observe {
 					attachObserver(cm, qc, true)
 				}
+			case quantizableSwaps[typ] != nil:
+				q, err := quantizableSwaps[typ](cm)
+				if err != nil {
+					return fmt.Errorf("eager: Prepare: %s (%s): %w", p, typ, err)
+				}
+				q.ModuleBase().QConfig = qc
+				if _, err := propagate(q, nil); err != nil {
+					return fmt.Errorf("eager: Prepare: %s (%s): %w", p, typ, err)
+				}
+				if err := walk(q, p); err != nil {
+					return err
+				}
+				swaps = append(swaps, swap{p, q, nil})
 			case qatFusions[typ]:
 				return fmt.Errorf("eager: Prepare: %s (%s) is a QAT fusion (FuseModulesQAT); use PrepareQAT, or fuse with FuseModules in eval mode for post-training quantization", p, typ)
 			case fixedQParamsTypes[typ] && cm.ModuleBase().Training():
@@ -311,7 +332,7 @@ func prepare(root nn.Module, opt Options, explicit map[nn.Module]bool) error {
 		if err := nn.Set(root, s.path, s.m); err != nil {
 			return fmt.Errorf("eager: Prepare: %w", err)
 		}
-		if s.qc.Activation != nil {
+		if s.qc != nil && s.qc.Activation != nil {
 			attachObserver(s.m, s.qc, true)
 		}
 	}
