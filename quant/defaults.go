@@ -11,12 +11,19 @@ import (
 
 // Observer factories with PyTorch 1.13's default settings.
 var (
-	// histogramReduced is HistogramObserver(reduce_range=True): quint8 0..127.
+	// histogramReduced is HistogramObserver(reduce_range=True): quint8
+	// 0..127, binned as PyTorch 1.13 bins (TorchCompat).
 	histogramReduced = func() observer.Observer {
-		return observer.NewHistogram(observer.HistogramConfig{Config: observer.Config{ReduceRange: true}})
+		return observer.NewHistogram(observer.HistogramConfig{Config: observer.Config{ReduceRange: true}, TorchCompat: true})
 	}
-	// histogramFull is HistogramObserver(): quint8 0..255.
-	histogramFull = func() observer.Observer { return observer.NewHistogram(observer.HistogramConfig{}) }
+	// histogramFull is HistogramObserver(): quint8 0..255, binned as
+	// PyTorch 1.13 bins (TorchCompat).
+	histogramFull = func() observer.Observer {
+		return observer.NewHistogram(observer.HistogramConfig{TorchCompat: true})
+	}
+	// histogramExact is quanta's HistogramObserver: quint8 0..255, binned
+	// over the true range.
+	histogramExact = func() observer.Observer { return observer.NewHistogram(observer.HistogramConfig{}) }
 	// perChannelWeight is default_per_channel_weight_observer.
 	perChannelWeight = func() observer.Observer {
 		return observer.NewPerChannelMinMax(observer.Config{Dtype: tensor.QInt8, QScheme: tensor.PerChannelSymmetric})
@@ -83,9 +90,12 @@ func normEngine(engine string) (string, error) {
 //	onednn:      HistogramObserver (0..255), per-channel symmetric qint8 weights
 //	quanta:      HistogramObserver (0..255), per-channel symmetric qint8 weights
 //
-// "quanta" (also the empty name) is quanta's own preset: its int8 kernels
-// are exact on every CPU, so activations keep all 8 bits. An unknown
-// engine is an error.
+// The PyTorch presets reproduce PyTorch 1.13's calibration bit for bit,
+// including the HistogramObserver's integer-truncated binning
+// (observer.HistogramConfig.TorchCompat). "quanta" (also the empty name) is
+// quanta's own preset: its int8 kernels are exact on every CPU, so
+// activations keep all 8 bits, and its histogram bins over the true range.
+// An unknown engine is an error.
 func DefaultQConfig(engine string) (*QConfig, error) {
 	e, err := normEngine(engine)
 	if err != nil {
@@ -96,8 +106,10 @@ func DefaultQConfig(engine string) (*QConfig, error) {
 		return &QConfig{Activation: histogramReduced, Weight: perChannelWeight, Name: e + " default"}, nil
 	case "qnnpack":
 		return &QConfig{Activation: histogramFull, Weight: perTensorWeight, Name: e + " default"}, nil
-	default:
+	case "onednn":
 		return &QConfig{Activation: histogramFull, Weight: perChannelWeight, Name: e + " default"}, nil
+	default:
+		return &QConfig{Activation: histogramExact, Weight: perChannelWeight, Name: e + " default"}, nil
 	}
 }
 

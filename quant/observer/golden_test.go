@@ -346,6 +346,43 @@ func TestGoldenPyTorch(t *testing.T) {
 	t.Logf("bit-exact with PyTorch %s: %v; HistogramObserver cases also equal to stock PyTorch: %d", g.TorchVersion, counts, stockVerified)
 }
 
+// TestGoldenHistogramTorchCompat replays every HistogramObserver case with
+// TorchCompat and requires stock PyTorch 1.13's qparams and range, defects
+// included, wherever stock PyTorch produced a result.
+func TestGoldenHistogramTorchCompat(t *testing.T) {
+	g := loadGolden(t)
+	checked, differing := 0, 0
+	for _, c := range g.Cases {
+		if c.Observer != "HistogramObserver" || c.Error != "" || c.Stock == nil || c.Stock.Error != "" {
+			continue
+		}
+		o := newGoldenObserver(t, c.Observer, c.Config).(*Histogram)
+		o.cfg.TorchCompat = true
+		for _, b := range c.Batches {
+			if err := o.Observe(g.input(t, b)); err != nil {
+				t.Fatalf("%s: Observe: %v", c.Name, err)
+			}
+		}
+		q, err := o.CalculateQParams()
+		if err != nil {
+			t.Errorf("%s: CalculateQParams: %v", c.Name, err)
+			continue
+		}
+		if err := compareQParams(q, c.Stock); err != nil {
+			t.Errorf("%s: TorchCompat against stock PyTorch: %v", c.Name, err)
+			continue
+		}
+		if !c.StockMatches {
+			differing++
+		}
+		checked++
+	}
+	if checked == 0 || differing == 0 {
+		t.Fatalf("%d cases checked, %d of them where stock PyTorch's defects change the result", checked, differing)
+	}
+	t.Logf("TorchCompat equals stock PyTorch on %d HistogramObserver cases (%d where its defects change the qparams)", checked, differing)
+}
+
 func TestGoldenFixedQParams(t *testing.T) {
 	g := loadGolden(t)
 	for _, c := range g.FixedQParams {

@@ -16,6 +16,14 @@ type HistogramConfig struct {
 	// UpsampleRate is the factor by which the histogram is upsampled when
 	// it is combined with one over a wider range; 0 means 128.
 	UpsampleRate int
+	// TorchCompat reproduces PyTorch 1.13's HistogramObserver exactly,
+	// including the two defects quanta otherwise corrects (see Histogram):
+	// each batch is binned with torch.histc(min=int(min), max=int(max)),
+	// and a histogram holding a single value is discarded when the next
+	// batch arrives. quant's PyTorch engine presets (x86, fbgemm, qnnpack,
+	// onednn) set it, so their calibration equals PyTorch's bit for bit;
+	// the quanta preset does not.
+	TorchCompat bool
 }
 
 // Histogram is PyTorch's HistogramObserver: a running histogram of the
@@ -108,11 +116,23 @@ func (h *Histogram) Observe(x *tensor.Tensor) error {
 	return nil
 }
 
+// bounds returns the histc bounds for the range [lo, hi]: the range itself,
+// or with TorchCompat PyTorch's int(lo), int(hi) (truncated toward zero).
+func (h *Histogram) bounds(lo, hi float32) (float64, float64) {
+	if h.cfg.TorchCompat {
+		return math.Trunc(float64(lo)), math.Trunc(float64(hi))
+	}
+	return float64(lo), float64(hi)
+}
+
 // add folds finite values with extrema (mn, mx) into the histogram.
 func (h *Histogram) add(data []float32, mn, mx float32) {
-	if !h.observed {
+	if !h.observed || (h.cfg.TorchCompat && h.min == h.max) {
+		// PyTorch restarts from this batch when the histogram is empty
+		// or (its defect) holds a single value.
 		h.min, h.max, h.observed = mn, mx, true
-		h.hist = histc(data, h.bins, float64(mn), float64(mx), mn, mx)
+		lo, hi := h.bounds(mn, mx)
+		h.hist = histc(data, h.bins, lo, hi, mn, mx)
 		return
 	}
 	cmin, cmax := min32(mn, h.min), max32(mx, h.max)
@@ -130,7 +150,8 @@ func (h *Histogram) add(data []float32, mn, mx float32) {
 		h.hist, h.min, h.max = nh, cmin, cmax
 		return
 	}
-	nh := histc(data, h.bins, float64(a.min), float64(a.max), mn, mx)
+	lo, hi := h.bounds(a.min, a.max)
+	nh := histc(data, h.bins, lo, hi, mn, mx)
 	if a.min == h.min && a.max == h.max {
 		for i, v := range h.hist {
 			nh[i] += v

@@ -115,13 +115,14 @@ type histJSON struct {
 // histConfigJSON is the serialized HistogramConfig.
 type histConfigJSON struct {
 	configJSON
-	Bins         int `json:"bins"`
-	UpsampleRate int `json:"upsample_rate"`
+	Bins         int  `json:"bins"`
+	UpsampleRate int  `json:"upsample_rate"`
+	TorchCompat  bool `json:"torch_compat,omitempty"`
 }
 
 // MarshalBinary serializes the observer's configuration and state.
 func (h *Histogram) MarshalBinary() ([]byte, error) {
-	c := histConfigJSON{configJSON: encodeConfig(h.cfg.Config), Bins: h.cfg.Bins, UpsampleRate: h.cfg.UpsampleRate}
+	c := histConfigJSON{configJSON: encodeConfig(h.cfg.Config), Bins: h.cfg.Bins, UpsampleRate: h.cfg.UpsampleRate, TorchCompat: h.cfg.TorchCompat}
 	obs := h.observed
 	st := histJSON{Observed: &obs, NonFinite: h.nonFinite}
 	if obs {
@@ -144,7 +145,7 @@ func (h *Histogram) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return withKind(kind, err)
 	}
-	n := NewHistogram(HistogramConfig{Config: base, Bins: c.Bins, UpsampleRate: c.UpsampleRate})
+	n := NewHistogram(HistogramConfig{Config: base, Bins: c.Bins, UpsampleRate: c.UpsampleRate, TorchCompat: c.TorchCompat})
 	if n.cfgErr != nil {
 		return withKind(kind, fieldError("config", "%v", n.cfgErr))
 	}
