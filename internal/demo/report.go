@@ -109,7 +109,10 @@ func (r *Report) WriteJSON(path string) error {
 	if err != nil {
 		return fmt.Errorf("demo: writing %s: %w", path, err)
 	}
-	_, werr := tmp.Write(b)
+	werr := tmp.Chmod(0o644)
+	if werr == nil {
+		_, werr = tmp.Write(b)
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr

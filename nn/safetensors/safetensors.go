@@ -232,6 +232,13 @@ func WriteFile(path string, tensors map[string]*tensor.Tensor, metadata map[stri
 		return fmt.Errorf("safetensors: %s: %w", path, err)
 	}
 	tmp := f.Name()
+	// CreateTemp makes the file private; a checkpoint gets the mode a
+	// plain create would give it (0644 before the umask).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("safetensors: %s: %w", path, err)
+	}
 	defer func() {
 		if err != nil {
 			f.Close()
