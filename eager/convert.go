@@ -143,7 +143,7 @@ func Convert(root nn.Module, opt Options) error {
 			p := join(path, c.Name)
 			cm := c.Module
 			typ := nn.TypeName(cm)
-			q, err := convertOne(cm, p, typ, custom)
+			q, err := convertOne(cm, p, typ, custom, opt.Uncalibrated)
 			if err != nil {
 				return fmt.Errorf("eager: Convert: %w", err)
 			}
@@ -178,7 +178,7 @@ func Convert(root nn.Module, opt Options) error {
 
 // convertOne returns the quantized replacement of m, or nil when m is kept
 // (and its children visited).
-func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule) (nn.Module, error) {
+func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule, uncalibrated bool) (nn.Module, error) {
 	qc, _ := qconfigOf(m)
 	app, _ := m.ModuleBase().ActivationPostProcess.(*ObserverModule)
 	if cu := custom[typ]; cu != nil && (qc != nil || app != nil) {
@@ -196,10 +196,15 @@ func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule) 
 		if qc == nil && app == nil {
 			return nil, nil
 		}
-		if _, err := observed(m, path, typ); err != nil {
+		out, err := observed(m, path, typ, uncalibrated)
+		if err != nil {
 			return nil, err
 		}
-		q, err := quantized.QuantizeFromStub(m.(*nn.QuantStub))
+		sc, zp, err := perTensor(out)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", path, typ, err)
+		}
+		q, err := quantized.NewQuantize(sc, zp)
 		return wrap(q, err, path, typ)
 	case typ == "DeQuantStub":
 		if qc == nil {
@@ -216,14 +221,19 @@ func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule) 
 			q, err := quantized.NewQFunctional(1, 0)
 			return wrap(q, err, path, typ)
 		}
-		if _, err := observed(m, path, typ); err != nil {
+		out, err := observed(m, path, typ, uncalibrated)
+		if err != nil {
 			return nil, err
 		}
-		q, err := quantized.QFunctionalFromFloat(m.(*nn.FloatFunctional))
+		sc, zp, err := perTensor(out)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", path, typ, err)
+		}
+		q, err := quantized.NewQFunctional(sc, zp)
 		return wrap(q, err, path, typ)
 	}
 	if qm, ok := m.(qat.Module); ok {
-		return convertQAT(qm, path, typ)
+		return convertQAT(qm, path, typ, uncalibrated)
 	}
 	conv := staticMapping[typ]
 	if conv == nil || qc == nil {
@@ -232,7 +242,7 @@ func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule) 
 	var out *tensor.QParams
 	if !weightless[typ] {
 		var err error
-		if out, err = observed(m, path, typ); err != nil {
+		if out, err = observed(m, path, typ, uncalibrated); err != nil {
 			return nil, err
 		}
 	}
@@ -245,8 +255,9 @@ func convertOne(m nn.Module, path, typ string, custom map[string]*CustomModule) 
 }
 
 // observed returns the output qparams m's observer recorded, with an error
-// naming path when there are none.
-func observed(m nn.Module, path, typ string) (*tensor.QParams, error) {
+// naming path when there are none, or when uncalibrated and the observer
+// saw nothing the placeholder (1, 0).
+func observed(m nn.Module, path, typ string, uncalibrated bool) (*tensor.QParams, error) {
 	app, ok := m.ModuleBase().ActivationPostProcess.(*ObserverModule)
 	if !ok || app == nil {
 		return nil, fmt.Errorf("%s (%s): no observer attached; prepare the model with eager.Prepare and calibrate it before Convert", path, typ)
@@ -255,6 +266,9 @@ func observed(m nn.Module, path, typ string) (*tensor.QParams, error) {
 		return nil, fmt.Errorf("%s (%s): calibration failed: %w", path, typ, app.Err())
 	}
 	if app.Calls() == 0 {
+		if uncalibrated {
+			return tensor.PerTensor(1, 0), nil
+		}
 		return nil, fmt.Errorf("%s (%s): no calibration data observed; run the prepared model on sample inputs before Convert", path, typ)
 	}
 	q, err := app.CalculateQParams()
@@ -266,14 +280,16 @@ func observed(m nn.Module, path, typ string) (*tensor.QParams, error) {
 
 // convertQAT converts a QAT module through its float form (batch norm
 // folded), with its weight fake quantizer's qparams.
-func convertQAT(m qat.Module, path, typ string) (nn.Module, error) {
-	out, err := observed(m, path, typ)
+func convertQAT(m qat.Module, path, typ string, uncalibrated bool) (nn.Module, error) {
+	out, err := observed(m, path, typ, uncalibrated)
 	if err != nil {
 		return nil, err
 	}
 	wfq := m.WeightFakeQuantizer()
-	wq, err := wfq.CalculateQParams()
-	if err != nil {
+	var wobs observer.Observer
+	if wq, err := wfq.CalculateQParams(); err == nil {
+		wobs = frozenWeightObserver{wfq, wq}
+	} else if !uncalibrated {
 		return nil, fmt.Errorf("%s (%s): weight fake quantizer: %w", path, typ, err)
 	}
 	f, err := m.ToFloat()
@@ -285,7 +301,7 @@ func convertQAT(m qat.Module, path, typ string) (nn.Module, error) {
 	if conv == nil {
 		return nil, fmt.Errorf("%s (%s): its float form %s has no quantized counterpart", path, typ, ft)
 	}
-	q, err := conv(f, frozenWeightObserver{wfq, wq}, out)
+	q, err := conv(f, wobs, out)
 	return wrap(q, err, path, typ)
 }
 

@@ -23,6 +23,14 @@ type Options struct {
 	// CustomModules lists a user's float module types with their own
 	// observed and quantized forms.
 	CustomModules []CustomModule
+	// Uncalibrated lets Convert build the quantized form of a model that
+	// was prepared but not calibrated, with placeholder qparams (output
+	// scale 1, zero point 0; weights quantized with the qconfig's observer
+	// or per-tensor), to receive a saved quantized state with
+	// nn.LoadStateDict: PyTorch's fuse, prepare, convert, load_state_dict
+	// for reloading a quantized model without recalibrating. Without it,
+	// Convert reports every module that observed nothing.
+	Uncalibrated bool
 }
 
 // CustomModule maps a user's float module type to its observed and

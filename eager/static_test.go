@@ -2,6 +2,7 @@ package eager
 
 import (
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -297,5 +298,43 @@ func TestQuantizeQAT(t *testing.T) {
 		t.Errorf("int8 model SQNR %.1f dB against its QAT simulation, want >= 35", s)
 	} else {
 		t.Logf("int8 vs QAT simulation: SQNR %.1f dB", s)
+	}
+}
+
+// TestSaveLoadQuantized saves a statically quantized model's state and
+// loads it into a fresh model of the same architecture, made quantized
+// without calibration (Options.Uncalibrated), as PyTorch users reload a
+// quantized eager model: the reloaded model computes the same outputs.
+func TestSaveLoadQuantized(t *testing.T) {
+	qc, _ := quant.DefaultQConfig("x86")
+	build := func(seed uint64) *resNet {
+		m := newResNet(t, seed)
+		nn.Eval(m)
+		must(t, FuseModules(m, [][]string{{"conv1", "bn1", "relu1"}, {"conv2", "bn2"}}))
+		SetQConfig(m, qc)
+		return m
+	}
+	src := build(1)
+	x := tensor.Randn(tensor.NewRNG(2), 4, 3, 8, 8)
+	must(t, Quantize(src, func(p nn.Module) error {
+		autograd.NoGrad(func() { p.(*resNet).Forward(x) })
+		return nil
+	}, Options{}))
+	path := filepath.Join(t.TempDir(), "int8.safetensors")
+	must(t, nn.SaveFile(path, nn.StateDict(src)))
+
+	dst := build(9) // other float weights
+	must(t, Prepare(dst, Options{}))
+	if err := Convert(dst, Options{}); err == nil {
+		t.Fatal("Convert of an uncalibrated model succeeded without Options.Uncalibrated")
+	}
+	must(t, Convert(dst, Options{Uncalibrated: true}))
+	sd, err := nn.LoadFile(path)
+	must(t, err)
+	must(t, nn.LoadStateDict(dst, sd))
+	var want, got *tensor.Tensor
+	autograd.NoGrad(func() { want, got = src.Forward(x), dst.Forward(x) })
+	if d := tensor.MaxAbsDiff(got, want); d != 0 {
+		t.Fatalf("reloaded quantized model differs by %v", d)
 	}
 }
