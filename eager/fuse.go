@@ -1,8 +1,22 @@
 // Package eager is quanta's eager-mode quantization, after
-// torch.ao.quantization's eager API: FuseModules, and (as they land)
-// Prepare, Convert, Quantize, PrepareQAT and QuantizeDynamic. Models are
-// nn modules addressed by dotted path; fields that quantization replaces
-// must be of an nn interface type (nn.Layer), as nn.Set requires.
+// torch.ao.quantization's eager API, with PyTorch's three workflows:
+//
+//   - Dynamic: QuantizeDynamic swaps Linear, LSTM, GRU and the RNN cells
+//     for modules with int8 (or float16) weights whose activations are
+//     quantized per call.
+//   - Static (post-training): FuseModules, SetQConfig (or a
+//     quant.QConfigMapping in Options), Prepare to attach observers, a
+//     calibration run, Convert to swap in nn/quantized modules; or
+//     Quantize for all of it.
+//   - Quantization-aware training: FuseModulesQAT, PrepareQAT (nn/qat
+//     modules with fake quantization), training, Convert; or QuantizeQAT.
+//
+// A model marks its float boundaries with nn.QuantStub and nn.DeQuantStub
+// and does residual adds and concatenations through an nn.FloatFunctional,
+// as in PyTorch. Modules are addressed by dotted path; fields that
+// quantization replaces must be of an nn interface type (nn.Layer,
+// nn.Functional), as nn.Set requires. Everything works in place. Errors
+// name the module path and say what to do.
 package eager
 
 import (
