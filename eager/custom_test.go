@@ -93,8 +93,9 @@ func TestCustomModules(t *testing.T) {
 		if !ok {
 			t.Fatalf("Convert gave %T, want the custom quantized module", m.Sq)
 		}
-		// x*x lies in [0, 4): the observed output range.
-		if q.zp != 0 || q.scale < 3.9/255 || q.scale > 4.0/255 {
+		// x*x lies in [0, 4): the observed range, which the histogram
+		// observer may clip a little.
+		if q.zp != 0 || q.scale < 3.5/255 || q.scale > 4.0/255 {
 			t.Errorf("custom module got output qparams %v/%d", q.scale, q.zp)
 		}
 		var y, xq *tensor.Tensor
