@@ -1,7 +1,8 @@
 //go:build ignore
 
 // asm_gen writes vnni_amd64.s and vnni_decl_amd64.go: the AVX-512 VNNI
-// micro-kernels (one per row count 1..14) and the AVX-512 epilogues. Run it
+// micro-kernels (one per row count 1..14 and epilogue), the AVX-512 row
+// epilogues, the exact AVX2 kernels and the vpdpbusd peak loop. Run it
 // with `go generate` in this directory.
 package main
 
@@ -50,16 +51,19 @@ func main() {
 	d("")
 	d("package qgemm")
 	d("")
-	for m := 1; m <= maxRows; m++ {
-		kernel(m)
+	for mode := range modeNames {
+		for m := 1; m <= maxRows; m++ {
+			kernel(m, mode)
+		}
+		params, _, _, _, _ := kernelArgs(mode)
+		d("// vnniKernels%s[m] is the m-row VNNI micro-kernel with the %s epilogue.", modeNames[mode], modeNames[mode])
+		d("var vnniKernels%s = [%d]func(%s, %s){", modeNames[mode], maxRows+1, commonParams, params)
+		d("\tnil,")
+		for m := 1; m <= maxRows; m++ {
+			d("\tvnni%d%s,", m, modeNames[mode])
+		}
+		d("}")
 	}
-	d("// vnniKernels[m] is the m-row VNNI micro-kernel.")
-	d("var vnniKernels = [%d]func(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
-	d("\tnil,")
-	for m := 1; m <= maxRows; m++ {
-		d("\tvnni%d,", m)
-	}
-	d("}")
 	d("// avx2Kernels[m] is the m-row AVX2 micro-kernel.")
 	d("var avx2Kernels = [%d]func(kp int, a *int16, b *int16, init *int32, c *int32, np, ldc int){", maxRowsAVX2+1)
 	d("\tnil,")
@@ -85,34 +89,99 @@ func main() {
 	}
 }
 
-func kernel(m int) {
+// Row r of a tile reads activations at base(r/4) + (r%4)*lda, with base
+// registers R8, R11, R12, R13 for rows 0, 4, 8, 12 and lda, 3*lda in BX, R10.
+var bases = []string{"R8", "R11", "R12", "R13"}
+
+func rowAddr(r, off int) string {
+	b := bases[r/4]
+	switch r % 4 {
+	case 0:
+		return fmt.Sprintf("%d(%s)", off, b)
+	case 1:
+		return fmt.Sprintf("%d(%s)(BX*1)", off, b)
+	case 2:
+		return fmt.Sprintf("%d(%s)(BX*2)", off, b)
+	default:
+		return fmt.Sprintf("%d(%s)(R10*1)", off, b)
+	}
+}
+
+// The kernels' epilogues: int32 out, requantized bytes out, or dequantized
+// float32 out.
+const (
+	modeS32 = iota
+	modeRQ
+	modeDQ
+)
+
+var modeNames = []string{"s32", "rq", "dq"}
+
+// kernelArgs returns the Go parameter list (after the common prefix) and
+// the frame offsets of c, ldc and last for mode.
+func kernelArgs(mode int) (params string, cOff, ldcOff, lastOff, frame int) {
+	switch mode {
+	case modeS32:
+		return "c *int32, ldc int, last uint32", 48, 56, 64, 68
+	case modeRQ:
+		return "mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32", 72, 80, 88, 92
+	}
+	return "scale, bias *float32, c *float32, ldc int, last uint32", 64, 72, 80, 84
+}
+
+const commonParams = "kq int, a *uint8, lda int, b *int8, np int, init *int32"
+
+// kernel writes the m-row micro-kernel with the given epilogue. It reads
+// the activations in place (m rows of stride lda, 4 bytes per k group),
+// streams np packed weight panels of 32 channels, and finishes each panel
+// in registers: adds init, then stores int32, requantizes to bytes, or
+// dequantizes to float32. The last panel's stores are masked by last (bit
+// j: channel j of that panel), so outputs need no padding.
+func kernel(m, mode int) {
 	s := sets(m)
-	name := fmt.Sprintf("vnni%d", m)
+	name := fmt.Sprintf("vnni%d%s", m, modeNames[mode])
 	acc := func(set, r, v int) string { return fmt.Sprintf("Z%d", (set*m+r)*2+v) }
-	d("// %s computes %d rows × 32*np channels of int32 dot products from packed", name, m)
-	d("// operands, panel by panel:")
+	params, cOff, ldcOff, lastOff, frame := kernelArgs(mode)
+	nb := (m + 3) / 4
+	d("// %s computes %d rows × 32*np channels of int32 dot products, panel by", name, m)
+	d("// panel, and stores them through its epilogue:")
 	d("//")
-	d("//\tfor pn < np, r < %d, j < 32:", m)
-	d("//\t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of")
-	d("//\t\t\tint32(a[(q/4)*%d+r*4+q%%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%%4])", 4*m)
+	d("//\tfor pn < np, r < %d, j < 32 (j < the set bits of last in the last panel):", m)
+	d("//\t\tacc = init[pn*32+j] + sum over q < 4*kq of")
+	d("//\t\t\tint32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%%4])")
+	switch mode {
+	case modeS32:
+		d("//\t\tc[r*ldc+pn*32+j] = acc")
+	case modeRQ:
+		d("//\t\tv := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)")
+		d("//\t\tc[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)")
+	case modeDQ:
+		d("//\t\tc[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])")
+	}
 	d("//")
-	d("// a holds kq groups of %d rows × 4 uint8; b holds np panels of kq groups", m)
-	d("// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.")
+	d("// b holds np panels of kq groups of 32 channels × 4 int8; init (and")
+	d("// the epilogue vectors) hold 32*np values; ldc is in elements. The")
+	d("// activations are read up to a[(%d-1)*lda+4*kq-1]. kq >= 1, np >= 1.", m)
 	d("//")
 	d("//go:noescape")
-	d("func %s(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)", name)
+	d("func %s(%s, %s)", name, commonParams, params)
 	d("")
-	p("// func %s(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-56", name)
-	p("\tMOVQ b+16(FP), DX")
-	p("\tMOVQ init+24(FP), R8")
-	p("\tMOVQ c+32(FP), DI")
-	p("\tMOVQ np+40(FP), R9")
-	p("\tMOVQ ldc+48(FP), R10")
-	p("\tSHLQ $2, R10")
+	p("// func %s(%s, %s)", name, commonParams, params)
+	p("TEXT ·%s(SB), NOSPLIT, $0-%d", name, frame)
+	p("\tMOVQ lda+16(FP), BX")
+	p("\tLEAQ (BX)(BX*2), R10")
+	p("\tMOVQ b+24(FP), DX")
+	p("\tMOVQ np+32(FP), R9")
+	p("\tMOVQ c+%d(FP), DI", cOff)
+	p("\tXORQ SI, SI") // channel byte offset into init and the epilogue vectors
+	p("\tKXNORW K1, K1, K1")
+	p("\tKXNORW K2, K2, K2")
 	p("%spanel:", name)
 	p("\tMOVQ kq+0(FP), CX")
-	p("\tMOVQ a+8(FP), SI")
+	p("\tMOVQ a+8(FP), R8")
+	for i := 1; i < nb; i++ {
+		p("\tLEAQ (%s)(BX*4), %s", bases[i-1], bases[i])
+	}
 	for set := 0; set < s; set++ {
 		for r := 0; r < m; r++ {
 			for v := 0; v < 2; v++ {
@@ -127,9 +196,14 @@ func kernel(m int) {
 		for r := 0; r < m; r++ {
 			b := fmt.Sprintf("Z%d", 30+bc%2)
 			bc++
-			p("\tVPBROADCASTD %d(SI), %s", aoff+r*4, b)
+			p("\tVPBROADCASTD %s, %s", rowAddr(r, aoff), b)
 			p("\tVPDPBUSD Z28, %s, %s", b, acc(set, r, 0))
 			p("\tVPDPBUSD Z29, %s, %s", b, acc(set, r, 1))
+		}
+	}
+	advance := func(n int) {
+		for i := 0; i < nb; i++ {
+			p("\tADDQ $%d, %s", n, bases[i])
 		}
 	}
 	p("\tCMPQ CX, $%d", s)
@@ -137,9 +211,9 @@ func kernel(m int) {
 	p("%sloop:", name)
 	p("\tPREFETCHT0 %d(DX)", 128*s+1024)
 	for set := 0; set < s; set++ {
-		step(set, set*m*4, set*128)
+		step(set, set*4, set*128)
 	}
-	p("\tADDQ $%d, SI", s*m*4)
+	advance(4 * s)
 	p("\tADDQ $%d, DX", s*128)
 	p("\tSUBQ $%d, CX", s)
 	p("\tCMPQ CX, $%d", s)
@@ -149,7 +223,7 @@ func kernel(m int) {
 	p("\tJEQ %sdone", name)
 	p("%stailloop:", name)
 	step(0, 0, 0)
-	p("\tADDQ $%d, SI", m*4)
+	advance(4)
 	p("\tADDQ $128, DX")
 	p("\tDECQ CX")
 	p("\tJNZ %stailloop", name)
@@ -161,20 +235,68 @@ func kernel(m int) {
 			}
 		}
 	}
-	p("\tVMOVDQU32 0(R8), Z28")
-	p("\tVMOVDQU32 64(R8), Z29")
-	p("\tMOVQ DI, R11")
+	// The last panel stores only the channels set in last.
+	p("\tCMPQ R9, $1")
+	p("\tJNE %sstore", name)
+	p("\tMOVL last+%d(FP), AX", lastOff)
+	p("\tKMOVW AX, K1")
+	p("\tSHRL $16, AX")
+	p("\tKMOVW AX, K2")
+	p("%sstore:", name)
+	p("\tMOVQ init+40(FP), R8")
+	p("\tADDQ SI, R8")
+	p("\tMOVQ ldc+%d(FP), CX", ldcOff)
+	if mode != modeRQ {
+		p("\tSHLQ $2, CX")
+	}
+	switch mode {
+	case modeRQ:
+		p("\tMOVQ mult+48(FP), R11")
+		p("\tADDQ SI, R11")
+		p("\tVBROADCASTSS lo+60(FP), Z29")
+		p("\tVBROADCASTSS hi+64(FP), Z30")
+		p("\tMOVL zp+56(FP), AX")
+		p("\tVPBROADCASTD AX, Z31")
+	case modeDQ:
+		p("\tMOVQ scale+48(FP), R11")
+		p("\tADDQ SI, R11")
+		p("\tMOVQ bias+56(FP), R12")
+		p("\tADDQ SI, R12")
+	}
+	p("\tMOVQ DI, AX")
 	for r := 0; r < m; r++ {
-		p("\tVPADDD Z28, %s, %s", acc(0, r, 0), acc(0, r, 0))
-		p("\tVPADDD Z29, %s, %s", acc(0, r, 1), acc(0, r, 1))
-		p("\tVMOVDQU32 %s, 0(R11)", acc(0, r, 0))
-		p("\tVMOVDQU32 %s, 64(R11)", acc(0, r, 1))
+		for v := 0; v < 2; v++ {
+			z := acc(0, r, v)
+			k := fmt.Sprintf("K%d", v+1)
+			p("\tVPADDD %d(R8), %s, %s", 64*v, z, z)
+			switch mode {
+			case modeS32:
+				p("\tVMOVDQU32 %s, %s, %d(AX)", z, k, 64*v)
+			case modeRQ:
+				p("\tVCVTDQ2PS %s, %s", z, z)
+				p("\tVMULPS %d(R11), %s, %s", 64*v, z, z)
+				p("\tVMAXPS Z29, %s, %s", z, z)
+				p("\tVMINPS Z30, %s, %s", z, z)
+				p("\tVCVTPS2DQ %s, %s", z, z)
+				p("\tVPADDD Z31, %s, %s", z, z)
+				p("\tVPMOVDB %s, %s, %d(AX)", z, k, 16*v)
+			case modeDQ:
+				p("\tVCVTDQ2PS %s, %s", z, z)
+				p("\tVMULPS %d(R11), %s, %s", 64*v, z, z)
+				p("\tVADDPS %d(R12), %s, %s", 64*v, z, z)
+				p("\tVMOVUPS %s, %s, %d(AX)", z, k, 64*v)
+			}
+		}
 		if r+1 < m {
-			p("\tADDQ R10, R11")
+			p("\tADDQ CX, AX")
 		}
 	}
-	p("\tADDQ $128, R8")
-	p("\tADDQ $128, DI")
+	p("\tADDQ $128, SI")
+	if mode == modeRQ {
+		p("\tADDQ $32, DI")
+	} else {
+		p("\tADDQ $128, DI")
+	}
 	p("\tDECQ R9")
 	p("\tJNZ %spanel", name)
 	p("\tVZEROUPPER")

@@ -28,17 +28,31 @@ func BenchmarkQGemm(b *testing.B) {
 				a, w := randCase(r, m, n, k, false)
 				p := Pack(n, k, w, k, []int32{0})
 				c := make([]int32, m*n)
-				b.Run(fmt.Sprintf("%s/t%d/s32/%dx%dx%d", v.name, th, m, n, k), func(b *testing.B) {
-					old := cpu.SetMax(v.level)
-					defer cpu.SetMax(old)
-					oldT := parallel.SetNumThreads(th)
-					defer parallel.SetNumThreads(oldT)
-					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						GemmS32(m, a, k, 3, p, c, n)
-					}
-					b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
-				})
+				c8 := make([]uint8, m*n)
+				mult := make([]float32, n)
+				bias := make([]int32, n)
+				for j := range mult {
+					mult[j] = 1e-4 * float32(1+j%7)
+					bias[j] = int32(j*37%2001) - 1000
+				}
+				rq := &Requant{Bias: bias, Multiplier: mult, ZeroPoint: 128, Min: 0, Max: 255}
+				for _, out := range []string{"s32", "u8"} {
+					b.Run(fmt.Sprintf("%s/t%d/%s/%dx%dx%d", v.name, th, out, m, n, k), func(b *testing.B) {
+						old := cpu.SetMax(v.level)
+						defer cpu.SetMax(old)
+						oldT := parallel.SetNumThreads(th)
+						defer parallel.SetNumThreads(oldT)
+						b.ResetTimer()
+						for i := 0; i < b.N; i++ {
+							if out == "s32" {
+								GemmS32(m, a, k, 3, p, c, n)
+							} else {
+								GemmU8(m, a, k, 3, p, rq, c8, n)
+							}
+						}
+						b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GOP/s")
+					})
+				}
 			}
 		}
 	}

@@ -207,3 +207,56 @@ func TestGemmEmptyK(t *testing.T) {
 		}
 	})
 }
+
+// TestGemmLongK covers reductions long enough that the weights are walked
+// in several chunks of panels (and K not a multiple of 4), with every
+// epilogue, per-channel and zero weight zero points, at 1, 2 and 3 threads.
+func TestGemmLongK(t *testing.T) { forEachVariant(t, testGemmLongK) }
+
+func testGemmLongK(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, c := range [][3]int{{30, 200, 4100}, {17, 97, 4099}, {3, 260, 2050}} {
+		m, n, k := c[0], c[1], c[2]
+		a, w := randCase(r, m, n, k, false)
+		for _, perCh := range []bool{false, true} {
+			zps := []int32{0}
+			if perCh {
+				zps = make([]int32, n)
+				for j := range zps {
+					zps[j] = int32(r.IntN(9) - 4)
+				}
+			}
+			p := Pack(n, k, w, k, zps)
+			mult := make([]float32, n)
+			bias := make([]int32, n)
+			for j := range mult {
+				mult[j] = r.Float32() * 1e-4
+				bias[j] = int32(r.IntN(2001) - 1000)
+			}
+			rq := &Requant{Bias: bias, Multiplier: mult, ZeroPoint: 120, Min: 0, Max: 255}
+			dq := &Dequant{ScaleA: 0.01, ScaleW: mult, Bias: make([]float32, n)}
+			wantS := make([]int32, m*n)
+			ReferenceS32(m, a, k, 7, p, wantS, n)
+			wantU := make([]uint8, m*n)
+			ReferenceU8(m, a, k, 7, p, rq, wantU, n)
+			wantF := make([]float32, m*n)
+			ReferenceF32(m, a, k, 7, p, dq, wantF, n)
+			for _, th := range []int{1, 2, 3} {
+				old := parallel.SetNumThreads(th)
+				gotS := make([]int32, m*n)
+				GemmS32(m, a, k, 7, p, gotS, n)
+				gotU := make([]uint8, m*n)
+				GemmU8(m, a, k, 7, p, rq, gotU, n)
+				gotF := make([]float32, m*n)
+				GemmF32(m, a, k, 7, p, dq, gotF, n)
+				parallel.SetNumThreads(old)
+				for i := range wantS {
+					if gotS[i] != wantS[i] || gotU[i] != wantU[i] || gotF[i] != wantF[i] {
+						t.Fatalf("%dx%dx%d zp per channel %v, %d threads, element %d: s32 %d/%d u8 %d/%d f32 %v/%v",
+							m, n, k, perCh, th, i, gotS[i], wantS[i], gotU[i], wantU[i], gotF[i], wantF[i])
+					}
+				}
+			}
+		}
+	}
+}

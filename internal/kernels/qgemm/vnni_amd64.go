@@ -54,37 +54,8 @@ var archVariants = []variant{
 			runGeneric(m, a, lda, za, p, e)
 			return
 		}
-		drive(&vnniTier, m, a, lda, za, p, e)
+		driveVNNI(m, a, lda, za, p, e)
 	}},
-}
-
-var vnniTier = tier{
-	panelN: 32, maxM: 14, kgrp: 4,
-	packA: func(buf []byte, a []uint8, lda, rows, k, groups int) {
-		full := k / 4
-		step := rows * 4
-		for r := 0; r < rows; r++ {
-			row := a[r*lda : r*lda+k]
-			off := r * 4
-			for g := 0; g < full; g++ {
-				binary.LittleEndian.PutUint32(buf[off+g*step:], binary.LittleEndian.Uint32(row[g*4:]))
-			}
-			if full < groups {
-				var w [4]uint8
-				copy(w[:], row[full*4:])
-				copy(buf[off+full*step:off+full*step+4], w[:])
-			}
-		}
-	},
-	kernel: func(p *Packed, rows, groups int, buf []byte, pn0 int, init []int32, tile []int32, npan, ldt int) {
-		vnniKernels[rows](groups, &buf[0], &p.vnni[pn0*groups*128], &init[0], &tile[0], npan, ldt)
-	},
-	requant: func(src []int32, mult []float32, zp int32, lo, hi float32, dst unsafe.Pointer) {
-		requantRowAVX512(&src[0], &mult[0], len(src), zp, lo, hi, (*byte)(dst))
-	},
-	dequant: func(src []int32, scale, bias []float32, dst []float32) {
-		dequantRowAVX512(&src[0], &scale[0], &bias[0], len(src), &dst[0])
-	},
 }
 
 var avx2Tier = tier{

@@ -4,205 +4,705 @@
 
 package qgemm
 
-// vnni1 computes 1 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni1s32 computes 1 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 1, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*4+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 1, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 1 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
-//
-//go:noescape
-func vnni1(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
-
-// vnni2 computes 2 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
-//
-//	for pn < np, r < 2, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*8+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
-//
-// a holds kq groups of 2 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(1-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni2(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni1s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni3 computes 3 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni2s32 computes 2 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 3, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*12+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 2, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 3 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(2-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni3(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni2s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni4 computes 4 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni3s32 computes 3 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 4, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*16+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 3, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 4 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(3-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni4(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni3s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni5 computes 5 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni4s32 computes 4 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 5, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*20+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 4, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 5 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(4-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni5(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni4s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni6 computes 6 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni5s32 computes 5 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 6, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*24+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 5, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 6 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(5-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni6(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni5s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni7 computes 7 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni6s32 computes 6 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 7, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*28+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 6, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 7 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(6-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni7(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni6s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni8 computes 8 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni7s32 computes 7 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 8, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*32+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 7, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 8 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(7-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni8(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni7s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni9 computes 9 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni8s32 computes 8 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 9, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*36+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 8, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 9 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(8-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni9(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni8s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni10 computes 10 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni9s32 computes 9 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 10, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*40+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 9, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 10 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(9-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni10(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni9s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni11 computes 11 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni10s32 computes 10 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 11, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*44+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 10, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 11 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(10-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni11(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni10s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni12 computes 12 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni11s32 computes 11 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 12, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*48+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 11, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 12 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(11-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni12(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni11s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni13 computes 13 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni12s32 computes 12 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 13, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*52+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 12, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 13 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(12-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni13(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni12s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnni14 computes 14 rows × 32*np channels of int32 dot products from packed
-// operands, panel by panel:
+// vnni13s32 computes 13 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
 //
-//	for pn < np, r < 14, j < 32:
-//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over q < 4*kq of
-//			int32(a[(q/4)*56+r*4+q%4]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//	for pn < np, r < 13, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
 //
-// a holds kq groups of 14 rows × 4 uint8; b holds np panels of kq groups
-// of 32 channels × 4 int8; ldc is in elements. kq >= 1, np >= 1.
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(13-1)*lda+4*kq-1]. kq >= 1, np >= 1.
 //
 //go:noescape
-func vnni14(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int)
+func vnni13s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
 
-// vnniKernels[m] is the m-row VNNI micro-kernel.
-var vnniKernels = [15]func(kq int, a *uint8, b *int8, init *int32, c *int32, np, ldc int){
+// vnni14s32 computes 14 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 14, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = acc
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(14-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni14s32(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32)
+
+// vnniKernelss32[m] is the m-row VNNI micro-kernel with the s32 epilogue.
+var vnniKernelss32 = [15]func(kq int, a *uint8, lda int, b *int8, np int, init *int32, c *int32, ldc int, last uint32){
 	nil,
-	vnni1,
-	vnni2,
-	vnni3,
-	vnni4,
-	vnni5,
-	vnni6,
-	vnni7,
-	vnni8,
-	vnni9,
-	vnni10,
-	vnni11,
-	vnni12,
-	vnni13,
-	vnni14,
+	vnni1s32,
+	vnni2s32,
+	vnni3s32,
+	vnni4s32,
+	vnni5s32,
+	vnni6s32,
+	vnni7s32,
+	vnni8s32,
+	vnni9s32,
+	vnni10s32,
+	vnni11s32,
+	vnni12s32,
+	vnni13s32,
+	vnni14s32,
+}
+
+// vnni1rq computes 1 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 1, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(1-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni1rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni2rq computes 2 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 2, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(2-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni2rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni3rq computes 3 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 3, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(3-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni3rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni4rq computes 4 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 4, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(4-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni4rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni5rq computes 5 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 5, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(5-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni5rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni6rq computes 6 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 6, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(6-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni6rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni7rq computes 7 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 7, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(7-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni7rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni8rq computes 8 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 8, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(8-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni8rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni9rq computes 9 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 9, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(9-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni9rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni10rq computes 10 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 10, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(10-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni10rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni11rq computes 11 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 11, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(11-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni11rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni12rq computes 12 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 12, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(12-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni12rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni13rq computes 13 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 13, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(13-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni13rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnni14rq computes 14 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 14, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		v := min(max(float32(float32(acc) * mult[pn*32+j]), lo), hi)
+//		c[r*ldc+pn*32+j] = byte(int32(roundHalfEven(v)) + zp)
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(14-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni14rq(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32)
+
+// vnniKernelsrq[m] is the m-row VNNI micro-kernel with the rq epilogue.
+var vnniKernelsrq = [15]func(kq int, a *uint8, lda int, b *int8, np int, init *int32, mult *float32, zp int32, lo, hi float32, c *byte, ldc int, last uint32){
+	nil,
+	vnni1rq,
+	vnni2rq,
+	vnni3rq,
+	vnni4rq,
+	vnni5rq,
+	vnni6rq,
+	vnni7rq,
+	vnni8rq,
+	vnni9rq,
+	vnni10rq,
+	vnni11rq,
+	vnni12rq,
+	vnni13rq,
+	vnni14rq,
+}
+
+// vnni1dq computes 1 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 1, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(1-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni1dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni2dq computes 2 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 2, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(2-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni2dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni3dq computes 3 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 3, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(3-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni3dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni4dq computes 4 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 4, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(4-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni4dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni5dq computes 5 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 5, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(5-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni5dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni6dq computes 6 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 6, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(6-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni6dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni7dq computes 7 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 7, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(7-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni7dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni8dq computes 8 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 8, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(8-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni8dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni9dq computes 9 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 9, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(9-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni9dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni10dq computes 10 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 10, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(10-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni10dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni11dq computes 11 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 11, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(11-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni11dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni12dq computes 12 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 12, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(12-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni12dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni13dq computes 13 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 13, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(13-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni13dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnni14dq computes 14 rows × 32*np channels of int32 dot products, panel by
+// panel, and stores them through its epilogue:
+//
+//	for pn < np, r < 14, j < 32 (j < the set bits of last in the last panel):
+//		acc = init[pn*32+j] + sum over q < 4*kq of
+//			int32(a[r*lda+q]) * int32(b[(pn*kq+q/4)*128+j*4+q%4])
+//		c[r*ldc+pn*32+j] = float32(float32(float32(acc)*scale[pn*32+j]) + bias[pn*32+j])
+//
+// b holds np panels of kq groups of 32 channels × 4 int8; init (and
+// the epilogue vectors) hold 32*np values; ldc is in elements. The
+// activations are read up to a[(14-1)*lda+4*kq-1]. kq >= 1, np >= 1.
+//
+//go:noescape
+func vnni14dq(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32)
+
+// vnniKernelsdq[m] is the m-row VNNI micro-kernel with the dq epilogue.
+var vnniKernelsdq = [15]func(kq int, a *uint8, lda int, b *int8, np int, init *int32, scale, bias *float32, c *float32, ldc int, last uint32){
+	nil,
+	vnni1dq,
+	vnni2dq,
+	vnni3dq,
+	vnni4dq,
+	vnni5dq,
+	vnni6dq,
+	vnni7dq,
+	vnni8dq,
+	vnni9dq,
+	vnni10dq,
+	vnni11dq,
+	vnni12dq,
+	vnni13dq,
+	vnni14dq,
 }
 
 // avx2Kernels[m] is the m-row AVX2 micro-kernel.
