@@ -12,7 +12,7 @@ import (
 func init() {
 	for name, f := range map[string]func(a, b *tensor.Tensor) (*tensor.Tensor, error){
 		"Add": arith(tensor.Add), "Sub": arith(tensor.Sub), "Mul": arith(tensor.Mul), "Div": divide,
-		"Pow": pow,
+		"Pow":   pow,
 		"Equal": compare(tensor.Equal), "Greater": compare(tensor.Greater), "Less": compare(tensor.Less),
 		"GreaterOrEqual": compare(tensor.GreaterEqual), "LessOrEqual": compare(tensor.LessEqual),
 		"And": logical(tensor.LogicalAnd), "Or": logical(tensor.LogicalOr),
