@@ -1,9 +1,11 @@
 // Package quantized holds quanta's statically quantized modules, after
 // torch.ao.nn.quantized (and the fused torch.ao.nn.intrinsic.quantized
 // modules LinearReLU, ConvReLU1d and ConvReLU2d): Quantize and DeQuantize,
-// Linear, Conv1d, Conv2d, ConvTranspose2d, the normalizations, activations
-// with their own output qparams, Dropout, and QFunctional, the quantized
-// form of nn.FloatFunctional.
+// Linear, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, the
+// normalizations, activations with their own output qparams, Dropout,
+// QFunctional, the quantized form of nn.FloatFunctional, and the
+// weight-only Embedding and EmbeddingBag (8- or 4-bit rows with float
+// qparams, float32 output).
 //
 // Modules take and return quint8 tensors with per-tensor qparams (Quantize
 // takes float32, DeQuantize returns it); a tensor of another dtype is a
