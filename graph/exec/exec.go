@@ -96,7 +96,7 @@ func Compile(m *graph.Model, opts Options) (*Program, error) {
 	if err := graph.Sort(m.Graph); err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	c := &CompileContext{model: m}
+	c := &CompileContext{model: m, folded: map[*graph.Value]*tensor.Tensor{}}
 	sp, err := c.CompileGraph(m.Graph)
 	if err != nil {
 		return nil, err
@@ -109,6 +109,9 @@ func Compile(m *graph.Model, opts Options) (*Program, error) {
 type CompileContext struct {
 	model  *graph.Model
 	parent *Subprogram
+	// folded holds the values computed at compile time (constant folding),
+	// shared by a graph and its subgraphs.
+	folded map[*graph.Value]*tensor.Tensor
 }
 
 // Opset returns the opset version the model imports for domain ("" is
@@ -123,6 +126,9 @@ func (c *CompileContext) Const(v *graph.Value) *tensor.Tensor {
 	}
 	if v.Const != nil {
 		return v.Const
+	}
+	if t := c.folded[v]; t != nil {
+		return t
 	}
 	if p := v.Producer; p != nil && p.OpType == "Constant" && (p.Domain == "" || p.Domain == "ai.onnx") {
 		if t, err := constantValue(p); err == nil {
@@ -158,11 +164,24 @@ func (c *CompileContext) CompileGraph(g *graph.Graph) (*Subprogram, error) {
 		sp.consts[slot(v)] = v.Const
 		defined[v] = true
 	}
-	sub := &CompileContext{model: c.model, parent: sp}
+	sub := &CompileContext{model: c.model, parent: sp, folded: c.folded}
+	if sub.folded == nil {
+		sub.folded = map[*graph.Value]*tensor.Tensor{}
+	}
 	for _, n := range g.Nodes {
 		k, err := sub.compileNode(n)
 		if err != nil {
 			return nil, err
+		}
+		if outs, ok := sub.fold(n, k); ok {
+			for i, o := range n.Outputs {
+				if o != nil {
+					sub.folded[o] = outs[i]
+					sp.consts[slot(o)] = outs[i]
+					defined[o] = true
+				}
+			}
+			continue
 		}
 		st := step{node: n, kernel: k}
 		for _, in := range n.Inputs {
@@ -251,6 +270,54 @@ func outerValues(g *graph.Graph) []*graph.Value {
 	}
 	reads(g)
 	return out
+}
+
+// nondeterministic lists operators whose result must not be computed at
+// compile time.
+var nondeterministic = map[string]bool{
+	"RandomNormal": true, "RandomUniform": true, "RandomNormalLike": true, "RandomUniformLike": true, "Multinomial": true, "Bernoulli": true,
+}
+
+// foldLimit bounds the elements a folded node may produce, so folding
+// never inflates a model (Expand or Tile of a constant).
+const foldLimit = 1 << 20
+
+// fold runs node n at compile time when all its inputs are constants (an
+// initializer, a Constant node, or an earlier folded node) and it has no
+// subgraph: constant folding. It reports false, leaving the node to run
+// time, when the kernel fails or produces more than foldLimit elements.
+func (c *CompileContext) fold(n *graph.Node, k Kernel) (outs []*tensor.Tensor, ok bool) {
+	if nondeterministic[n.OpType] || len(n.Subgraphs()) > 0 || (n.Domain != "" && n.Domain != "ai.onnx") {
+		return nil, false
+	}
+	in := make([]*tensor.Tensor, len(n.Inputs))
+	for i, v := range n.Inputs {
+		if v == nil {
+			continue
+		}
+		if in[i] = c.Const(v); in[i] == nil {
+			return nil, false
+		}
+	}
+	defer func() {
+		if recover() != nil {
+			outs, ok = nil, false
+		}
+	}()
+	var err error
+	autograd.NoGrad(func() { outs, err = k.Run(&Frame{ctx: context.Background()}, in) })
+	if err != nil || len(outs) < len(n.Outputs) {
+		return nil, false
+	}
+	for i, o := range n.Outputs {
+		if o == nil {
+			continue
+		}
+		if outs[i] == nil || outs[i].Numel() > foldLimit {
+			return nil, false
+		}
+	}
+	return outs, true
 }
 
 func (c *CompileContext) compileNode(n *graph.Node) (k Kernel, err error) {

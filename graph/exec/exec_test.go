@@ -117,3 +117,29 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("broadcast error: %v", err)
 	}
 }
+
+// TestConstantFolding checks that nodes computing from constants run once
+// at compile time: y = x + (c1 * c2) has one step left.
+func TestConstantFolding(t *testing.T) {
+	g := graph.New("fold")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 2))
+	c1 := g.AddInitializer("c1", tensor.FromFloat32([]float32{1, 2}, 2))
+	k := g.AddNode("k", "Constant", nil, []string{"c2"}, map[string]*graph.Attr{"value": graph.ATensor(tensor.FromFloat32([]float32{3, 4}, 2))})
+	m := g.AddNode("mul", "Mul", []*graph.Value{c1, k.Outputs[0]}, []string{"p"}, nil)
+	a := g.AddNode("add", "Add", []*graph.Value{x, m.Outputs[0]}, []string{"y"}, nil)
+	g.Outputs = []*graph.Value{a.Outputs[0]}
+	p, err := Compile(model(g, 17), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.main.steps); n != 1 || p.main.steps[0].node.Name != "add" {
+		t.Fatalf("%d steps after folding, want only add", n)
+	}
+	out, err := p.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{10, 20}, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := out["y"].F32(); y[0] != 13 || y[1] != 28 {
+		t.Errorf("y = %v, want [13 28]", y)
+	}
+}
