@@ -40,7 +40,7 @@ var staticMapping = map[string]staticConvert{
 		return quantized.ConvReLU2dFromFloat(f.(*intrinsic.ConvReLU2d).Conv, w, out)
 	},
 	"ConvTranspose2d": func(f nn.Module, w observer.Observer, out *tensor.QParams) (nn.Module, error) {
-		return quantized.ConvTranspose2dFromFloat(f.(*nn.ConvTranspose2d), w, out)
+		return quantized.ConvTranspose2dFromFloat(f.(*nn.ConvTranspose2d), transposedWeightObserver(w), out)
 	},
 	"BatchNorm2d": func(f nn.Module, _ observer.Observer, out *tensor.QParams) (nn.Module, error) {
 		return quantized.BatchNorm2dFromFloat(f.(*nn.BatchNorm2d), out)

@@ -208,9 +208,11 @@ func attachObserver(m nn.Module, qc *quant.QConfig, hook bool) {
 // (PropagateQConfig with opt.Mapping), then attaches an observer, made by
 // the module's QConfig.Activation, to the output of every module that
 // Convert will quantize: QuantStub, the modules with statically quantized
-// counterparts (Linear, Conv1d/2d, ConvTranspose2d, the fused LinearReLU,
-// ConvReLU1d/2d and BNReLU2d, BatchNorm2d, LayerNorm, ReLU6, Hardswish,
-// LeakyReLU, Softmax), nn/qat modules, and custom modules;
+// counterparts (Linear, Conv1d/2d, ConvTranspose1d/2d, the fused
+// LinearReLU, ConvReLU1d/2d and BNReLU2d, BatchNorm2d, LayerNorm,
+// GroupNorm, InstanceNorm1d/2d, ReLU6, Hardswish, LeakyReLU, ELU, Softmax,
+// Dropout, and the weight-only Embedding and EmbeddingBag), the observable
+// forms of LSTM and MultiheadAttention, nn/qat modules, and custom modules;
 // FloatFunctional gets its observer without a hook (it calls it itself).
 // In training mode Sigmoid, Tanh and Hardsigmoid are observed too (their
 // fixed-qparams fake quantization, for QAT). Inputs are observed only by

@@ -220,18 +220,19 @@ func TestEagerErrors(t *testing.T) {
 	autograd.NoGrad(func() { m.Forward(bad) })
 	check("NaN calibration", Convert(m, Options{}), "quant (QuantStub)", "calibration failed", "NaN")
 
-	// An explicit qconfig on a module with no static counterpart.
-	type withLSTM struct {
+	// An explicit qconfig on a module with no static counterpart (a GRU
+	// has no quantizable form; an LSTM has one).
+	type withGRU struct {
 		nn.Base
-		Body *resNet  `nn:"body"`
-		RNN  *nn.LSTM `nn:"rnn"`
+		Body *resNet `nn:"body"`
+		RNN  *nn.GRU `nn:"rnn"`
 	}
-	lstm, err := nn.NewLSTM(4, 4, nn.RNNOptions{})
+	gru, err := nn.NewGRU(4, 4, nn.RNNOptions{})
 	must(t, err)
-	w := &withLSTM{Body: fresh(), RNN: lstm}
+	w := &withGRU{Body: fresh(), RNN: gru}
 	nn.Eval(w)
 	SetQConfig(w.RNN, qc)
-	check("LSTM with a qconfig", Prepare(w, Options{}), "rnn (LSTM)", "no statically quantized counterpart", "QuantizeDynamic")
+	check("GRU with a qconfig", Prepare(w, Options{}), "rnn (GRU)", "no statically quantized counterpart", "QuantizeDynamic")
 
 	// A QAT fusion given to Prepare.
 	m = newResNet(t, 5)
@@ -336,5 +337,39 @@ func TestSaveLoadQuantized(t *testing.T) {
 	autograd.NoGrad(func() { want, got = src.Forward(x), dst.Forward(x) })
 	if d := tensor.MaxAbsDiff(got, want); d != 0 {
 		t.Fatalf("reloaded quantized model differs by %v", d)
+	}
+}
+
+// TestConvTranspose2dPerChannel quantizes a ConvTranspose2d with the x86
+// preset's per-channel weight observer: quanta quantizes transposed
+// convolutions per output channel (axis 1), which PyTorch refuses.
+func TestConvTranspose2dPerChannel(t *testing.T) {
+	type deconvNet struct {
+		nn.Base
+		Quant   nn.Layer `nn:"quant"`
+		Up      nn.Layer `nn:"up"`
+		DeQuant nn.Layer `nn:"dequant"`
+	}
+	up, err := nn.NewConvTranspose2d(4, 6, nn.Pair(2), nn.Conv2dOptions{Stride: nn.Pair(2), RNG: tensor.NewRNG(1)})
+	must(t, err)
+	m := &deconvNet{Quant: nn.NewQuantStub(nil), Up: up, DeQuant: nn.NewDeQuantStub(nil)}
+	x := tensor.Randn(tensor.NewRNG(2), 2, 4, 5, 5)
+	var want *tensor.Tensor
+	autograd.NoGrad(func() { want = up.Forward(x) })
+	qc, _ := quant.DefaultQConfig("x86")
+	SetQConfig(m, qc)
+	fwd := func(p nn.Module) *tensor.Tensor {
+		d := p.(*deconvNet)
+		return d.DeQuant.Forward(d.Up.Forward(d.Quant.Forward(x)))
+	}
+	must(t, Quantize(m, func(p nn.Module) error { autograd.NoGrad(func() { fwd(p) }); return nil }, Options{}))
+	w := nn.StateDict(m.Up)["weight"]
+	if q := w.QParams(); !q.Scheme.PerChannel() || q.Axis != 1 || len(q.Scale) != 6 {
+		t.Fatalf("weight qparams %+v, want per-channel along axis 1", q)
+	}
+	var got *tensor.Tensor
+	autograd.NoGrad(func() { got = fwd(m) })
+	if s := sqnr(got, want); s < 25 {
+		t.Errorf("SQNR %.1f dB", s)
 	}
 }
