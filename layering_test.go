@@ -48,6 +48,8 @@ var layers = []layer{
 	{pattern: "nn/quantized/...", row: 5},
 	{pattern: "nn/intrinsic/...", row: 5},
 	{pattern: "nn/qat/...", row: 5},
+	// Float modules rebuilt from observable parts (LSTM, attention).
+	{pattern: "nn/quantizable/...", row: 5},
 	{pattern: "eager/...", row: 5},
 	{pattern: "onnx/...", row: 6, only: []string{"graph/...", "tensor", "quant/..."}},
 	{pattern: "cmd/...", row: 7},
@@ -71,6 +73,7 @@ var sameRow = [][2]string{
 	{"eager/...", "nn/intrinsic/..."},
 	{"eager/...", "nn/qat/..."},
 	{"eager/...", "nn/quantized/..."},
+	{"eager/...", "nn/quantizable/..."},
 }
 
 // thirdPartyFromRow is the lowest row that may import modules other than
