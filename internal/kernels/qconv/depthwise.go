@@ -2,6 +2,7 @@ package qconv
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/quanta-go/quanta/internal/cpu"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
@@ -59,7 +60,15 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 			}
 		}
 	}
-	parallel.For(q.N*q.C, 1, func(s, e int) {
+	// Planes are handed out one at a time, so a worker that wakes late
+	// takes fewer; tiny convolutions stay on the calling goroutine.
+	planes := q.N * q.C
+	t := min(parallel.NumThreads(), planes)
+	if planes*oh*ow*taps < 1<<18 {
+		t = 1
+	}
+	var next atomic.Int64
+	parallel.ForThreads(t, t, 1, func(_, _ int) {
 		bp := planePool.Get().(*[]uint8)
 		defer planePool.Put(bp)
 		need := ph*pwid + 64
@@ -68,7 +77,11 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 		}
 		plane := (*bp)[:need]
 		var wq [16]int32
-		for it := s; it < e; it++ {
+		for {
+			it := int(next.Add(1)) - 1
+			if it >= planes {
+				return
+			}
 			c := it % q.C
 			src := x[it*q.H*q.W : (it+1)*q.H*q.W]
 			dst := y[it*oh*ow : (it+1)*oh*ow]

@@ -19,29 +19,58 @@ func getI32(n int) *[]int32 {
 	return b
 }
 
-// toPaddedNHWC writes one NCHW image into a [H+2PadH][W+2PadW][cp] buffer
-// whose padding (spatial, and channels C..cp) holds za.
-func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []uint8) {
+// wholePlane reports whether toPaddedNHWC converts the image as one
+// [C][H*W] -> [H*W][C] transpose (no padding, channels in blocks of 16).
+func wholePlane(q *conv.Conv2DParams, cp int) bool {
+	return q.PadH == 0 && q.PadW == 0 && cp == q.C && useTranspose() && q.C%16 == 0 && q.H*q.W >= 16
+}
+
+// padUnits is how many independent pieces toPaddedNHWC cuts one image
+// into: 16-pixel blocks for a whole-plane transpose, else padded rows.
+func padUnits(q *conv.Conv2DParams, cp int) int {
+	if wholePlane(q, cp) {
+		return q.H * q.W / 16
+	}
+	return q.H + 2*q.PadH
+}
+
+// toPaddedNHWC writes units [u0, u1) (see padUnits) of one NCHW image into
+// a [H+2PadH][W+2PadW][cp] buffer whose padding (spatial, and channels
+// C..cp) holds za; the last unit also fills the slack after the buffer.
+// Units write disjoint bytes, so they may run concurrently.
+func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []uint8, u0, u1 int) {
 	ph := q.H + 2*q.PadH
 	rowLen := pw * cp
-	// Top and bottom padding rows, and the slack after the buffer.
-	fill(dst[:q.PadH*rowLen], za)
-	fill(dst[(q.PadH+q.H)*rowLen:], za)
-	_ = ph
 	hw := q.H * q.W
-	if q.PadH == 0 && q.PadW == 0 && cp == q.C && useTranspose() && q.C%16 == 0 && hw >= 16 {
-		// Unpadded: the whole plane is one [C][HW] -> [HW][C] transpose.
-		for p := 0; p < hw; p += 16 {
-			p = min(p, hw-16)
+	if wholePlane(q, cp) {
+		// Unpadded: the plane is one [C][HW] -> [HW][C] transpose. The
+		// last unit also covers the tail with a block overlapping its own.
+		nu := hw / 16
+		for u := u0; u < u1; u++ {
 			for c := 0; c < q.C; c += 16 {
-				transposeBlock(&x[c*hw+p], hw, &dst[p*cp+c], cp)
+				transposeBlock(&x[c*hw+u*16], hw, &dst[u*16*cp+c], cp)
+			}
+			if u == nu-1 {
+				if p := hw - 16; p > u*16 {
+					for c := 0; c < q.C; c += 16 {
+						transposeBlock(&x[c*hw+p], hw, &dst[p*cp+c], cp)
+					}
+				}
+				fill(dst[hw*cp:], za)
 			}
 		}
-		fill(dst[hw*cp:], za)
 		return
 	}
-	for i := 0; i < q.H; i++ {
-		row := dst[(q.PadH+i)*rowLen : (q.PadH+i+1)*rowLen]
+	for u := u0; u < u1; u++ {
+		if u == ph-1 {
+			fill(dst[ph*rowLen:], za) // slack after the buffer
+		}
+		row := dst[u*rowLen : (u+1)*rowLen]
+		i := u - q.PadH
+		if i < 0 || i >= q.H {
+			fill(row, za)
+			continue
+		}
 		fill(row[:q.PadW*cp], za)
 		fill(row[(q.PadW+q.W)*cp:], za)
 		px := row[q.PadW*cp : (q.PadW+q.W)*cp]
@@ -88,12 +117,14 @@ func fill(b []uint8, v uint8) {
 	}
 }
 
-// nhwcToNCHW transposes [m pixels][c channels] into [c][m], in blocks that
-// stay in cache.
-func nhwcToNCHW(src []uint8, m, c int, dst []uint8) {
-	if useTranspose() && c%16 == 0 && m >= 16 {
-		for p := 0; p < m; p += 16 {
-			p = min(p, m-16)
+// nhwcToNCHW transposes pixels [p0, p1) of src ([m pixels][c channels])
+// into dst ([c][m]), writing only dst[ch*m+p] for p in [p0, p1), in blocks
+// that stay in cache.
+func nhwcToNCHW(src []uint8, m, c int, dst []uint8, p0, p1 int) {
+	if useTranspose() && c%16 == 0 && p1-p0 >= 16 {
+		// The last block overlaps the one before it inside [p0, p1).
+		for p := p0; p < p1; p += 16 {
+			p = min(p, p1-16)
 			for ch := 0; ch < c; ch += 16 {
 				transposeBlock(&src[p*c+ch], c, &dst[ch*m+p], m)
 			}
@@ -101,13 +132,13 @@ func nhwcToNCHW(src []uint8, m, c int, dst []uint8) {
 		return
 	}
 	const bs = 32
-	for p0 := 0; p0 < m; p0 += bs {
-		p1 := min(p0+bs, m)
+	for b0 := p0; b0 < p1; b0 += bs {
+		b1 := min(b0+bs, p1)
 		for c0 := 0; c0 < c; c0 += bs {
 			c1 := min(c0+bs, c)
 			for ch := c0; ch < c1; ch++ {
 				d := dst[ch*m : ch*m+m]
-				for p := p0; p < p1; p++ {
+				for p := b0; p < b1; p++ {
 					d[p] = src[p*c+ch]
 				}
 			}

@@ -102,6 +102,13 @@ func TestConv2DThreadIndependent(t *testing.T) {
 	for _, g := range []conv.Conv2DParams{
 		{N: 2, C: 16, H: 14, W: 14, OutC: 32, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{N: 2, C: 24, H: 14, W: 14, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 24},
+		// Large enough to run in parallel: padded rows, output row groups
+		// with overlapping 16-pixel transposes, depthwise planes.
+		{N: 2, C: 32, H: 30, W: 30, OutC: 48, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 1, C: 128, H: 21, W: 21, OutC: 160, KH: 1, KW: 1},
+		{N: 1, C: 64, H: 9, W: 100, OutC: 64, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 1, C: 160, H: 7, W: 7, OutC: 160, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 2, C: 144, H: 30, W: 30, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144},
 	} {
 		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
 		x, w, rq := randConv(r, p, false)
@@ -109,7 +116,9 @@ func TestConv2DThreadIndependent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var outs [][]uint8
+		want := make([]uint8, p.Norm().OutputLen())
+		Reference(&p, x, w, rq, want)
+		outs := [][]uint8{want}
 		for _, th := range []int{1, 2, 3} {
 			old := parallel.SetNumThreads(th)
 			y := make([]uint8, p.Norm().OutputLen())
@@ -118,8 +127,8 @@ func TestConv2DThreadIndependent(t *testing.T) {
 			outs = append(outs, y)
 		}
 		for i := range outs[0] {
-			if outs[1][i] != outs[0][i] || outs[2][i] != outs[0][i] {
-				t.Fatalf("%+v: output %d depends on the thread count", g, i)
+			if outs[1][i] != outs[0][i] || outs[2][i] != outs[0][i] || outs[3][i] != outs[0][i] {
+				t.Fatalf("%+v: output %d at 1, 2, 3 threads = %d, %d, %d, want %d", g, i, outs[1][i], outs[2][i], outs[3][i], outs[0][i])
 			}
 		}
 	}
@@ -143,6 +152,7 @@ func BenchmarkQConv2D(b *testing.B) {
 		g    conv.Conv2DParams
 	}{
 		{"3x3_64x64_56", conv.Conv2DParams{N: 1, C: 64, H: 56, W: 56, OutC: 64, KH: 3, KW: 3, PadH: 1, PadW: 1}},
+		{"3x3_128x128_56", conv.Conv2DParams{N: 1, C: 128, H: 56, W: 56, OutC: 128, KH: 3, KW: 3, PadH: 1, PadW: 1}},
 		{"3x3_128x128_28", conv.Conv2DParams{N: 1, C: 128, H: 28, W: 28, OutC: 128, KH: 3, KW: 3, PadH: 1, PadW: 1}},
 		{"1x1_256x256_14", conv.Conv2DParams{N: 1, C: 256, H: 14, W: 14, OutC: 256, KH: 1, KW: 1}},
 		{"dw3x3_144_56", conv.Conv2DParams{N: 1, C: 144, H: 56, W: 56, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144}},
