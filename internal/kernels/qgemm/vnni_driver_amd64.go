@@ -3,6 +3,7 @@
 package qgemm
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -87,7 +88,12 @@ func driveVNNI(m int, a []uint8, lda int, za int32, p *Packed, e *epilogue) {
 		t = 1
 	}
 	direct := p.K%4 == 0
-	parallel.ForThreads(t, nch*nrb, 1, func(s, end int) {
+	tasks := nch * nrb
+	var next atomic.Int64
+	// One call per worker; each takes tiles one at a time, so a helper
+	// that wakes late simply takes fewer (tiles are outputs: which worker
+	// computes one never changes its value).
+	parallel.ForThreads(min(t, tasks), min(t, tasks), 1, func(_, _ int) {
 		var ab *u8buf
 		if !direct {
 			ab = u8Pool.Get().(*u8buf)
@@ -98,7 +104,11 @@ func driveVNNI(m int, a []uint8, lda int, za int32, p *Packed, e *epilogue) {
 			cb = i32Pool.Get().(*i32buf)
 			defer i32Pool.Put(cb)
 		}
-		for it := s; it < end; it++ {
+		for {
+			it := int(next.Add(1)) - 1
+			if it >= tasks {
+				return
+			}
 			ch, rb := it/nrb, it%nrb
 			base, extra := m/nrb, m%nrb
 			i0 := rb*base + min(rb, extra)
