@@ -222,7 +222,7 @@ func attachObserver(m nn.Module, qc *quant.QConfig, hook bool) {
 //
 // A module given a qconfig of its own (SetQConfig or a mapping rule naming
 // it) whose type has no quantized form and does not run on quantized
-// tensors (for example an LSTM: use QuantizeDynamic) is an error naming
+// tensors (for example a GRU: use QuantizeDynamic) is an error naming
 // its path; a qconfig inherited from a parent leaves such a module float,
 // as in PyTorch.
 func Prepare(root nn.Module, opt Options) error {
