@@ -35,6 +35,8 @@ var layers = []layer{
 	{pattern: "internal/kernels/...", row: 1, only: []string{"internal/cpu", "internal/parallel", "internal/kernels/..."}},
 	// data needs tensor only.
 	{pattern: "data", row: 1, only: []string{"tensor"}},
+	// npy (.npy/.npz files) needs tensor only.
+	{pattern: "npy", row: 1, only: []string{"tensor"}},
 	{pattern: "autograd", row: 2},
 	// ops/quantized and ops/dynamic hold the quantized and dynamic ops.
 	{pattern: "ops/...", row: 2},
@@ -257,6 +259,8 @@ func TestLayeringRules(t *testing.T) {
 		{"nn/optim", mod + "/nn", true},
 		{"nn", mod + "/data", true},
 		{"data", mod + "/ops", false},
+		{"npy", mod + "/tensor", true},
+		{"npy", mod + "/data", false},
 		{"onnx", mod + "/graph", true},
 		{"onnx", mod + "/nn", false},
 		{"cmd/quanta", mod + "/internal/demo", true},
