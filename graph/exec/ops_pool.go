@@ -1,0 +1,317 @@
+package exec
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/parallel"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// MaxPool (opsets 1 to 21, with the optional Indices output), AveragePool
+// (opsets 7 to 21), GlobalAveragePool and GlobalMaxPool (opset 1 on), over
+// 1, 2 or 3 spatial dimensions. The window loops are plain Go over one
+// plane (an image channel) at a time, planes in parallel.
+//
+// Output sizes follow ONNX: floor((in + pads - effective kernel) / stride)
+// + 1, or ceil with ceil_mode, in which case a last window that would start
+// in the end padding is dropped (as PyTorch and the current ONNX reference
+// do); auto_pad SAME_* gives ceil(in / stride) with the padding split as
+// Conv's, VALID no padding.
+
+func init() {
+	register("MaxPool", 1, func(c *CompileContext, n *graph.Node) (Kernel, error) { return compilePool(c, n, true) })
+	register("AveragePool", 7, func(c *CompileContext, n *graph.Node) (Kernel, error) { return compilePool(c, n, false) })
+	register("GlobalAveragePool", 1, func(c *CompileContext, n *graph.Node) (Kernel, error) {
+		return compileGlobalPool(n, false)
+	})
+	register("GlobalMaxPool", 1, func(c *CompileContext, n *graph.Node) (Kernel, error) {
+		return compileGlobalPool(n, true)
+	})
+}
+
+// poolKernel is a compiled MaxPool or AveragePool node.
+type poolKernel struct {
+	max          bool
+	sp           nnSpatial
+	ceil         bool
+	includePad   bool
+	storageOrder int64
+	wantIndices  bool
+}
+
+func compilePool(c *CompileContext, n *graph.Node, isMax bool) (Kernel, error) {
+	if err := nIn(n, 1, 1); err != nil {
+		return nil, err
+	}
+	sp, err := nnParseSpatial(n)
+	if err != nil {
+		return nil, err
+	}
+	if sp.kernel == nil {
+		return nil, fmt.Errorf("attribute kernel_shape is required")
+	}
+	k := &poolKernel{max: isMax, sp: sp}
+	ceil, err := n.Int("ceil_mode", 0)
+	if err != nil {
+		return nil, err
+	}
+	k.ceil = ceil != 0
+	if isMax {
+		if k.storageOrder, err = n.Int("storage_order", 0); err != nil {
+			return nil, err
+		}
+		if k.storageOrder != 0 && k.storageOrder != 1 {
+			return nil, fmt.Errorf("storage_order %d, want 0 or 1", k.storageOrder)
+		}
+		k.wantIndices = n.Output(1) != nil
+	} else {
+		inc, err := n.Int("count_include_pad", 0)
+		if err != nil {
+			return nil, err
+		}
+		k.includePad = inc != 0
+	}
+	return k, nil
+}
+
+// Run pools the input.
+func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	switch x.DType() {
+	case tensor.Float32:
+	case tensor.Int8, tensor.Uint8:
+		if !k.max {
+			return nil, fmt.Errorf("AveragePool of %s is not supported", x.DType())
+		}
+	default:
+		return nil, fmt.Errorf("input of type %s is not supported", x.DType())
+	}
+	xs := x.Shape()
+	r := len(xs) - 2
+	if r < 1 || r > 3 {
+		return nil, fmt.Errorf("input has shape %v: want [N, C, D1, ...] with 1 to 3 spatial dimensions", xs)
+	}
+	geo, err := k.sp.resolve(xs[2:], k.sp.kernel, k.ceil)
+	if err != nil {
+		return nil, err
+	}
+	for i, o := range geo.out {
+		if o <= 0 {
+			return nil, fmt.Errorf("input %v gives an empty output in spatial dimension %d", xs, i)
+		}
+	}
+	p := newPool3(geo)
+	xv, isF := nnToFloat(x)
+	planes := xs[0] * xs[1]
+	y := make([]float32, planes*p.outLen)
+	var idx []int64
+	if k.max && k.wantIndices {
+		idx = make([]int64, len(y))
+	}
+	parallel.For(planes, 1, func(s, e int) {
+		for pl := s; pl < e; pl++ {
+			xp := xv[pl*p.inLen : (pl+1)*p.inLen]
+			yp := y[pl*p.outLen : (pl+1)*p.outLen]
+			if k.max {
+				var ip []int64
+				if idx != nil {
+					ip = idx[pl*p.outLen : (pl+1)*p.outLen]
+				}
+				p.maxPlane(xp, yp, ip, int64(pl*p.inLen), k.storageOrder == 1)
+			} else {
+				p.avgPlane(xp, yp, k.includePad)
+			}
+		}
+	})
+	yShape := append([]int{xs[0], xs[1]}, geo.out...)
+	yt := nnTensor(y, yShape)
+	if !isF {
+		yt = tensor.Cast(yt, x.DType())
+	}
+	outs := []*tensor.Tensor{yt}
+	if idx != nil {
+		outs = append(outs, nnInt64Tensor(idx, yShape))
+	}
+	return outs, nil
+}
+
+// pool3 is a pooling geometry over 3 spatial dimensions; 1-D and 2-D
+// pools are viewed with leading dimensions of size 1.
+type pool3 struct {
+	in, out, k, s, d, pb, pe [3]int
+	inLen, outLen            int
+}
+
+func newPool3(g nnGeom) pool3 {
+	var p pool3
+	off := 3 - len(g.in)
+	for i := range 3 {
+		p.in[i], p.out[i], p.k[i], p.s[i], p.d[i] = 1, 1, 1, 1, 1
+	}
+	for i := range g.in {
+		j := i + off
+		p.in[j], p.out[j], p.k[j], p.s[j], p.d[j] = g.in[i], g.out[i], g.kernel[i], g.strides[i], g.dilations[i]
+		p.pb[j], p.pe[j] = g.padBegin[i], g.padEnd[i]
+	}
+	p.inLen = p.in[0] * p.in[1] * p.in[2]
+	p.outLen = p.out[0] * p.out[1] * p.out[2]
+	return p
+}
+
+// taps returns the input positions of window o in dimension i (those inside
+// the input) and the number of window positions inside the padded input.
+func (p *pool3) taps(i, o int, buf []int) ([]int, int) {
+	buf = buf[:0]
+	padded := 0
+	start := o*p.s[i] - p.pb[i]
+	for t := range p.k[i] {
+		v := start + t*p.d[i]
+		if v >= -p.pb[i] && v < p.in[i]+p.pe[i] {
+			padded++
+		}
+		if v >= 0 && v < p.in[i] {
+			buf = append(buf, v)
+		}
+	}
+	return buf, padded
+}
+
+// maxPlane computes one plane of MaxPool. Indices (when idx is not nil)
+// are base plus the offset of the first maximum in the plane, row-major or
+// (colMajor) column-major.
+func (p *pool3) maxPlane(x, y []float32, idx []int64, base int64, colMajor bool) {
+	var b0, b1, b2 [16]int
+	o := 0
+	for od := range p.out[0] {
+		t0, _ := p.taps(0, od, b0[:0])
+		for oh := range p.out[1] {
+			t1, _ := p.taps(1, oh, b1[:0])
+			for ow := range p.out[2] {
+				t2, _ := p.taps(2, ow, b2[:0])
+				best := nnNegInf
+				bi := -1
+				for _, id := range t0 {
+					for _, ih := range t1 {
+						row := (id*p.in[1] + ih) * p.in[2]
+						for _, iw := range t2 {
+							if v := x[row+iw]; v > best || bi < 0 || (v != v && best == best) {
+								best, bi = v, row+iw
+							}
+						}
+					}
+				}
+				y[o] = best
+				if idx != nil {
+					if bi < 0 {
+						idx[o] = -1
+					} else {
+						off := int64(bi)
+						if colMajor {
+							id, ih, iw := bi/(p.in[1]*p.in[2]), bi/p.in[2]%p.in[1], bi%p.in[2]
+							off = int64(p.colMajorOffset(id, ih, iw))
+						}
+						idx[o] = base + off
+					}
+				}
+				o++
+			}
+		}
+	}
+}
+
+// colMajorOffset is the column-major offset of (d, h, w) over the pool's
+// real spatial dimensions (the leading size-1 ones add nothing).
+func (p *pool3) colMajorOffset(d, h, w int) int {
+	// Column-major: the first real dimension varies fastest.
+	return d + p.in[0]*(h+p.in[1]*w)
+}
+
+// avgPlane computes one plane of AveragePool.
+func (p *pool3) avgPlane(x, y []float32, includePad bool) {
+	var b0, b1, b2 [16]int
+	o := 0
+	for od := range p.out[0] {
+		t0, n0 := p.taps(0, od, b0[:0])
+		for oh := range p.out[1] {
+			t1, n1 := p.taps(1, oh, b1[:0])
+			for ow := range p.out[2] {
+				t2, n2 := p.taps(2, ow, b2[:0])
+				var sum float32
+				for _, id := range t0 {
+					for _, ih := range t1 {
+						row := (id*p.in[1] + ih) * p.in[2]
+						for _, iw := range t2 {
+							sum += x[row+iw]
+						}
+					}
+				}
+				cnt := len(t0) * len(t1) * len(t2)
+				if includePad {
+					cnt = n0 * n1 * n2
+				}
+				if cnt == 0 {
+					y[o] = float32(math.NaN())
+				} else {
+					y[o] = sum / float32(cnt)
+				}
+				o++
+			}
+		}
+	}
+}
+
+// globalPoolKernel is GlobalAveragePool or GlobalMaxPool.
+type globalPoolKernel struct{ max bool }
+
+func compileGlobalPool(n *graph.Node, isMax bool) (Kernel, error) {
+	if err := nIn(n, 1, 1); err != nil {
+		return nil, err
+	}
+	return &globalPoolKernel{max: isMax}, nil
+}
+
+// Run reduces every plane to one value.
+func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantFloat("the input", x); err != nil {
+		return nil, err
+	}
+	xs := x.Shape()
+	if len(xs) < 2 {
+		return nil, fmt.Errorf("input has shape %v: want [N, C, ...]", xs)
+	}
+	planes := xs[0] * xs[1]
+	hw := nnProd(xs[2:])
+	xv := x.F32()
+	y := make([]float32, planes)
+	parallel.For(planes, 16, func(s, e int) {
+		for pl := s; pl < e; pl++ {
+			v := xv[pl*hw : (pl+1)*hw]
+			if k.max {
+				m := nnNegInf
+				for i, f := range v {
+					if f > m || i == 0 || f != f {
+						m = f
+						if f != f {
+							break
+						}
+					}
+				}
+				y[pl] = m
+			} else {
+				var sum float64
+				for _, f := range v {
+					sum += float64(f)
+				}
+				y[pl] = float32(sum / float64(hw))
+			}
+		}
+	})
+	yShape := []int{xs[0], xs[1]}
+	for range xs[2:] {
+		yShape = append(yShape, 1)
+	}
+	return []*tensor.Tensor{nnTensor(y, yShape)}, nil
+}
