@@ -20,9 +20,10 @@ var (
 // RegisterQuantized installs the kernel that runs op name when its input is
 // a quantized tensor. Package ops/quantized registers kernels for ReLU,
 // ReLU6, Hardtanh, LeakyReLU, ELU, Hardswish, Hardsigmoid, Sigmoid, Tanh,
-// GELU, MaxPool2d, AvgPool2d and AdaptiveAvgPool2d when it is linked, so
-// that float modules such as nn.ReLU and nn.MaxPool2d run natively on the
-// quint8 tensors of an eager-mode quantized model, as in PyTorch. Reshape,
+// GELU, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, UpsampleNearest2d and
+// UpsampleBilinear2d when it is linked, so that float modules such as
+// nn.ReLU, nn.MaxPool2d and nn.Upsample run natively on the quint8
+// tensors of an eager-mode quantized model, as in PyTorch. Reshape,
 // View, Flatten, Squeeze and Unsqueeze need no kernel: they share storage
 // and keep the qparams; Dropout in evaluation mode returns its input.
 func RegisterQuantized(name string, k QuantizedKernel) {

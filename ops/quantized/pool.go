@@ -138,15 +138,10 @@ func GlobalAvgPool2d(x *tensor.Tensor) (*tensor.Tensor, error) {
 }
 
 // UpsampleAttrs are the arguments of torch.nn.functional.interpolate for
-// 2-D inputs. Size is the output [height, width]; when it is zero,
-// ScaleFactor gives it as floor(input size * factor) and, as in PyTorch
-// (recompute_scale_factor unset), the factor itself maps output to input
-// coordinates. AlignCorners applies to bilinear mode only.
-type UpsampleAttrs struct {
-	Size         [2]int
-	ScaleFactor  [2]float64
-	AlignCorners bool
-}
+// 2-D inputs, shared with the float ops (see ops.UpsampleAttrs), so that
+// ops.UpsampleNearest2d and ops.UpsampleBilinear2d hand them to this
+// package's kernels unchanged on quantized inputs.
+type UpsampleAttrs = ops.UpsampleAttrs
 
 func resizeParams(op string, x *tensor.Tensor, a UpsampleAttrs) (qelem.ResizeParams, error) {
 	n, c, h, w, err := nchw(op, x)

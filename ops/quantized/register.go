@@ -64,4 +64,10 @@ func init() {
 		o := a.(ops.AdaptivePoolAttrs).Output
 		return AdaptiveAvgPool2d(x, o[0], o[1])
 	})
+	one("UpsampleNearest2d", func(a any, x *tensor.Tensor) (*tensor.Tensor, error) {
+		return UpsampleNearest2d(x, a.(ops.UpsampleAttrs))
+	})
+	one("UpsampleBilinear2d", func(a any, x *tensor.Tensor) (*tensor.Tensor, error) {
+		return UpsampleBilinear2d(x, a.(ops.UpsampleAttrs))
+	})
 }
