@@ -150,7 +150,7 @@ var (
 	// nativeTypes run on quantized tensors as they are: the float ops
 	// dispatch to quantized kernels (ops.RegisterQuantized), or only move
 	// data.
-	nativeTypes = set("ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Identity",
+	nativeTypes = set("ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Upsample", "Flatten", "Identity",
 		"Sigmoid", "Tanh", "Hardsigmoid", "GELU", "Sequential", "ModuleList", "QuantWrapper")
 	// fixedQParamsTypes get a (fixed-qparams fake quantize) observer in
 	// training mode only, as PyTorch's prepare for QAT.
