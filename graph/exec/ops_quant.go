@@ -1,0 +1,746 @@
+package exec
+
+import (
+	"fmt"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/qdyn"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// This file holds ONNX's quantization operators with their reference
+// semantics (DESIGN.md "Numerics", all arithmetic in internal/kernels/qmath):
+//
+//	QuantizeLinear        y = saturate(RNE(x / scale) + zp)           per tensor or per axis
+//	DequantizeLinear      y = float32(x - zp) * scale                 per tensor or per axis
+//	DynamicQuantizeLinear ONNX's uint8 rule (qdyn.ChooseONNX), then QuantizeLinear
+//	MatMulInteger         int32 sums of (a - za)(b - zb)               exact
+//	ConvInteger           int32 sums of (x - zx)(w - zw)               exact
+//	QLinearMatMul/Conv    y = saturate(RNE(float32(acc) * M) + zy),  M = float32(float32(sa*sw)/sy)
+//
+// The integer products are exact int32 accumulations; nothing goes through
+// float but the final requantization.
+
+func init() {
+	register("QuantizeLinear", 10, compileQuantizeLinear)
+	register("DequantizeLinear", 10, compileDequantizeLinear)
+	register("DynamicQuantizeLinear", 11, compileDynamicQuantizeLinear)
+	register("MatMulInteger", 10, compileMatMulInteger)
+	register("QLinearMatMul", 10, compileQLinearMatMul)
+	register("ConvInteger", 10, compileConvInteger)
+	register("QLinearConv", 10, compileQLinearConv)
+}
+
+// qRange returns the integer range of an 8-bit (or int32) quantized dtype.
+func qRange(d tensor.DType) (lo, hi int32, err error) {
+	switch d {
+	case tensor.Uint8:
+		lo, hi = qmath.Range(false, 8)
+	case tensor.Int8:
+		lo, hi = qmath.Range(true, 8)
+	case tensor.Int32:
+		lo, hi = qmath.Range(true, 32)
+	default:
+		return 0, 0, fmt.Errorf("quantized type %s is not supported (want uint8, int8 or int32)", d)
+	}
+	return lo, hi, nil
+}
+
+// int32s returns the values of an 8- or 32-bit integer tensor as int32.
+func int32s(t *tensor.Tensor) ([]int32, error) {
+	switch t.DType() {
+	case tensor.Uint8, tensor.Int8:
+		return tensor.Cast(t, tensor.Int32).I32(), nil
+	case tensor.Int32:
+		return t.I32(), nil
+	}
+	return nil, fmt.Errorf("want a uint8, int8 or int32 tensor, got %s", t.DType())
+}
+
+// qparams holds the scales and zero points of a (De)QuantizeLinear node,
+// one pair per channel along axis or a single pair.
+type qparams struct {
+	scale []float32
+	zp    []int32
+	axis  int // -1: per tensor
+}
+
+// readQParams checks a scale (float32) and an optional zero point for a
+// tensor of shape xsh: both one-element (per tensor) or 1-D of the size of
+// dimension ax (per axis, opset 13).
+func readQParams(scale, zp *tensor.Tensor, xsh []int, ax int64) (qparams, error) {
+	var q qparams
+	if err := wantFloat("the scale", scale); err != nil {
+		return q, err
+	}
+	q.scale = scale.F32()
+	q.axis = -1
+	if scale.Numel() != 1 {
+		if scale.NDim() != 1 {
+			return q, fmt.Errorf("the scale must be one value or 1-D, has shape %v", scale.Shape())
+		}
+		a, err := axis(ax, len(xsh))
+		if err != nil {
+			return q, err
+		}
+		if scale.Numel() != xsh[a] {
+			return q, fmt.Errorf("%d scales for dimension %d of %v", scale.Numel(), a, xsh)
+		}
+		q.axis = a
+	}
+	if zp == nil {
+		q.zp = make([]int32, len(q.scale))
+		return q, nil
+	}
+	if zp.Numel() != scale.Numel() {
+		return q, fmt.Errorf("zero point of shape %v for scale of shape %v", zp.Shape(), scale.Shape())
+	}
+	v, err := int32s(zp)
+	if err != nil {
+		return q, fmt.Errorf("zero point: %w", err)
+	}
+	q.zp = v
+	return q, nil
+}
+
+// index returns the qparams index of flat element i of a tensor whose
+// quantization axis has c entries of inner elements each.
+func (q qparams) index(i, inner, c int) int {
+	if q.axis < 0 {
+		return 0
+	}
+	return i / inner % c
+}
+
+func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 2, 3); err != nil {
+		return nil, err
+	}
+	opset := c.Opset("")
+	ax, err := n.Int("axis", 1)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := n.Int("block_size", 0)
+	if err != nil {
+		return nil, err
+	}
+	if bs != 0 {
+		return nil, fmt.Errorf("blocked quantization (block_size %d) is not supported", bs)
+	}
+	outType := tensor.Uint8
+	if od, err := n.Int("output_dtype", 0); err != nil {
+		return nil, err
+	} else if od != 0 && opset >= 21 {
+		d, ok := graph.ElemType(od).DType()
+		if !ok || (d != tensor.Uint8 && d != tensor.Int8) || graph.ElemType(od) != graph.ElemTypeOf(d) {
+			return nil, fmt.Errorf("output_dtype %s is not supported (want uint8 or int8)", graph.ElemType(od))
+		}
+		outType = d
+	}
+	if opset < 13 {
+		ax = 1
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		x, zpT := in[0], optIn(in, 2)
+		if x.DType() != tensor.Float32 && x.DType() != tensor.Int32 {
+			return nil, fmt.Errorf("x must be float32 or int32, got %s", x.DType())
+		}
+		dt := outType
+		if zpT != nil {
+			dt = zpT.DType()
+			if dt != tensor.Uint8 && dt != tensor.Int8 {
+				return nil, fmt.Errorf("zero point type %s is not supported (want uint8 or int8)", dt)
+			}
+		}
+		q, err := readQParams(in[1], zpT, x.Shape(), ax)
+		if err != nil {
+			return nil, err
+		}
+		lo, hi, _ := qRange(dt)
+		xf := x
+		if x.DType() != tensor.Float32 {
+			xf = tensor.Cast(x, tensor.Float32)
+		}
+		xv := xf.F32()
+		out := make([]int32, len(xv))
+		inner, ch := 1, 1
+		if q.axis >= 0 {
+			inner, ch = shapeNumel(x.Shape()[q.axis+1:]), x.Dim(q.axis)
+		}
+		for i, v := range xv {
+			k := q.index(i, inner, ch)
+			out[i] = qmath.Quantize(v, q.scale[k], q.zp[k], lo, hi)
+		}
+		return tensor.Cast(tensor.FromInt32(out, x.Shape()...), dt), nil
+	}), nil
+}
+
+func compileDequantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 2, 3); err != nil {
+		return nil, err
+	}
+	ax, err := n.Int("axis", 1)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := n.Int("block_size", 0)
+	if err != nil {
+		return nil, err
+	}
+	if bs != 0 {
+		return nil, fmt.Errorf("blocked quantization (block_size %d) is not supported", bs)
+	}
+	if c.Opset("") < 13 {
+		ax = 1
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		x, zpT := in[0], optIn(in, 2)
+		xv, err := int32s(x)
+		if err != nil {
+			return nil, fmt.Errorf("x: %w", err)
+		}
+		if zpT != nil && zpT.DType() != x.DType() {
+			return nil, fmt.Errorf("x is %s and its zero point %s", x.DType(), zpT.DType())
+		}
+		q, err := readQParams(in[1], zpT, x.Shape(), ax)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float32, len(xv))
+		inner, ch := 1, 1
+		if q.axis >= 0 {
+			inner, ch = shapeNumel(x.Shape()[q.axis+1:]), x.Dim(q.axis)
+		}
+		for i, v := range xv {
+			k := q.index(i, inner, ch)
+			out[i] = qmath.Dequantize(v, q.zp[k], q.scale[k])
+		}
+		return tensor.FromFloat32(out, x.Shape()...), nil
+	}), nil
+}
+
+func compileDynamicQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 1, 1); err != nil {
+		return nil, err
+	}
+	return KernelFunc(func(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		if err := wantFloat("x", in[0]); err != nil {
+			return nil, err
+		}
+		xv := in[0].F32()
+		lo, hi, nan := qdyn.MinMax(xv)
+		if nan {
+			return nil, fmt.Errorf("x holds NaN")
+		}
+		if len(xv) == 0 {
+			lo, hi = 0, 0
+		}
+		scale, zp := qdyn.ChooseONNX(lo, hi)
+		out := make([]uint8, len(xv))
+		for i, v := range xv {
+			out[i] = uint8(qmath.Quantize(v, scale, zp, 0, 255))
+		}
+		return []*tensor.Tensor{
+			tensor.FromUint8(out, in[0].Shape()...),
+			tensor.Scalar(scale),
+			tensor.FromUint8([]uint8{uint8(zp)}).Reshape(),
+		}, nil
+	}), nil
+}
+
+// zpShift returns x (uint8 or int8) minus its zero point as an int32
+// tensor. zp is nil, one element, a vector of size rowDim's length placed
+// on dimension rowDim (-2 for a per-row A, -1 for a per-column B), or a
+// tensor that broadcasts to x.
+func zpShift(x, zp *tensor.Tensor, rowDim int) (*tensor.Tensor, error) {
+	if x.DType() != tensor.Uint8 && x.DType() != tensor.Int8 {
+		return nil, fmt.Errorf("want uint8 or int8 operands, got %s", x.DType())
+	}
+	x32 := tensor.Cast(x, tensor.Int32)
+	if zp == nil {
+		return x32, nil
+	}
+	if zp.DType() != x.DType() {
+		return nil, fmt.Errorf("operand is %s and its zero point %s", x.DType(), zp.DType())
+	}
+	z := tensor.Cast(zp, tensor.Int32)
+	switch {
+	case z.Numel() == 1:
+		z = z.Reshape()
+	case z.NDim() == 1 && x.NDim() >= 2 && rowDim == -2 && z.Dim(0) == x.Dim(-2):
+		z = z.Reshape(z.Dim(0), 1)
+	}
+	if _, err := tensor.BroadcastShapes(x32.Shape(), z.Shape()); err != nil {
+		return nil, fmt.Errorf("zero point of shape %v for an operand of shape %v", zp.Shape(), x.Shape())
+	}
+	return tensor.Sub(x32, z), nil
+}
+
+// intMatMul multiplies int32 tensors with numpy matmul rules (1-D operands
+// and broadcast batch dimensions), accumulating exactly in int32. It
+// returns the product and the number of its rows and columns.
+func intMatMul(a, b *tensor.Tensor) (*tensor.Tensor, error) {
+	as, bs := a.Shape(), b.Shape()
+	if len(as) == 0 || len(bs) == 0 {
+		return nil, fmt.Errorf("matmul of scalars")
+	}
+	dropRow, dropCol := len(as) == 1, len(bs) == 1
+	if dropRow {
+		a = a.Reshape(1, as[0])
+	}
+	if dropCol {
+		b = b.Reshape(bs[0], 1)
+	}
+	as, bs = a.Shape(), b.Shape()
+	m, k, n := as[len(as)-2], as[len(as)-1], bs[len(bs)-1]
+	if bs[len(bs)-2] != k {
+		return nil, fmt.Errorf("inner dimensions differ: %v x %v", as, bs)
+	}
+	batch, err := tensor.BroadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return nil, err
+	}
+	a = tensor.Expand(a, append(append([]int{}, batch...), m, k)...)
+	b = tensor.Expand(b, append(append([]int{}, batch...), k, n)...)
+	av, bv := a.I32(), b.I32()
+	nb := shapeNumel(batch)
+	out := make([]int32, nb*m*n)
+	for p := 0; p < nb; p++ {
+		A, B, C := av[p*m*k:(p+1)*m*k], bv[p*k*n:(p+1)*k*n], out[p*m*n:(p+1)*m*n]
+		for i := 0; i < m; i++ {
+			row := C[i*n : (i+1)*n]
+			for q := 0; q < k; q++ {
+				x := A[i*k+q]
+				if x == 0 {
+					continue
+				}
+				for j, y := range B[q*n : (q+1)*n] {
+					row[j] += x * y
+				}
+			}
+		}
+	}
+	shape := append([]int{}, batch...)
+	if !dropRow {
+		shape = append(shape, m)
+	}
+	if !dropCol {
+		shape = append(shape, n)
+	}
+	return tensor.FromInt32(out, shape...), nil
+}
+
+func compileMatMulInteger(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 2, 4); err != nil {
+		return nil, err
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		a, err := zpShift(in[0], optIn(in, 2), -2)
+		if err != nil {
+			return nil, fmt.Errorf("A: %w", err)
+		}
+		b, err := zpShift(in[1], optIn(in, 3), -1)
+		if err != nil {
+			return nil, fmt.Errorf("B: %w", err)
+		}
+		return intMatMul(a, b)
+	}), nil
+}
+
+// scalesFor reads a float32 scale that is one value or one per index of a
+// dimension of size n.
+func scalesFor(what string, t *tensor.Tensor, n int) ([]float32, error) {
+	if err := wantFloat(what, t); err != nil {
+		return nil, err
+	}
+	if t.Numel() != 1 && t.Numel() != n {
+		return nil, fmt.Errorf("%s has %d values, want 1 or %d", what, t.Numel(), n)
+	}
+	return t.F32(), nil
+}
+
+// outZeroPoint reads the output zero point (uint8 by default).
+func outZeroPoint(t *tensor.Tensor) (zp int32, dt tensor.DType, err error) {
+	if t == nil {
+		return 0, tensor.Uint8, nil
+	}
+	if t.Numel() != 1 || (t.DType() != tensor.Uint8 && t.DType() != tensor.Int8) {
+		return 0, 0, fmt.Errorf("output zero point must be one uint8 or int8, got %s%v", t.DType(), t.Shape())
+	}
+	v, _ := int32s(t)
+	return v[0], t.DType(), nil
+}
+
+// requantize maps int32 accumulators to the output grid of dtype dt,
+// element i with the multiplier mult(i).
+func requantize(acc []int32, mult func(i int) float32, zp int32, dt tensor.DType, shape []int) *tensor.Tensor {
+	lo, hi, _ := qRange(dt)
+	out := make([]int32, len(acc))
+	for i, v := range acc {
+		out[i] = qmath.Requantize(v, mult(i), zp, lo, hi)
+	}
+	return tensor.Cast(tensor.FromInt32(out, shape...), dt)
+}
+
+func compileQLinearMatMul(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 8, 8); err != nil {
+		return nil, err
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		a, b := in[0], in[3]
+		if a.NDim() < 1 || b.NDim() < 1 {
+			return nil, fmt.Errorf("matmul of scalars")
+		}
+		rows, cols := 1, 1
+		if a.NDim() >= 2 {
+			rows = a.Dim(-2)
+		}
+		if b.NDim() >= 2 {
+			cols = b.Dim(-1)
+		}
+		sa, err := scalesFor("a_scale", in[1], rows)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := scalesFor("b_scale", in[4], cols)
+		if err != nil {
+			return nil, err
+		}
+		sy, err := scalesFor("y_scale", in[6], 1)
+		if err != nil {
+			return nil, err
+		}
+		za, zb := in[2], in[5]
+		if za != nil && za.Numel() != 1 && za.Numel() != rows {
+			return nil, fmt.Errorf("a_zero_point has %d values for %d rows", za.Numel(), rows)
+		}
+		if zb != nil && zb.Numel() != 1 && zb.Numel() != cols {
+			return nil, fmt.Errorf("b_zero_point has %d values for %d columns", zb.Numel(), cols)
+		}
+		az, err := zpShift(a, za, -2)
+		if err != nil {
+			return nil, fmt.Errorf("a: %w", err)
+		}
+		bz, err := zpShift(b, zb, -1)
+		if err != nil {
+			return nil, fmt.Errorf("b: %w", err)
+		}
+		acc, err := intMatMul(az, bz)
+		if err != nil {
+			return nil, err
+		}
+		zy, dt, err := outZeroPoint(in[7])
+		if err != nil {
+			return nil, err
+		}
+		outCols := 1
+		if b.NDim() >= 2 {
+			outCols = cols
+		}
+		mult := func(i int) float32 {
+			r, col := 0, 0
+			if len(sa) > 1 {
+				r = i / outCols % rows
+			}
+			if len(sb) > 1 {
+				col = i % outCols
+			}
+			return qmath.Multiplier(sa[r], sb[col], sy[0])
+		}
+		return requantize(acc.I32(), mult, zy, dt, acc.Shape()), nil
+	}), nil
+}
+
+// qconvAttrs are the attributes of ConvInteger and QLinearConv.
+type qconvAttrs struct {
+	autoPad                          string
+	kernel, strides, dilations, pads []int64
+	group                            int
+}
+
+func parseQConv(n *graph.Node) (a qconvAttrs, err error) {
+	if a.autoPad, err = n.StringAttr("auto_pad", "NOTSET"); err != nil {
+		return a, err
+	}
+	switch a.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return a, fmt.Errorf("auto_pad %q, want NOTSET, VALID, SAME_UPPER or SAME_LOWER", a.autoPad)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]int64
+	}{{"kernel_shape", &a.kernel}, {"strides", &a.strides}, {"dilations", &a.dilations}, {"pads", &a.pads}} {
+		if *f.dst, err = n.Ints(f.name, nil); err != nil {
+			return a, err
+		}
+	}
+	g, err := n.Int("group", 1)
+	if err != nil {
+		return a, err
+	}
+	if g < 1 {
+		return a, fmt.Errorf("group %d must be positive", g)
+	}
+	a.group = int(g)
+	return a, nil
+}
+
+// qconvGeom is the geometry of one N-d convolution call.
+type qconvGeom struct {
+	batch, cin, cout, group      int
+	in, k, out, stride, dil, pad []int // pad: the leading pad per dimension
+}
+
+func (a qconvAttrs) geometry(xsh, wsh []int) (g qconvGeom, err error) {
+	nd := len(xsh) - 2
+	if nd < 1 || len(wsh) != len(xsh) {
+		return g, fmt.Errorf("x %v and w %v: want [N C D1...] and [M C/group K1...] of one rank, at least 3", xsh, wsh)
+	}
+	g.batch, g.cin, g.cout, g.group = xsh[0], xsh[1], wsh[0], a.group
+	if g.cin%g.group != 0 || g.cout%g.group != 0 || wsh[1]*g.group != g.cin {
+		return g, fmt.Errorf("x %v and w %v do not fit group %d", xsh, wsh, g.group)
+	}
+	g.in, g.k = xsh[2:], wsh[2:]
+	if a.kernel != nil {
+		if len(a.kernel) != nd {
+			return g, fmt.Errorf("kernel_shape %v for %d spatial dimensions", a.kernel, nd)
+		}
+		for i, k := range a.kernel {
+			if int(k) != g.k[i] {
+				return g, fmt.Errorf("kernel_shape %v does not match w %v", a.kernel, wsh)
+			}
+		}
+	}
+	get := func(name string, v []int64, n int, def int) ([]int, error) {
+		out := make([]int, n)
+		if v == nil {
+			for i := range out {
+				out[i] = def
+			}
+			return out, nil
+		}
+		if len(v) != n {
+			return nil, fmt.Errorf("%s %v: want %d values", name, v, n)
+		}
+		for i, x := range v {
+			if x < 0 || (def == 1 && x < 1) {
+				return nil, fmt.Errorf("%s %v: invalid value %d", name, v, x)
+			}
+			out[i] = int(x)
+		}
+		return out, nil
+	}
+	if g.stride, err = get("strides", a.strides, nd, 1); err != nil {
+		return g, err
+	}
+	if g.dil, err = get("dilations", a.dilations, nd, 1); err != nil {
+		return g, err
+	}
+	pads, err := get("pads", a.pads, 2*nd, 0)
+	if err != nil {
+		return g, err
+	}
+	g.pad, g.out = make([]int, nd), make([]int, nd)
+	for d := 0; d < nd; d++ {
+		span := g.dil[d]*(g.k[d]-1) + 1
+		switch a.autoPad {
+		case "NOTSET":
+			g.pad[d] = pads[d]
+			g.out[d] = (g.in[d]+pads[d]+pads[nd+d]-span)/g.stride[d] + 1
+			if g.in[d]+pads[d]+pads[nd+d] < span {
+				g.out[d] = 0
+			}
+		case "VALID":
+			g.out[d] = max(0, (g.in[d]-span)/g.stride[d]+1)
+			if g.in[d] < span {
+				g.out[d] = 0
+			}
+		default:
+			g.out[d] = (g.in[d] + g.stride[d] - 1) / g.stride[d]
+			total := max(0, (g.out[d]-1)*g.stride[d]+span-g.in[d])
+			g.pad[d] = total / 2
+			if a.autoPad == "SAME_LOWER" {
+				g.pad[d] = total - total/2
+			}
+		}
+	}
+	return g, nil
+}
+
+// intConv computes the int32 convolution of zero-point-shifted x
+// [N, C, D...] and w [M, C/group, K...] (int32 values) with geometry g.
+func intConv(x, w []int32, g qconvGeom) []int32 {
+	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
+	nd := len(g.in)
+	// src[kk*P+p] is the input offset that kernel tap kk reads for output
+	// p, or -1 in the padding.
+	src := make([]int, K*P)
+	kc, oc := make([]int, nd), make([]int, nd)
+	inStr := tensor.Strides(g.in)
+	for kk := 0; kk < K; kk++ {
+		unflatten(kk, g.k, kc)
+		for p := 0; p < P; p++ {
+			unflatten(p, g.out, oc)
+			off := 0
+			for d := 0; d < nd; d++ {
+				i := oc[d]*g.stride[d] - g.pad[d] + kc[d]*g.dil[d]
+				if i < 0 || i >= g.in[d] {
+					off = -1
+					break
+				}
+				off += i * inStr[d]
+			}
+			src[kk*P+p] = off
+		}
+	}
+	cg, mg := g.cin/g.group, g.cout/g.group
+	q := cg * K
+	cols := make([]int32, q*P)
+	out := make([]int32, g.batch*g.cout*P)
+	for b := 0; b < g.batch; b++ {
+		for gr := 0; gr < g.group; gr++ {
+			for c := 0; c < cg; c++ {
+				plane := x[(b*g.cin+gr*cg+c)*S : (b*g.cin+gr*cg+c+1)*S]
+				for kk := 0; kk < K; kk++ {
+					row := cols[(c*K+kk)*P : (c*K+kk+1)*P]
+					for p, s := range src[kk*P : (kk+1)*P] {
+						if s >= 0 {
+							row[p] = plane[s]
+						} else {
+							row[p] = 0
+						}
+					}
+				}
+			}
+			for m := 0; m < mg; m++ {
+				oc := gr*mg + m
+				dst := out[(b*g.cout+oc)*P : (b*g.cout+oc+1)*P]
+				wr := w[oc*q : (oc+1)*q]
+				for j, wv := range wr {
+					if wv == 0 {
+						continue
+					}
+					for p, v := range cols[j*P : (j+1)*P] {
+						dst[p] += wv * v
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// unflatten writes the coordinates of flat index i in shape to c.
+func unflatten(i int, shape, c []int) {
+	for d := len(shape) - 1; d >= 0; d-- {
+		c[d] = i % shape[d]
+		i /= shape[d]
+	}
+}
+
+// convOperands shifts x by its (scalar) zero point and w by its per-tensor
+// or per-output-channel zero point, returning int32 values and geometry.
+func convOperands(a qconvAttrs, x, xzp, w, wzp *tensor.Tensor) (xv, wv []int32, g qconvGeom, err error) {
+	if g, err = a.geometry(x.Shape(), w.Shape()); err != nil {
+		return nil, nil, g, err
+	}
+	if xzp != nil && xzp.Numel() != 1 {
+		return nil, nil, g, fmt.Errorf("x zero point must be one value, has shape %v", xzp.Shape())
+	}
+	xs, err := zpShift(x, xzp, 0)
+	if err != nil {
+		return nil, nil, g, fmt.Errorf("x: %w", err)
+	}
+	if wzp != nil && wzp.Numel() != 1 {
+		if wzp.Numel() != g.cout {
+			return nil, nil, g, fmt.Errorf("w zero point has %d values for %d output channels", wzp.Numel(), g.cout)
+		}
+		shape := make([]int, w.NDim())
+		for i := range shape {
+			shape[i] = 1
+		}
+		shape[0] = g.cout
+		wzp = wzp.Reshape(shape...)
+	}
+	ws, err := zpShift(w, wzp, 0)
+	if err != nil {
+		return nil, nil, g, fmt.Errorf("w: %w", err)
+	}
+	return xs.I32(), ws.I32(), g, nil
+}
+
+func (g qconvGeom) outShape() []int {
+	return append([]int{g.batch, g.cout}, g.out...)
+}
+
+func compileConvInteger(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 2, 4); err != nil {
+		return nil, err
+	}
+	a, err := parseQConv(n)
+	if err != nil {
+		return nil, err
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		xv, wv, g, err := convOperands(a, in[0], optIn(in, 2), in[1], optIn(in, 3))
+		if err != nil {
+			return nil, err
+		}
+		return tensor.FromInt32(intConv(xv, wv, g), g.outShape()...), nil
+	}), nil
+}
+
+func compileQLinearConv(c *CompileContext, n *graph.Node) (Kernel, error) {
+	if err := nIn(n, 8, 9); err != nil {
+		return nil, err
+	}
+	a, err := parseQConv(n)
+	if err != nil {
+		return nil, err
+	}
+	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+		xv, wv, g, err := convOperands(a, in[0], in[2], in[3], in[5])
+		if err != nil {
+			return nil, err
+		}
+		sx, err := scalesFor("x_scale", in[1], 1)
+		if err != nil {
+			return nil, err
+		}
+		sw, err := scalesFor("w_scale", in[4], g.cout)
+		if err != nil {
+			return nil, err
+		}
+		sy, err := scalesFor("y_scale", in[6], 1)
+		if err != nil {
+			return nil, err
+		}
+		zy, dt, err := outZeroPoint(in[7])
+		if err != nil {
+			return nil, err
+		}
+		acc := intConv(xv, wv, g)
+		P := shapeNumel(g.out)
+		if bias := optIn(in, 8); bias != nil {
+			if bias.DType() != tensor.Int32 || bias.Numel() != g.cout {
+				return nil, fmt.Errorf("B must be %d int32 values, got %s%v", g.cout, bias.DType(), bias.Shape())
+			}
+			bv := bias.I32()
+			for i := range acc {
+				acc[i] += bv[i/P%g.cout]
+			}
+		}
+		mults := make([]float32, g.cout)
+		for oc := range mults {
+			s := sw[0]
+			if len(sw) > 1 {
+				s = sw[oc]
+			}
+			mults[oc] = qmath.Multiplier(sx[0], s, sy[0])
+		}
+		return requantize(acc, func(i int) float32 { return mults[i/P%g.cout] }, zy, dt, g.outShape()), nil
+	}), nil
+}
