@@ -112,6 +112,26 @@ func TestMatMulInteger(t *testing.T) {
 			}
 		}
 	}
+	// uint8 A [2, M, K] with one zero point times int8 B [K, N] with
+	// per-column zero points runs on qgemm.
+	a2 := randQ(g, tensor.Uint8, 2*M*K, 2, M, K)
+	b2 := randQ(g, tensor.Int8, K*N, K, N)
+	za2 := tensor.FromUint8([]uint8{77}).Reshape()
+	r = mustOp(t, 13, "MatMulInteger", nil, a2, b2, za2, zb)
+	if !tensor.SameShape(r.Shape(), []int{2, M, N}) {
+		t.Fatalf("fast path shape %v", r.Shape())
+	}
+	for i := 0; i < 2*M; i++ {
+		for j := 0; j < N; j++ {
+			var acc int32
+			for k := 0; k < K; k++ {
+				acc += (int32(a2.U8()[i*K+k]) - 77) * (int32(b2.I8()[k*N+j]) - int32(zbv[j]))
+			}
+			if got := r.I32()[i*N+j]; got != acc {
+				t.Fatalf("fast path [%d %d] = %d, want %d", i, j, got, acc)
+			}
+		}
+	}
 	// 1-D A: the row dimension is dropped.
 	r = mustOp(t, 13, "MatMulInteger", nil, tensor.FromUint8([]uint8{1, 2}, 2), tensor.FromUint8([]uint8{3, 4, 5, 6}, 2, 2), tensor.FromUint8([]uint8{1}).Reshape())
 	expect(t, "1-D", r, tensor.Int32, []int{2}, 5, 6)
@@ -188,11 +208,18 @@ func TestConvIntegerAndQLinearConv(t *testing.T) {
 		{[]int{1, 2, 9}, []int{3, 2, 4}, map[string]*graph.Attr{"auto_pad": graph.AString("VALID"), "strides": graph.AInts(2)},
 			[]int{2}, []int{1}, []int{0}, []int{3}, 1},
 	}
-	for ci, c := range cases {
-		x := randQ(g, tensor.Uint8, shapeNumel(c.xsh), c.xsh...)
-		w := randQ(g, tensor.Int8, shapeNumel(c.wsh), c.wsh...)
-		xzp := tensor.FromUint8([]uint8{uint8(g.IntN(256))}).Reshape()
-		wzp := randQ(g, tensor.Int8, c.wsh[0], c.wsh[0])
+	// uint8 x with int8 w runs on qgemm, int8 x with uint8 w on the plain
+	// loops; both must equal the naive convolution.
+	for run, ci := 0, 0; run < 2*len(cases); run, ci = run+1, (run+1)%len(cases) {
+		c := cases[ci]
+		xt, wt := tensor.Uint8, tensor.Int8
+		if run >= len(cases) {
+			xt, wt = tensor.Int8, tensor.Uint8
+		}
+		x := randQ(g, xt, shapeNumel(c.xsh), c.xsh...)
+		w := randQ(g, wt, shapeNumel(c.wsh), c.wsh...)
+		xzp := randQ(g, xt, 1).Reshape()
+		wzp := randQ(g, wt, c.wsh[0], c.wsh[0])
 		want := naiveConv(shifted(x, xzp, 1), shifted(w, wzp, c.wsh[0]), c.xsh, c.wsh, c.strides, c.dils, c.pad, c.out, c.group)
 		oshape := append([]int{c.xsh[0], c.wsh[0]}, c.out...)
 		r := mustOp(t, 13, "ConvInteger", c.attrs, x, w, xzp, wzp)
