@@ -23,7 +23,8 @@
 //   - A graph input that is also an initializer is, for IR versions below
 //     4 (which required every initializer to be listed as an input), a
 //     plain initializer; from IR 4 on it is an input with a default value:
-//     it stays in Graph.Inputs with Value.Const set.
+//     it stays in Graph.Inputs with Value.Const set, its shape the declared
+//     one, its element type the data's.
 //   - Sparse initializers, and Constant's sparse_value (which becomes
 //     value), are stored dense.
 //   - value_info types go onto the values. A Constant's output without a
@@ -58,7 +59,8 @@
 // are written as raw_data, each initializer in its Value's declared element
 // type when the tensor's dtype holds that type (a float16 initializer is
 // written as float16, rounding to nearest even), else in the type of its
-// dtype; a Constant's value follows its output's declared type. Inputs with
+// dtype; a Constant's value takes its output's declared type when its values
+// convert to it exactly. Inputs with
 // a default value are written as both an input and an initializer. A model
 // without opsets gets DefaultOpset; a model without an IR version gets the
 // one its opset was released with. Importing an exported model gives the

@@ -22,9 +22,9 @@ const DefaultOpset = 17
 // Value's declared ONNX element type when that type is held in the
 // tensor's dtype (float16, bfloat16 and double from float32 — rounding to
 // nearest even for the 16-bit types; int16 from int32; uint32 from int64),
-// so a model imported and exported keeps its types; likewise a Constant's
-// value takes its output's declared type. Other tensors are written in the
-// type of their dtype. Inputs with a default value are written as inputs
+// so a model imported and exported keeps its types; a Constant's value
+// takes its output's declared type when its values convert to it exactly.
+// Other tensors are written in the type of their dtype. Inputs with a default value are written as inputs
 // and initializers; for IR versions below 4 every initializer is also
 // listed as an input, as those versions require.
 func Encode(m *graph.Model) ([]byte, error) {
@@ -315,11 +315,11 @@ func (e *encoder) attr(name string, a *graph.Attr, n *graph.Node) error {
 		if a.T == nil {
 			return errors.New("tensor attribute without a tensor")
 		}
+		// A Constant's value takes its output's declared type when the
+		// values convert to it exactly (they came from such a tensor).
 		elem := graph.Undefined
-		if name == "value" && n.OpType == "Constant" && n.Domain == "" {
-			if out := n.Output(0); out != nil {
-				elem = out.Type.Elem
-			}
+		if out := n.Output(0); name == "value" && n.OpType == "Constant" && n.Domain == "" && out != nil && exact(out.Type.Elem, a.T) {
+			elem = out.Type.Elem
 		}
 		at := e.begin(5)
 		if err := e.tensor("", "", elem, a.T); err != nil {
@@ -458,6 +458,35 @@ func appendLE(b []byte, elem graph.ElemType, t *tensor.Tensor) ([]byte, error) {
 		return nil, fmt.Errorf("element type %s cannot be written", elem)
 	}
 	return b, nil
+}
+
+// exact reports whether every value of t converts to elem and back
+// unchanged (so writing t as elem loses nothing).
+func exact(elem graph.ElemType, t *tensor.Tensor) bool {
+	if dt, ok := elem.DType(); !ok || dt != t.DType().Storage() {
+		return false
+	}
+	switch elem {
+	case graph.Float16, graph.BFloat16:
+		for _, v := range t.F32() {
+			if w := halfToFloat(elem, floatToHalf(elem, v)); w != v && v == v {
+				return false
+			}
+		}
+	case graph.Int16:
+		for _, v := range t.I32() {
+			if v != int32(int16(v)) {
+				return false
+			}
+		}
+	case graph.Uint32:
+		for _, v := range t.I64() {
+			if v != int64(uint32(v)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // floatToHalf rounds f to the nearest float16 (or bfloat16) value, ties

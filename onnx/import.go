@@ -272,8 +272,10 @@ func (b *builder) fill(g *graph.Graph, p *pGraph, parent *scope) (*graph.Graph, 
 		if v, ok := byName[vi.name]; ok && v.Graph == g {
 			if b.ir >= 4 {
 				delete(isInit, v)
-				if vi.typ.Elem != graph.Undefined || vi.typ.HasShape {
-					v.Type = vi.typ
+				// The declared shape may be more general (symbolic);
+				// the element type stays the data's.
+				if vi.typ.HasShape {
+					v.Type.Shape = vi.typ.Shape
 				}
 				if vi.doc != "" {
 					v.DocString = vi.doc
