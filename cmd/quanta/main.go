@@ -1,7 +1,10 @@
 // Command quanta is the command line of quanta, PyTorch's quantization
 // rebuilt in Go.
 //
-//	quanta demo [--epochs N] [--seed S] [--threads T] [--json FILE]
+//	quanta demo [--epochs N] [--seed S] [--threads T] [--engine E] [--json FILE]
+//	quanta run MODEL.onnx [-i NAME=FILE.npy|FILE.pb ...] [--inputs FILE.npz] -o OUTDIR [--threads N]
+//	quanta inspect MODEL.onnx
+//	quanta bench MODEL.onnx [--inputs FILE.npz] [--threads N] [--iters N] [--json FILE]
 //	quanta help [command]
 //
 // Results go to standard output, progress and errors to standard error.
@@ -41,6 +44,9 @@ type env struct {
 func commands() []command {
 	return []command{
 		{name: "demo", summary: "train a small CNN on MNIST digits; report accuracy, size and batch-1 latency", flags: demoFlags},
+		{name: "run", summary: "run an ONNX model on inputs from .npy/.pb/.npz files; write its outputs as .npy", flags: runFlags},
+		{name: "inspect", summary: "show an ONNX model's inputs, outputs, opsets, operators and parameters", flags: inspectFlags},
+		{name: "bench", summary: "measure an ONNX model's latency (p50/p90/p99) and throughput", flags: benchFlags},
 	}
 }
 
@@ -91,13 +97,14 @@ func run(e *env, args []string) int {
 	}
 	fs, exec := c.flags(e)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2 // the flag package has printed the error and the usage
 	}
-	err := exec(fs.Args())
+	err = exec(positional)
 	var ue usageError
 	switch {
 	case err == nil:
@@ -109,6 +116,27 @@ func run(e *env, args []string) int {
 	default:
 		fmt.Fprintf(e.stderr, "quanta: %v\n", err)
 		return 1
+	}
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments ("quanta run model.onnx -o out"); "--" ends
+// flag parsing.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
 	}
 }
 
