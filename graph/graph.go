@@ -132,6 +132,13 @@ type Node struct {
 	Graph *Graph
 	// DocString documents the node.
 	DocString string
+	// ModulePath and ModuleType name the module a node belongs to, for
+	// graph-mode QConfigMapping rules by module name and type: the dotted
+	// path and type name of the Go module whose call produced the node
+	// (tracing), or the scope an exporter encoded in the node name
+	// ("/features/features.3/conv/Conv" gives "features.3.conv"). Empty
+	// when unknown.
+	ModulePath, ModuleType string
 }
 
 // String returns "name (OpType)".
