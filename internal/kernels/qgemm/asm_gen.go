@@ -279,7 +279,11 @@ func kernel(m, mode int) {
 				p("\tVMINPS Z30, %s, %s", z, z)
 				p("\tVCVTPS2DQ %s, %s", z, z)
 				p("\tVPADDD Z31, %s, %s", z, z)
-				p("\tVPMOVDB %s, %s, %d(AX)", z, k, 16*v)
+				// Narrow in a register, then store: the memory form of
+				// VPMOVDB is much slower on AMD cores.
+				x := "X" + z[1:]
+				p("\tVPMOVDB %s, %s", z, x)
+				p("\tVMOVDQU8 %s, %s, %d(AX)", x, k, 16*v)
 			case modeDQ:
 				p("\tVCVTDQ2PS %s, %s", z, z)
 				p("\tVMULPS %d(R11), %s, %s", 64*v, z, z)
@@ -343,7 +347,8 @@ func epilogues() {
 	p("\tVMINPS Z7, Z0, Z0")
 	p("\tVCVTPS2DQ Z0, Z1")
 	p("\tVPADDD Z5, Z1, Z1")
-	p("\tVPMOVDB Z1, 0(DI)")
+	p("\tVPMOVDB Z1, X1")
+	p("\tVMOVDQU X1, 0(DI)")
 	p("\tADDQ $64, SI")
 	p("\tADDQ $64, DX")
 	p("\tADDQ $16, DI")
@@ -361,7 +366,8 @@ func epilogues() {
 	p("\tVMINPS Z7, Z0, Z0")
 	p("\tVCVTPS2DQ Z0, Z1")
 	p("\tVPADDD Z5, Z1, Z1")
-	p("\tVPMOVDB Z1, K1, 0(DI)")
+	p("\tVPMOVDB Z1, X1")
+	p("\tVMOVDQU8 X1, K1, 0(DI)")
 	p("rqdone:")
 	p("\tVZEROUPPER")
 	p("\tRET")
