@@ -1,0 +1,183 @@
+package conv
+
+import "github.com/quanta-go/quanta/internal/cpu"
+
+// Elementwise kernels for the epilogues of convolutions and the fused
+// elementwise runs of graph executors: float32 arithmetic with a vector, a
+// scalar on either side, Clip, Relu, HardSwish and HardSigmoid. Each
+// computes exactly the expression written in its generic kernel, one
+// float32 rounding per operation and no fused multiply-add, so every
+// variant gives the same bits as the generic one (NaN payloads aside) and
+// as the single-operator kernels that use the same expressions.
+
+// EwOp is an arithmetic operation of EwVV, EwVS and EwSV.
+type EwOp uint8
+
+// The arithmetic operations.
+const (
+	EwAdd EwOp = iota
+	EwSub
+	EwMul
+	EwDiv
+)
+
+// ewKernel is one implementation of the elementwise kernels; every slice
+// argument has the length of d.
+type ewKernel struct {
+	name        string
+	level       cpu.Level
+	vv          func(op EwOp, d, a, b []float32)
+	vs          func(op EwOp, d, a []float32, s float32)
+	sv          func(op EwOp, d []float32, s float32, b []float32)
+	clip        func(d, a []float32, lo, hi float32)
+	relu        func(d, a []float32)
+	hardSwish   func(d, a []float32)
+	hardSigmoid func(d, a []float32, alpha, beta float32)
+}
+
+// ewKernels lists the implementations, lowest level first; the _amd64
+// files append theirs. Dispatch takes the last one cpu.Max allows.
+var ewKernels = []ewKernel{{"generic", cpu.Generic, ewVVGeneric, ewVSGeneric, ewSVGeneric,
+	ewClipGeneric, ewReluGeneric, ewHardSwishGeneric, ewHardSigmoidGeneric}}
+
+func pickEw() *ewKernel {
+	for i := len(ewKernels) - 1; i > 0; i-- {
+		if cpu.Has(ewKernels[i].level) {
+			return &ewKernels[i]
+		}
+	}
+	return &ewKernels[0]
+}
+
+func ewCheck(d []float32, src ...[]float32) {
+	for _, s := range src {
+		if len(s) < len(d) {
+			panic("conv: elementwise operand shorter than its output")
+		}
+	}
+}
+
+// EwVV sets d[i] = a[i] op b[i].
+func EwVV(op EwOp, d, a, b []float32) { ewCheck(d, a, b); pickEw().vv(op, d, a, b) }
+
+// EwVS sets d[i] = a[i] op s.
+func EwVS(op EwOp, d, a []float32, s float32) { ewCheck(d, a); pickEw().vs(op, d, a, s) }
+
+// EwSV sets d[i] = s op b[i].
+func EwSV(op EwOp, d []float32, s float32, b []float32) { ewCheck(d, b); pickEw().sv(op, d, s, b) }
+
+// EwClip sets d[i] = a[i] raised to lo if below it, then lowered to hi if
+// above it (so hi wins when lo > hi; NaN stays NaN).
+func EwClip(d, a []float32, lo, hi float32) { ewCheck(d, a); pickEw().clip(d, a, lo, hi) }
+
+// EwRelu sets d[i] = max(a[i], 0) (NaN stays NaN, -0 gives +0).
+func EwRelu(d, a []float32) { ewCheck(d, a); pickEw().relu(d, a) }
+
+// EwHardSwish sets d[i] = a[i] * min(max(a[i]+3, 0), 6) / 6.
+func EwHardSwish(d, a []float32) { ewCheck(d, a); pickEw().hardSwish(d, a) }
+
+// EwHardSigmoid sets d[i] = max(0, min(1, float32(alpha*a[i])+beta)).
+func EwHardSigmoid(d, a []float32, alpha, beta float32) {
+	ewCheck(d, a)
+	pickEw().hardSigmoid(d, a, alpha, beta)
+}
+
+func ewVVGeneric(op EwOp, d, a, b []float32) {
+	a, b = a[:len(d)], b[:len(d)]
+	switch op {
+	case EwAdd:
+		for i := range d {
+			d[i] = a[i] + b[i]
+		}
+	case EwSub:
+		for i := range d {
+			d[i] = a[i] - b[i]
+		}
+	case EwMul:
+		for i := range d {
+			d[i] = a[i] * b[i]
+		}
+	case EwDiv:
+		for i := range d {
+			d[i] = a[i] / b[i]
+		}
+	}
+}
+
+func ewVSGeneric(op EwOp, d, a []float32, s float32) {
+	a = a[:len(d)]
+	switch op {
+	case EwAdd:
+		for i := range d {
+			d[i] = a[i] + s
+		}
+	case EwSub:
+		for i := range d {
+			d[i] = a[i] - s
+		}
+	case EwMul:
+		for i := range d {
+			d[i] = a[i] * s
+		}
+	case EwDiv:
+		for i := range d {
+			d[i] = a[i] / s
+		}
+	}
+}
+
+func ewSVGeneric(op EwOp, d []float32, s float32, b []float32) {
+	b = b[:len(d)]
+	switch op {
+	case EwAdd:
+		for i := range d {
+			d[i] = s + b[i]
+		}
+	case EwSub:
+		for i := range d {
+			d[i] = s - b[i]
+		}
+	case EwMul:
+		for i := range d {
+			d[i] = s * b[i]
+		}
+	case EwDiv:
+		for i := range d {
+			d[i] = s / b[i]
+		}
+	}
+}
+
+func ewClipGeneric(d, a []float32, lo, hi float32) {
+	a = a[:len(d)]
+	for i, v := range a {
+		if v < lo {
+			v = lo
+		}
+		if v > hi {
+			v = hi
+		}
+		d[i] = v
+	}
+}
+
+func ewReluGeneric(d, a []float32) {
+	a = a[:len(d)]
+	for i := range d {
+		d[i] = max(a[i], 0)
+	}
+}
+
+func ewHardSwishGeneric(d, a []float32) {
+	a = a[:len(d)]
+	for i, v := range a {
+		d[i] = v * min(max(v+3, 0), 6) / 6
+	}
+}
+
+func ewHardSigmoidGeneric(d, a []float32, alpha, beta float32) {
+	a = a[:len(d)]
+	for i, v := range a {
+		d[i] = max(0, min(1, float32(alpha*v)+beta))
+	}
+}

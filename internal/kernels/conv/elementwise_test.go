@@ -1,0 +1,189 @@
+package conv
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quanta-go/quanta/internal/cpu"
+)
+
+// ewEdge are values every elementwise variant must treat like the generic
+// kernel: signed zeros, infinities, NaN, subnormals, huge values and the
+// HardSwish/HardSigmoid/Clip corners.
+var ewEdge = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+	1e-45, -1e-45, 3e38, -3e38, 3, -3, 6, -6, 2.5, -2.5, 0.5, -0.5, 1, -1, 1e-7}
+
+// ewInput returns n values: random ones of several magnitudes with the
+// edge values mixed in.
+func ewInput(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		switch r.IntN(4) {
+		case 0:
+			s[i] = ewEdge[r.IntN(len(ewEdge))]
+		case 1:
+			s[i] = (r.Float32()*2 - 1) * 8
+		case 2:
+			s[i] = (r.Float32()*2 - 1) * 1e4
+		default:
+			s[i] = r.Float32()*2 - 1
+		}
+	}
+	return s
+}
+
+// sameBits reports whether a and b are the same float32 (any NaN equals
+// any NaN).
+func sameBits(a, b float32) bool {
+	if a != a || b != b {
+		return a != a && b != b
+	}
+	return math.Float32bits(a) == math.Float32bits(b)
+}
+
+func ewCompare(t *testing.T, name string, got, want []float32, in ...[]float32) {
+	t.Helper()
+	checkGuard(t, name, got)
+	for i := range want {
+		if !sameBits(got[i], want[i]) {
+			args := ""
+			for _, s := range in {
+				args += fmt.Sprintf(" %v", s[i])
+			}
+			t.Fatalf("%s: element %d of %d = %v, generic gives %v (inputs%s)", name, i, len(want), got[i], want[i], args)
+		}
+	}
+}
+
+// TestElementwiseVariants checks every variant this CPU runs against the
+// generic kernels, bit for bit, on every tail length, with guard elements
+// after the output, odd offsets into the inputs, and in place (d = a).
+func TestElementwiseVariants(t *testing.T) {
+	g := &ewKernels[0]
+	r := rand.New(rand.NewPCG(7, 8))
+	sizes := append(append([]int{}, tailSizes...), 255, 256, 257, 1000, 1024)
+	for _, k := range ewKernels[1:] {
+		if !cpu.Has(k.level) {
+			continue
+		}
+		for _, n := range sizes {
+			off := r.IntN(3)
+			a := ewInput(r, n+off)[off:]
+			b := ewInput(r, n+1)[1:]
+			s := ewEdge[r.IntN(len(ewEdge))]
+			if r.IntN(2) == 0 {
+				s = r.Float32()*4 - 2
+			}
+			for op := EwAdd; op <= EwDiv; op++ {
+				want, got := make([]float32, n), guarded(n)
+				g.vv(op, want, a, b)
+				k.vv(op, got, a, b)
+				ewCompare(t, fmt.Sprintf("%s vv op %d n=%d", k.name, op, n), got, want, a, b)
+				g.vs(op, want, a, s)
+				k.vs(op, got, a, s)
+				ewCompare(t, fmt.Sprintf("%s vs op %d n=%d s=%v", k.name, op, n, s), got, want, a)
+				g.sv(op, want, s, b)
+				k.sv(op, got, s, b)
+				ewCompare(t, fmt.Sprintf("%s sv op %d n=%d s=%v", k.name, op, n, s), got, want, b)
+			}
+			for _, lh := range [][2]float32{{0, 6}, {-1, 1}, {2, -2}, {float32(math.Inf(-1)), 0}, {float32(math.Copysign(0, -1)), 0}} {
+				want, got := make([]float32, n), guarded(n)
+				g.clip(want, a, lh[0], lh[1])
+				k.clip(got, a, lh[0], lh[1])
+				ewCompare(t, fmt.Sprintf("%s clip %v n=%d", k.name, lh, n), got, want, a)
+			}
+			want, got := make([]float32, n), guarded(n)
+			g.relu(want, a)
+			k.relu(got, a)
+			ewCompare(t, fmt.Sprintf("%s relu n=%d", k.name, n), got, want, a)
+			g.hardSwish(want, a)
+			k.hardSwish(got, a)
+			ewCompare(t, fmt.Sprintf("%s hardswish n=%d", k.name, n), got, want, a)
+			for _, ab := range [][2]float32{{0.2, 0.5}, {1.0 / 6, 0.5}, {-0.3, float32(math.Copysign(0, -1))}, {0, float32(math.Copysign(0, -1))}} {
+				g.hardSigmoid(want, a, ab[0], ab[1])
+				k.hardSigmoid(got, a, ab[0], ab[1])
+				ewCompare(t, fmt.Sprintf("%s hardsigmoid %v n=%d", k.name, ab, n), got, want, a)
+			}
+			// In place.
+			in := append([]float32(nil), a...)
+			g.hardSwish(want, in)
+			k.hardSwish(in, in)
+			for i := range want {
+				if !sameBits(in[i], want[i]) {
+					t.Fatalf("%s hardswish in place n=%d: element %d = %v, want %v", k.name, n, i, in[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+// TestElementwiseValues checks the exported kernels at the tiers this CPU
+// has against hand-computed values.
+func TestElementwiseValues(t *testing.T) {
+	nan := float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		x := []float32{-4, -3, -1.5, negZero, 0, 1.5, 3, 4, 7, nan}
+		d := make([]float32, len(x))
+		check := func(what string, want []float32) {
+			t.Helper()
+			for i := range want {
+				if !sameBits(d[i], want[i]) {
+					t.Fatalf("%s %s(%v) = %v, want %v", k.name, what, x[i], d[i], want[i])
+				}
+			}
+		}
+		EwHardSwish(d, x)
+		check("hardswish", []float32{negZero, negZero, -0.375, negZero, 0, 1.125, 3, 4, 7, nan})
+		EwRelu(d, x)
+		check("relu", []float32{0, 0, 0, 0, 0, 1.5, 3, 4, 7, nan})
+		EwClip(d, x, 0, 6)
+		check("clip", []float32{0, 0, 0, negZero, 0, 1.5, 3, 4, 6, nan})
+		EwHardSigmoid(d, x, 0.25, 0.5)
+		check("hardsigmoid", []float32{0, 0, 0.125, 0.5, 0.5, 0.875, 1, 1, 1, nan})
+		EwVS(EwSub, d, x, 1)
+		check("x-1", []float32{-5, -4, -2.5, -1, -1, 0.5, 2, 3, 6, nan})
+		EwSV(EwDiv, d, 3, x)
+		check("3/x", []float32{-0.75, -1, -2, float32(math.Inf(-1)), float32(math.Inf(1)), 2, 1, 0.75, float32(3.0 / 7), nan})
+		EwVV(EwMul, d, x, x)
+		check("x*x", []float32{16, 9, 2.25, 0, 0, 2.25, 9, 16, 49, nan})
+	}
+}
+
+// usableEw returns the variants this CPU runs (before any SetMax).
+func usableEw() []ewKernel {
+	var ks []ewKernel
+	for _, k := range ewKernels {
+		if cpu.Has(k.level) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// BenchmarkElementwise measures the HardSwish and multiply-by-scalar
+// kernels on 1024-element blocks.
+func BenchmarkElementwise(b *testing.B) {
+	a := randSlice(rand.New(rand.NewPCG(1, 2)), 1024)
+	d := make([]float32, 1024)
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		b.Run("hardswish/"+k.name, func(b *testing.B) {
+			for range b.N {
+				EwHardSwish(d, a)
+			}
+			b.ReportMetric(float64(b.N)*1024/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+		b.Run("mulscalar/"+k.name, func(b *testing.B) {
+			for range b.N {
+				EwVS(EwMul, d, a, 1.5)
+			}
+			b.ReportMetric(float64(b.N)*1024/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
+	}
+}
