@@ -31,6 +31,10 @@ type Options struct {
 	// setting (one per CPU by default). The setting is process-wide, as
 	// torch.set_num_threads: Run applies it for its duration.
 	Threads int
+	// Unoptimized turns off the compile-time rewrites (a Conv absorbing
+	// the BatchNormalization, Mul and Add after it; runs of elementwise
+	// nodes fused into one pass): every node runs its own kernel.
+	Unoptimized bool
 }
 
 // Program is a compiled model.
@@ -96,7 +100,7 @@ func Compile(m *graph.Model, opts Options) (*Program, error) {
 	if err := graph.Sort(m.Graph); err != nil {
 		return nil, fmt.Errorf("exec: %w", err)
 	}
-	c := &CompileContext{model: m, folded: map[*graph.Value]*tensor.Tensor{}}
+	c := &CompileContext{model: m, folded: map[*graph.Value]*tensor.Tensor{}, noOpt: opts.Unoptimized}
 	sp, err := c.CompileGraph(m.Graph)
 	if err != nil {
 		return nil, err
@@ -112,6 +116,7 @@ type CompileContext struct {
 	// folded holds the values computed at compile time (constant folding),
 	// shared by a graph and its subgraphs.
 	folded map[*graph.Value]*tensor.Tensor
+	noOpt  bool
 }
 
 // Opset returns the opset version the model imports for domain ("" is
@@ -164,7 +169,7 @@ func (c *CompileContext) CompileGraph(g *graph.Graph) (*Subprogram, error) {
 		sp.consts[slot(v)] = v.Const
 		defined[v] = true
 	}
-	sub := &CompileContext{model: c.model, parent: sp, folded: c.folded}
+	sub := &CompileContext{model: c.model, parent: sp, folded: c.folded, noOpt: c.noOpt}
 	if sub.folded == nil {
 		sub.folded = map[*graph.Value]*tensor.Tensor{}
 	}
@@ -226,6 +231,9 @@ func (c *CompileContext) CompileGraph(g *graph.Graph) (*Subprogram, error) {
 			}
 		}
 		sp.outputs = append(sp.outputs, slot(o))
+	}
+	if !c.noOpt {
+		optimize(sp)
 	}
 	return sp, nil
 }

@@ -286,7 +286,7 @@ func init() {
 			return nil, err
 		}
 		return floatKernel(n, func(x *tensor.Tensor) *tensor.Tensor {
-			return tensor.Map(x, func(v float32) float32 { return max(0, min(1, alpha*v+beta)) })
+			return tensor.Map(x, func(v float32) float32 { return max(0, min(1, float32(alpha*v)+beta)) })
 		})
 	})
 	register("Gelu", 20, func(c *CompileContext, n *graph.Node) (Kernel, error) {
