@@ -53,6 +53,9 @@ var layers = []layer{
 	// Float modules rebuilt from observable parts (LSTM, attention).
 	{pattern: "nn/quantizable/...", row: 5},
 	{pattern: "eager/...", row: 5},
+	// Tracing Go models into the graph IR (graph mode's front door); it
+	// never imports eager.
+	{pattern: "fx/...", row: 5},
 	{pattern: "onnx/...", row: 6, only: []string{"graph/...", "tensor", "quant/..."}},
 	{pattern: "cmd/...", row: 7},
 	{pattern: "internal/demo/...", row: 7},
@@ -270,6 +273,10 @@ func TestLayeringRules(t *testing.T) {
 		{"tensor", "golang.org/x/sys/cpu", true},
 		{"tensor", "github.com/some/dep", false},
 		{"cmd/quanta", "github.com/schollz/progressbar/v3", true},
+		{"fx", mod + "/graph/exec", true},
+		{"fx", mod + "/nn", true},
+		{"fx", mod + "/eager", false},
+		{"fx", mod + "/onnx", false},
 	}
 	for _, c := range cases {
 		from, ok := layerOf(c.pkg)
