@@ -90,8 +90,10 @@
 // while its input was is reported as an error (quantized modules and other
 // kernels outside the dispatcher), and so are ops on quantized tensors,
 // fake quantization and training-mode BatchNorm and Dropout: trace the
-// float model in evaluation mode (nn.Eval). Of Max and Min along a
-// dimension only the values are traced, not the indices.
+// float model in evaluation mode (nn.Eval). The model runs in the mode it
+// is in, so a model left in training mode has updated its BatchNorm
+// running statistics by the time the trace reports the error. Of Max and
+// Min along a dimension only the values are traced, not the indices.
 //
 // Tracing is process-wide, because the tracer is (ops.SetTracer): while a
 // trace runs, ops called by other goroutines are recorded into it too.

@@ -219,7 +219,7 @@ func TestTraceDemoCNN(t *testing.T) {
 	roundTrip(t, m, x)
 }
 
-// TestTraceNoTracerLeft checks the previous tracer is restored and that the
+// TestTraceRestoresAndDoesNotMutate checks the previous tracer is restored and that the
 // traced model ran in the mode it was given (BatchNorm statistics
 // untouched).
 func TestTraceRestoresAndDoesNotMutate(t *testing.T) {
@@ -379,4 +379,38 @@ func TestConcurrentTraces(t *testing.T) {
 			t.Fatalf("trace %d differs from the trace made alone:\n%s\nwant\n%s", k, got[k], want[k%len(jobs)])
 		}
 	}
+}
+
+// TestTraceOutputsThatAreNotNodeOutputs returns an input, a constant and one
+// value twice: each such output goes through an Identity node.
+func TestTraceOutputsThatAreNotNodeOutputs(t *testing.T) {
+	x := tensor.FromFloat32([]float32{-1, 2, -3}, 3)
+	c := tensor.FromFloat32([]float32{7, 8}, 2)
+	m, err := TraceFunc(func(in []*tensor.Tensor) []*tensor.Tensor {
+		y := ops.ReLU(in[0])
+		return []*tensor.Tensor{in[0], c, y, y}
+	}, nil, []*tensor.Tensor{x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs, nodes []string
+	for _, v := range m.Graph.Outputs {
+		outs = append(outs, v.Name)
+	}
+	for _, n := range m.Graph.Nodes {
+		nodes = append(nodes, n.Name+"("+n.Inputs[0].Name+")")
+	}
+	if want := []string{"output_0", "output_1", "output_2", "output_3"}; !slices.Equal(outs, want) {
+		t.Errorf("outputs %v, want %v", outs, want)
+	}
+	if want := []string{"Relu(input)", "output_0/Identity(input)", "output_1/Identity(const_0)", "output_3/Identity(output_2)"}; !slices.Equal(nodes, want) {
+		t.Errorf("nodes %v, want %v", nodes, want)
+	}
+	got := runGraph(t, m, x)
+	for i, want := range [][]float32{{-1, 2, -3}, {7, 8}, {0, 2, 0}, {0, 2, 0}} {
+		if !slices.Equal(got[i].F32(), want) {
+			t.Errorf("output %d = %v, want %v", i, got[i].F32(), want)
+		}
+	}
+	roundTrip(t, m, x)
 }
