@@ -55,6 +55,9 @@ type Subprogram struct {
 	outputs  []int
 	steps    []step
 	captures []capture
+	// release[i] lists the values step i computes or reads for the last
+	// time (dead after it), for buffer reuse; nil when unoptimized.
+	release [][]int
 }
 
 type step struct {
@@ -234,6 +237,7 @@ func (c *CompileContext) CompileGraph(g *graph.Graph) (*Subprogram, error) {
 	}
 	if !c.noOpt {
 		optimize(sp)
+		sp.release = releasePlan(sp)
 	}
 	return sp, nil
 }
@@ -461,6 +465,11 @@ func (p *Program) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (ma
 		defer parallel.SetNumThreads(parallel.SetNumThreads(p.opts.Threads))
 	}
 	f := &Frame{ctx: ctx}
+	if !p.opts.Unoptimized {
+		a := arenas.Get().(*arena)
+		f.arena = a
+		defer func() { a.reset(); arenas.Put(a) }()
+	}
 	var outs []*tensor.Tensor
 	var err error
 	autograd.NoGrad(func() { outs, err = f.Run(p.main, args) })
@@ -499,6 +508,7 @@ type Frame struct {
 	sp     *Subprogram
 	vals   []*tensor.Tensor
 	parent *Frame
+	arena  *arena // buffer reuse, or nil
 }
 
 // Context returns the context of the Run call.
@@ -523,7 +533,10 @@ func (f *Frame) Run(sp *Subprogram, inputs []*tensor.Tensor) (outs []*tensor.Ten
 	if len(inputs) != len(sp.inputs) {
 		return nil, fmt.Errorf("exec: graph %s takes %d inputs, got %d", sp.g.Name, len(sp.inputs), len(inputs))
 	}
-	fr := &Frame{ctx: f.ctx, sp: sp, vals: make([]*tensor.Tensor, sp.nslots), parent: f}
+	fr := &Frame{ctx: f.ctx, sp: sp, vals: make([]*tensor.Tensor, sp.nslots), parent: f, arena: f.arena}
+	if sp.release == nil {
+		fr.arena = nil
+	}
 	for s, t := range sp.consts {
 		fr.vals[s] = t
 	}
@@ -565,6 +578,10 @@ func (f *Frame) Run(sp *Subprogram, inputs []*tensor.Tensor) (outs []*tensor.Ten
 				in = append(in, fr.vals[s])
 			}
 		}
+		mark := 0
+		if fr.arena != nil {
+			mark = len(fr.arena.live)
+		}
 		res, err := st.kernel.Run(fr, in)
 		if err != nil {
 			if strings.HasPrefix(err.Error(), "exec: ") {
@@ -583,6 +600,16 @@ func (f *Frame) Run(sp *Subprogram, inputs []*tensor.Tensor) (outs []*tensor.Ten
 				return nil, fmt.Errorf("exec: node %s: output %d (%s) was not computed", st.node, j, st.node.Outputs[j].Name)
 			}
 			fr.vals[s] = res[j]
+			if fr.arena != nil {
+				fr.arena.retain(res[j])
+			}
+		}
+		if fr.arena != nil {
+			fr.arena.sweep(mark)
+			for _, s := range sp.release[i] {
+				fr.arena.drop(fr.vals[s])
+				fr.vals[s] = nil
+			}
 		}
 	}
 	cur = -1

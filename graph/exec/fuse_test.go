@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quanta-go/quanta/graph"
@@ -301,5 +302,79 @@ func TestFuseThreadsSetting(t *testing.T) {
 	runBoth(t, convAffineModel(r, 1, false), map[string]*tensor.Tensor{"x": tensor.FromFloat32(randUniform(r, 2*4*9*11, -1, 1), 2, 4, 9, 11)})
 	if parallel.NumThreads() != before {
 		t.Errorf("thread count %d after runs, was %d", parallel.NumThreads(), before)
+	}
+}
+
+// TestArenaReuse runs a model whose values alias (Reshape and Identity
+// of intermediate values, one returned) several times, concurrently too,
+// and checks that outputs a run returned are not overwritten by later
+// runs reusing buffers, against the unoptimized program.
+func TestArenaReuse(t *testing.T) {
+	g := graph.New("alias")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 1, 4, 16, 20))
+	r := rand.New(rand.NewPCG(5, 6))
+	w := g.AddInitializer("w", tensor.FromFloat32(randUniform(r, 8*4*9, -1, 1), 8, 4, 3, 3))
+	one := g.AddInitializer("one", tensor.Scalar(1))
+	two := g.AddInitializer("two", tensor.Scalar(2))
+	shape := g.AddInitializer("shape", tensor.FromInt64([]int64{-1}, 1))
+	node := func(name, op string, in ...*graph.Value) *graph.Value {
+		return g.AddNode(name, op, in, []string{name}, nil).Outputs[0]
+	}
+	c := g.AddNode("conv", "Conv", []*graph.Value{x, w}, []string{"c"}, map[string]*graph.Attr{"pads": graph.AInts(1, 1, 1, 1)}).Outputs[0]
+	rl := node("relu", "Relu", c)
+	flat := node("flat", "Reshape", rl, shape)
+	a := node("a", "Add", rl, one)
+	id := node("id", "Identity", a)
+	m := node("m", "Mul", a, two)
+	c2 := g.AddNode("conv2", "Conv", []*graph.Value{m, g.AddInitializer("w2", tensor.FromFloat32(randUniform(r, 8*8, -1, 1), 8, 8, 1, 1))}, []string{"c2"}, nil).Outputs[0]
+	s := node("s", "Sub", c2, id)
+	g.Outputs = []*graph.Value{flat, id, s}
+	mod := model(g, 13)
+	ref, err := Compile(mod, Options{Unoptimized: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(mod, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runs = 12
+	ins := make([]map[string]*tensor.Tensor, runs)
+	outs := make([]map[string]*tensor.Tensor, runs)
+	for i := range ins {
+		ins[i] = map[string]*tensor.Tensor{"x": tensor.FromFloat32(randUniform(r, 4*16*20, -2, 2), 1, 4, 16, 20)}
+	}
+	var wg sync.WaitGroup
+	for i := range runs {
+		if i < 4 { // sequential runs first, then concurrent ones
+			if outs[i], err = p.Run(context.Background(), ins[i]); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := p.Run(context.Background(), ins[i])
+			if err != nil {
+				t.Error(err)
+			}
+			outs[i] = o
+		}()
+	}
+	wg.Wait()
+	for i := range runs {
+		want, err := ref.Run(context.Background(), ins[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"flat", "id", "s"} {
+			wv, gv := want[name].F32(), outs[i][name].F32()
+			for j := range wv {
+				if d := math.Abs(float64(wv[j] - gv[j])); d > 1e-5*(1+math.Abs(float64(wv[j]))) {
+					t.Fatalf("run %d: %s[%d] = %v, want %v", i, name, j, gv[j], wv[j])
+				}
+			}
+		}
 	}
 }

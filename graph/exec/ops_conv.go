@@ -75,7 +75,7 @@ func convCheckWeight(w *tensor.Tensor, group int, transposed bool) error {
 }
 
 // Run computes Y = Conv(X, W, B).
-func (k *convKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *convKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, w, b := in[0], k.w, k.b
 	if w == nil {
 		w = in[1]
@@ -139,7 +139,7 @@ func (k *convKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if b != nil {
 		bv = b.F32()
 	}
-	y := make([]float32, p.OutputLen())
+	y := f.allocF32(p.OutputLen())
 	conv.Conv2D(p, xv, w.F32(), bv, y)
 	return []*tensor.Tensor{nnTensor(y, append([]int{xs[0], outC}, geo.out...))}, nil
 }

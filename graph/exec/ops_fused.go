@@ -124,7 +124,7 @@ func (k *ewFused) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	for _, d := range shape {
 		n *= d
 	}
-	y := make([]float32, n)
+	y := f.allocF32(n)
 	nb := (n + ewBlock - 1) / ewBlock
 	parallel.For(nb, max(1, 16384/ewBlock), func(b0, b1 int) {
 		r := getEwRegs(len(k.instrs) + 2)

@@ -52,7 +52,7 @@ func compileBatchNorm(c *CompileContext, n *graph.Node) (Kernel, error) {
 
 // Run normalizes X [N, C, ...]. The parameters are [C] (or, for opsets 7
 // and 8 with spatial=0, [C, D1, ...]: one value per position).
-func (k *bnKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *bnKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	for i, name := range []string{"X", "scale", "B", "input_mean", "input_var"} {
 		if err := wantFloat(name, in[i]); err != nil {
@@ -80,7 +80,7 @@ func (k *bnKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 		a[i] = scale[i] / float32(math.Sqrt(float64(vr[i]+k.eps)))
 	}
 	xv := x.F32()
-	y := make([]float32, len(xv))
+	y := f.allocF32(len(xv))
 	planes := xs[0] * c
 	parallel.For(planes, 4, func(p0, p1 int) {
 		for p := p0; p < p1; p++ {

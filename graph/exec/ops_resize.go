@@ -160,7 +160,7 @@ func floatsOf(what string, t *tensor.Tensor) ([]float64, error) {
 }
 
 // Run resizes the input.
-func (k *resizeKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *resizeKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if err := wantFloat("X", x); err != nil {
 		return nil, err
@@ -272,7 +272,7 @@ func (k *resizeKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		if taps.identity(xs[a]) {
 			continue
 		}
-		y = resizeAxis(y, a, taps, k.extrapolation)
+		y = resizeAxis(f, y, a, taps, k.extrapolation)
 	}
 	if y == x {
 		y = x.Clone()
@@ -446,14 +446,49 @@ func (k *resizeKernel) filterTaps(t *resizeTaps, x float64, n int, s float64) {
 	t.idx, t.w = t.idx[:j], t.w[:j]
 }
 
+// single reports whether every output reads one input with weight 1
+// (nearest modes) and none is extrapolated.
+func (t *resizeTaps) single() bool {
+	m := len(t.off) - 1
+	if len(t.idx) != m {
+		return false
+	}
+	for j := 0; j < m; j++ {
+		if t.outside[j] || t.off[j] != j || t.w[j] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
 // resizeAxis applies a tap table along axis a of x.
-func resizeAxis(x *tensor.Tensor, a int, t *resizeTaps, extra float32) *tensor.Tensor {
+func resizeAxis(f *Frame, x *tensor.Tensor, a int, t *resizeTaps, extra float32) *tensor.Tensor {
 	xs := x.Shape()
 	outer, n, inner := nnProd(xs[:a]), xs[a], nnProd(xs[a+1:])
 	m := len(t.off) - 1
 	ys := slices.Clone(xs)
 	ys[a] = m
 	xv := x.F32()
+	if t.single() {
+		y := f.allocF32(outer * m * inner)
+		// One tap of weight 1 per output (nearest): a gather, exact since
+		// 1*v == v.
+		parallel.For(outer, max(1, 4096/max(m*inner, 1)), func(s, e int) {
+			for o := s; o < e; o++ {
+				src, dst := xv[o*n*inner:(o+1)*n*inner], y[o*m*inner:(o+1)*m*inner]
+				if inner == 1 {
+					for j := range dst {
+						dst[j] = src[t.idx[j]]
+					}
+					continue
+				}
+				for j := 0; j < m; j++ {
+					copy(dst[j*inner:(j+1)*inner], src[t.idx[j]*inner:(t.idx[j]+1)*inner])
+				}
+			}
+		})
+		return nnTensor(y, ys)
+	}
 	y := make([]float32, outer*m*inner)
 	parallel.For(outer*m, max(1, 4096/max(inner, 1)), func(s, e int) {
 		for oj := s; oj < e; oj++ {
