@@ -13,8 +13,9 @@ import (
 // Compile-time rewrites of a compiled graph's steps, after constant
 // folding:
 //
-//   - a Conv with constant weights absorbs the BatchNormalization, and the
-//     Mul and Add by scalar or per-output-channel constants, that follow it
+//   - a Conv or ConvTranspose with constant weights absorbs the
+//     BatchNormalization, and the Mul and Add by scalar or
+//     per-output-channel constants, that follow it
 //     as the only readers of its output (ONNX Runtime's ConvBNFusion,
 //     ConvMulFusion and ConvAddFusion): the weights and bias are rescaled
 //     once, which changes results by float32 rounding only;
@@ -89,20 +90,31 @@ func isOp(st *step, op string) bool {
 }
 
 // foldConvAffine folds BatchNormalization, Mul and Add steps into the Conv
-// steps before them.
+// and ConvTranspose steps before them.
 func foldConvAffine(sp *Subprogram) {
 	si := newStepInfo(sp)
 	removed := make([]bool, len(sp.steps))
 	for i := range sp.steps {
 		st := &sp.steps[i]
-		ck, ok := st.kernel.(*convKernel)
-		if removed[i] || !ok || ck.w == nil || !isOp(st, "Conv") || len(st.out) != 1 || st.out[0] < 0 {
+		if removed[i] || len(st.out) != 1 || st.out[0] < 0 || len(st.in) < 2 {
+			continue
+		}
+		var w, b *tensor.Tensor
+		var group int
+		switch k := st.kernel.(type) {
+		case *convKernel:
+			w, b, group = k.w, k.b, k.group
+		case *convTKernel:
+			w, b, group = k.w, k.b, k.group
+		}
+		if w == nil || !(isOp(st, "Conv") || isOp(st, "ConvTranspose")) {
 			continue
 		}
 		if si.constant(st.in[1]) == nil || (len(st.in) > 2 && st.in[2] >= 0 && si.constant(st.in[2]) == nil) {
 			continue
 		}
-		w, b := ck.w, ck.b
+		wl := newWeightLayout(w, group, isOp(st, "ConvTranspose"))
+		w0, b0 := w, b
 		for {
 			o := st.out[0]
 			if si.uses[o] != 1 || si.pinned[o] {
@@ -115,7 +127,7 @@ func foldConvAffine(sp *Subprogram) {
 			if j == len(sp.steps) {
 				break
 			}
-			nw, nb, ok := foldInto(si, &sp.steps[j], o, w, b)
+			nw, nb, ok := foldInto(si, &sp.steps[j], o, w, b, wl)
 			if !ok {
 				break
 			}
@@ -123,8 +135,16 @@ func foldConvAffine(sp *Subprogram) {
 			removed[j] = true
 			st.out = sp.steps[j].out
 		}
-		if w != ck.w || b != ck.b {
-			nk := *ck
+		if w == w0 && b == b0 {
+			continue
+		}
+		switch k := st.kernel.(type) {
+		case *convKernel:
+			nk := *k
+			nk.w, nk.b = w, b
+			st.kernel = &nk
+		case *convTKernel:
+			nk := *k
 			nk.w, nk.b = w, b
 			st.kernel = &nk
 		}
@@ -136,6 +156,36 @@ func foldConvAffine(sp *Subprogram) {
 		}
 	}
 	sp.steps = steps
+}
+
+// weightLayout maps the elements of a Conv weight [O, C/g, k...] or a
+// ConvTranspose weight [C, O/g, k...] to their output channels.
+type weightLayout struct {
+	outC, rank   int
+	transposed   bool
+	per          int // Conv: elements per output channel
+	og, cg, kvol int // ConvTranspose: outputs and inputs per group, kernel size
+}
+
+func newWeightLayout(w *tensor.Tensor, group int, transposed bool) weightLayout {
+	l := weightLayout{rank: w.NDim(), transposed: transposed}
+	if !transposed {
+		l.outC = w.Dim(0)
+		l.per = w.Numel() / max(1, l.outC)
+		return l
+	}
+	l.og, l.cg = w.Dim(1), w.Dim(0)/group
+	l.outC = l.og * group
+	l.kvol = w.Numel() / max(1, w.Dim(0)*w.Dim(1))
+	return l
+}
+
+// channel returns the output channel of weight element i.
+func (l *weightLayout) channel(i int) int {
+	if !l.transposed {
+		return i / l.per
+	}
+	return (i/(l.og*l.kvol))/l.cg*l.og + (i/l.kvol)%l.og
 }
 
 // reads reports whether st reads slot s.
@@ -151,11 +201,9 @@ func reads(st *step, s int) bool {
 // foldInto returns the weight and bias of a Conv (weight w, bias b or nil)
 // followed by step st reading its output o, or false when st cannot be
 // folded.
-func foldInto(si *stepInfo, st *step, o int, w, b *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, bool) {
-	outC := w.Dim(0)
-	rank := w.NDim()
-	per := w.Numel() / outC
-	if len(st.out) != 1 || st.out[0] < 0 {
+func foldInto(si *stepInfo, st *step, o int, w, b *tensor.Tensor, wl weightLayout) (*tensor.Tensor, *tensor.Tensor, bool) {
+	outC, rank := wl.outC, wl.rank
+	if outC == 0 || len(st.out) != 1 || st.out[0] < 0 {
 		return nil, nil, false
 	}
 	bias := make([]float32, outC)
@@ -181,13 +229,14 @@ func foldInto(si *stepInfo, st *step, o int, w, b *tensor.Tensor) (*tensor.Tenso
 			p[i] = t.F32()
 		}
 		scale, beta, mean, vr := p[0], p[1], p[2], p[3]
-		nw := make([]float32, len(wv))
+		a := make([]float32, outC)
 		for c := range outC {
-			a := scale[c] / float32(math.Sqrt(float64(vr[c]+bk.eps)))
-			for i := c * per; i < (c+1)*per; i++ {
-				nw[i] = wv[i] * a
-			}
-			bias[c] = (bias[c]-mean[c])*a + beta[c]
+			a[c] = scale[c] / float32(math.Sqrt(float64(vr[c]+bk.eps)))
+			bias[c] = (bias[c]-mean[c])*a[c] + beta[c]
+		}
+		nw := make([]float32, len(wv))
+		for i, v := range wv {
+			nw[i] = v * a[wl.channel(i)]
 		}
 		return tensor.FromFloat32(nw, w.Shape()...), tensor.FromFloat32(bias, outC), true
 	case isOp(st, "Mul"), isOp(st, "Add"):
@@ -216,12 +265,11 @@ func foldInto(si *stepInfo, st *step, o int, w, b *tensor.Tensor) (*tensor.Tenso
 			return w, tensor.FromFloat32(bias, outC), true
 		}
 		nw := make([]float32, len(wv))
+		for i, v := range wv {
+			nw[i] = v * at(wl.channel(i))
+		}
 		for ch := range outC {
-			s := at(ch)
-			for i := ch * per; i < (ch+1)*per; i++ {
-				nw[i] = wv[i] * s
-			}
-			bias[ch] *= s
+			bias[ch] *= at(ch)
 		}
 		return tensor.FromFloat32(nw, w.Shape()...), tensor.FromFloat32(bias, outC), true
 	}

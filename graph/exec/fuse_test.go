@@ -378,3 +378,38 @@ func TestArenaReuse(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldConvTranspose folds Add and BatchNormalization into a grouped
+// ConvTranspose (weights [C, O/g, k, k]) and compares with the nodes run
+// one by one.
+func TestFoldConvTranspose(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	g := graph.New("convt")
+	const cin, og, group = 4, 3, 2
+	cout := og * group
+	x := g.AddInput("x", graph.TensorType(graph.Float, 1, cin, 5, 6))
+	w := g.AddInitializer("w", tensor.FromFloat32(randUniform(r, cin*og*4, -1, 1), cin, og, 2, 2))
+	ct := g.AddNode("ct", "ConvTranspose", []*graph.Value{x, w}, []string{"ct"}, map[string]*graph.Attr{
+		"strides": graph.AInts(2, 2), "group": graph.AInt(group)}).Outputs[0]
+	add := g.AddNode("add", "Add", []*graph.Value{ct, g.AddInitializer("pc", tensor.FromFloat32(randUniform(r, cout, -1, 1), 1, cout, 1, 1))}, []string{"a"}, nil).Outputs[0]
+	bn := g.AddNode("bn", "BatchNormalization", []*graph.Value{add,
+		g.AddInitializer("scale", tensor.FromFloat32(randUniform(r, cout, 0.5, 2), cout)),
+		g.AddInitializer("beta", tensor.FromFloat32(randUniform(r, cout, -1, 1), cout)),
+		g.AddInitializer("mean", tensor.FromFloat32(randUniform(r, cout, -1, 1), cout)),
+		g.AddInitializer("var", tensor.FromFloat32(randUniform(r, cout, 0.1, 3), cout)),
+	}, []string{"y"}, nil).Outputs[0]
+	g.Outputs = []*graph.Value{bn}
+	in := map[string]*tensor.Tensor{"x": tensor.FromFloat32(randUniform(r, cin*30, -2, 2), 1, cin, 5, 6)}
+	want, got, p := runBoth(t, model(g, 13), in)
+	for _, out := range got {
+		yw, yg := want["y"].F32(), out["y"].F32()
+		for i := range yw {
+			if d := math.Abs(float64(yg[i] - yw[i])); d > 1e-5*(1+math.Abs(float64(yw[i]))) {
+				t.Fatalf("y[%d] = %v, unfolded %v", i, yg[i], yw[i])
+			}
+		}
+	}
+	if n := len(p.main.steps); n != 1 {
+		t.Errorf("%d steps, want 1 (ConvTranspose with Add and BN folded)", n)
+	}
+}

@@ -203,7 +203,7 @@ func floorDiv2(v int) int {
 // input*stride) the total padding full+output_padding-output_shape is split
 // with the larger half at the end for SAME_UPPER and at the start otherwise
 // (rounding toward minus infinity, so a negative total extends the end).
-func (k *convTKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *convTKernel) Run(fr *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x, w, b := in[0], k.w, k.b
 	if w == nil {
 		w = in[1]
@@ -305,7 +305,7 @@ func (k *convTKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 		d.PadH, d.PadW = pbh, pbw
 		d.OutPadH, d.OutPadW = oh-(fh-2*pbh), ow-(fw-2*pbw)
 		if d.Validate() == nil && d.OutH() == oh && d.OutW() == ow {
-			y := make([]float32, d.OutputLen())
+			y := fr.allocF32(d.OutputLen())
 			conv.ConvTranspose2D(d, x.F32(), w.F32(), bv, y)
 			return []*tensor.Tensor{nnTensor(y, yShape)}, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -335,36 +336,68 @@ func compileConcat(c *CompileContext, n *graph.Node) (Kernel, error) {
 	if ax == math.MinInt64 {
 		return nil, fmt.Errorf("attribute axis is required")
 	}
-	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
-		t0 := in[0]
-		a, err := axis(ax, t0.NDim())
+	return frameKernel(func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		y, err := concat(f, in, ax)
 		if err != nil {
 			return nil, err
 		}
-		nonEmpty := 0
-		for i, t := range in {
-			if t == nil {
-				return nil, fmt.Errorf("input %d is missing", i)
-			}
-			if t.DType() != t0.DType() || t.NDim() != t0.NDim() {
-				return nil, fmt.Errorf("input %d is %s%v, input 0 is %s%v", i, t.DType(), t.Shape(), t0.DType(), t0.Shape())
-			}
-			for d := range t0.Shape() {
-				if d != a && t.Dim(d) != t0.Dim(d) {
-					return nil, fmt.Errorf("input %d has shape %v, input 0 has %v (axis %d)", i, t.Shape(), t0.Shape(), a)
-				}
-			}
-			if t.Dim(a) > 0 {
-				nonEmpty++
-			}
-		}
-		if nonEmpty == 0 {
-			shape := append([]int(nil), t0.Shape()...)
-			shape[a] = 0
-			return tensor.New(t0.DType(), shape...), nil
-		}
-		return tensor.Concat(in, a), nil
+		return []*tensor.Tensor{y}, nil
 	}), nil
+}
+
+// concat joins in along axis ax; float32 outputs come from the frame's
+// buffers.
+func concat(f *Frame, in []*tensor.Tensor, ax int64) (*tensor.Tensor, error) {
+	t0 := in[0]
+	a, err := axis(ax, t0.NDim())
+	if err != nil {
+		return nil, err
+	}
+	nonEmpty := 0
+	for i, t := range in {
+		if t == nil {
+			return nil, fmt.Errorf("input %d is missing", i)
+		}
+		if t.DType() != t0.DType() || t.NDim() != t0.NDim() {
+			return nil, fmt.Errorf("input %d is %s%v, input 0 is %s%v", i, t.DType(), t.Shape(), t0.DType(), t0.Shape())
+		}
+		for d := range t0.Shape() {
+			if d != a && t.Dim(d) != t0.Dim(d) {
+				return nil, fmt.Errorf("input %d has shape %v, input 0 has %v (axis %d)", i, t.Shape(), t0.Shape(), a)
+			}
+		}
+		if t.Dim(a) > 0 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty == 0 {
+		shape := append([]int(nil), t0.Shape()...)
+		shape[a] = 0
+		return tensor.New(t0.DType(), shape...), nil
+	}
+	if t0.DType() != tensor.Float32 {
+		return tensor.Concat(in, a), nil
+	}
+	shape := append([]int(nil), t0.Shape()...)
+	shape[a] = 0
+	for _, t := range in {
+		shape[a] += t.Dim(a)
+	}
+	outer, inner := nnProd(shape[:a]), nnProd(shape[a+1:])
+	row := shape[a] * inner
+	y := f.allocF32(outer * row)
+	parallel.For(outer*len(in), max(1, 16384/max(1, row/len(in))), func(s, e int) {
+		for it := s; it < e; it++ {
+			o, i := it/len(in), it%len(in)
+			off := 0
+			for _, t := range in[:i] {
+				off += t.Dim(a) * inner
+			}
+			n := in[i].Dim(a) * inner
+			copy(y[o*row+off:o*row+off+n], in[i].F32()[o*n:(o+1)*n])
+		}
+	})
+	return nnTensor(y, shape), nil
 }
 
 func compileSplit(c *CompileContext, n *graph.Node) (Kernel, error) {
