@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -80,6 +81,9 @@ func (k *softmaxKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, er
 	return []*tensor.Tensor{nnTensor(y, xs)}, nil
 }
 
+// softmaxScratch holds the exponentials of a Softmax line.
+var softmaxScratch = sync.Pool{New: func() any { return new([]float64) }}
+
 // softmaxLine normalizes the n values x[base + j*stride].
 func softmaxLine(op string, x, y []float32, base, n, stride int) {
 	m := float32(math.Inf(-1))
@@ -94,6 +98,24 @@ func softmaxLine(op string, x, y []float32, base, n, stride int) {
 			y[base+j*stride] = 0
 		}
 		y[base+arg*stride] = 1
+		return
+	}
+	if op == "Softmax" {
+		// Each exponential once, kept in float64 for the division.
+		bp := softmaxScratch.Get().(*[]float64)
+		if cap(*bp) < n {
+			*bp = make([]float64, n)
+		}
+		e := (*bp)[:n]
+		var s float64
+		for j := range e {
+			e[j] = math.Exp(float64(x[base+j*stride] - m))
+			s += e[j]
+		}
+		for j, v := range e {
+			y[base+j*stride] = float32(v / s)
+		}
+		softmaxScratch.Put(bp)
 		return
 	}
 	var s float64
