@@ -242,6 +242,15 @@ func (k *ewFused) operand(ops []ewOperand, regs [][]float32, o, i0, i1 int, tmp 
 		return nil, op.data[c0%op.cnt], true
 	}
 	d := tmp[:i1-i0]
+	if op.inner == 1 {
+		// Consecutive elements read consecutive values: copy runs.
+		for i := i0; i < i1; {
+			c := i % op.cnt
+			n := copy(d[i-i0:], op.data[c:op.cnt])
+			i += n
+		}
+		return d, 0, false
+	}
 	for i := i0; i < i1; {
 		c := i / op.inner
 		e := min(i1, (c+1)*op.inner)
