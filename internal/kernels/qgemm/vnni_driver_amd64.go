@@ -3,7 +3,6 @@
 package qgemm
 
 import (
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -89,77 +88,64 @@ func driveVNNI(m int, a []uint8, lda int, za int32, p *Packed, e *epilogue) {
 	}
 	direct := p.K%4 == 0
 	tasks := nch * nrb
-	var next atomic.Int64
-	// One call per worker; each takes tiles one at a time, so a helper
-	// that wakes late simply takes fewer (tiles are outputs: which worker
-	// computes one never changes its value).
-	parallel.ForThreads(min(t, tasks), min(t, tasks), 1, func(_, _ int) {
-		var ab *u8buf
+	// Tiles are outputs: which goroutine computes one never changes its
+	// value. They are handed out one at a time, so a helper that wakes late
+	// simply takes fewer.
+	parallel.Tasks(min(t, tasks), tasks, func(it int) {
+		ch, rb := it/nrb, it%nrb
+		base, extra := m/nrb, m%nrb
+		i0 := rb*base + min(rb, extra)
+		rows := base
+		if rb < extra {
+			rows++
+		}
+		pn0 := ch * per
+		npan := min(np, pn0+per) - pn0
+		j0 := pn0 * 32
+		cols := min(npan*32, p.N-j0)
+		last := uint32(1)<<(cols-(npan-1)*32) - 1
+		if cols-(npan-1)*32 == 32 {
+			last = 0xFFFFFFFF
+		}
+		ap, ldA := &a[i0*lda], lda
 		if !direct {
-			ab = u8Pool.Get().(*u8buf)
+			// Rows copied with K padded to whole groups of 4.
+			ab := u8Pool.Get().(*u8buf)
 			defer u8Pool.Put(ab)
+			ldA = kq * 4
+			buf := ab.get(rows * ldA)
+			for r := 0; r < rows; r++ {
+				row := buf[r*ldA : (r+1)*ldA]
+				copy(row, a[(i0+r)*lda:(i0+r)*lda+p.K])
+				clear(row[p.K:])
+			}
+			ap = &buf[0]
 		}
-		var cb *i32buf
+		b := &p.vnni[pn0*kq*128]
+		in := &init[j0]
 		if p.anyZP {
-			cb = i32Pool.Get().(*i32buf)
+			cb := i32Pool.Get().(*i32buf)
 			defer i32Pool.Put(cb)
+			ldt := npan * 32
+			tile := cb.get(rows * ldt)
+			vnniKernelss32[rows](kq, ap, ldA, b, npan, in, &tile[0], ldt, 0xFFFFFFFF)
+			finishTile(tile, ldt, rows, cols, i0, j0, a, lda, p, e, vec, fbias)
+			return
 		}
-		for {
-			it := int(next.Add(1)) - 1
-			if it >= tasks {
-				return
+		switch {
+		case e.rq != nil:
+			lo, hi := float32(e.rq.Min-e.rq.ZeroPoint), float32(e.rq.Max-e.rq.ZeroPoint)
+			var c *byte
+			if e.u8 != nil {
+				c = &e.u8[i0*e.ldc+j0]
+			} else {
+				c = (*byte)(unsafe.Pointer(&e.s8[i0*e.ldc+j0]))
 			}
-			ch, rb := it/nrb, it%nrb
-			base, extra := m/nrb, m%nrb
-			i0 := rb*base + min(rb, extra)
-			rows := base
-			if rb < extra {
-				rows++
-			}
-			pn0 := ch * per
-			npan := min(np, pn0+per) - pn0
-			j0 := pn0 * 32
-			cols := min(npan*32, p.N-j0)
-			last := uint32(1)<<(cols-(npan-1)*32) - 1
-			if cols-(npan-1)*32 == 32 {
-				last = 0xFFFFFFFF
-			}
-			ap, ldA := &a[i0*lda], lda
-			if !direct {
-				// Rows copied with K padded to whole groups of 4.
-				ldA = kq * 4
-				buf := ab.get(rows * ldA)
-				for r := 0; r < rows; r++ {
-					row := buf[r*ldA : (r+1)*ldA]
-					copy(row, a[(i0+r)*lda:(i0+r)*lda+p.K])
-					clear(row[p.K:])
-				}
-				ap = &buf[0]
-			}
-			b := &p.vnni[pn0*kq*128]
-			in := &init[j0]
-			if p.anyZP {
-				ldt := npan * 32
-				tile := cb.get(rows * ldt)
-				vnniKernelss32[rows](kq, ap, ldA, b, npan, in, &tile[0], ldt, 0xFFFFFFFF)
-				finishTile(tile, ldt, rows, cols, i0, j0, a, lda, p, e, vec, fbias)
-				continue
-			}
-			switch {
-			case e.rq != nil:
-				lo, hi := float32(e.rq.Min-e.rq.ZeroPoint), float32(e.rq.Max-e.rq.ZeroPoint)
-				var c *byte
-				if e.u8 != nil {
-					c = &e.u8[i0*e.ldc+j0]
-				} else {
-					c = (*byte)(unsafe.Pointer(&e.s8[i0*e.ldc+j0]))
-				}
-				vnniKernelsrq[rows](kq, ap, ldA, b, npan, in, &vec[j0], e.rq.ZeroPoint, lo, hi, c, e.ldc, last)
-			case e.dq != nil:
-				vnniKernelsdq[rows](kq, ap, ldA, b, npan, in, &vec[j0], &fbias[j0], &e.f32[i0*e.ldc+j0], e.ldc, last)
-			default:
-				vnniKernelss32[rows](kq, ap, ldA, b, npan, in, &e.s32[i0*e.ldc+j0], e.ldc, last)
-			}
+			vnniKernelsrq[rows](kq, ap, ldA, b, npan, in, &vec[j0], e.rq.ZeroPoint, lo, hi, c, e.ldc, last)
+		case e.dq != nil:
+			vnniKernelsdq[rows](kq, ap, ldA, b, npan, in, &vec[j0], &fbias[j0], &e.f32[i0*e.ldc+j0], e.ldc, last)
+		default:
+			vnniKernelss32[rows](kq, ap, ldA, b, npan, in, &e.s32[i0*e.ldc+j0], e.ldc, last)
 		}
 	})
 }
