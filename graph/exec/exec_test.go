@@ -143,3 +143,24 @@ func TestConstantFolding(t *testing.T) {
 		t.Errorf("y = %v, want [13 28]", y)
 	}
 }
+
+// TestIntegerScalarDiv checks that integer Div of two scalars stays a
+// scalar (PyTorch's shape arithmetic divides scalars gathered from Shape).
+func TestIntegerScalarDiv(t *testing.T) {
+	g := graph.New("div")
+	a := g.AddInput("a", graph.TensorType(graph.Int64))
+	b := g.AddInitializer("b", tensor.FromInt64([]int64{8}).Reshape())
+	n := g.AddNode("div", "Div", []*graph.Value{a, b}, []string{"y"}, nil)
+	g.Outputs = []*graph.Value{n.Outputs[0]}
+	p, err := Compile(model(g, 17), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Run(context.Background(), map[string]*tensor.Tensor{"a": tensor.FromInt64([]int64{-17}).Reshape()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := out["y"]; y.NDim() != 0 || y.I64()[0] != -2 {
+		t.Errorf("Div(-17, 8) = %v with shape %v, want scalar -2", y.I64(), y.Shape())
+	}
+}

@@ -167,7 +167,7 @@ func intBinary(a, b *tensor.Tensor, f func(x, y int64) (int64, error)) (*tensor.
 			return nil, err
 		}
 	}
-	r := tensor.FromInt64(out, shape...)
+	r := tensor.FromInt64(out, len(out)).Reshape(shape...) // keeps a 0-d result 0-d
 	if a.DType() != tensor.Int64 {
 		r = tensor.Cast(r, a.DType())
 	}
