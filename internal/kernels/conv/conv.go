@@ -100,24 +100,20 @@ func convForwardTiles(g *geom, x, w, bias, y []float32) {
 			xg := x[(n*g.C+grp*cg)*g.hw():]
 			yg := y[(n*g.OutC+grp*ocg)*P:]
 			wg := w[grp*ocg*K:]
-			var beta float32
+			var bg []float32
 			if bias != nil {
-				for o := 0; o < ocg; o++ {
-					row := yg[o*P+p0 : o*P+p1]
-					b := bias[grp*ocg+o]
-					for i := range row {
-						row[i] = b
-					}
-				}
-				beta = 1
+				bg = bias[grp*ocg:]
 			}
+			// The GEMMs read their B (the input itself for a 1x1
+			// convolution, else the im2col tile) in place and add the
+			// bias in their epilogue.
 			if pw {
-				sgemm.Sgemm(false, false, ocg, p1-p0, cg, 1, wg, cg, xg[p0:], P, beta, yg[p0:], P)
+				sgemm.SgemmInPlace(ocg, p1-p0, cg, wg, cg, xg[p0:], P, bg, false, yg[p0:], P)
 				continue
 			}
 			col := *buf
 			im2col(g, xg, 0, K, p0, p1, col, p1-p0)
-			sgemm.Sgemm(false, false, ocg, p1-p0, K, 1, wg, K, col, p1-p0, beta, yg[p0:], P)
+			sgemm.SgemmInPlace(ocg, p1-p0, K, wg, K, col, p1-p0, bg, false, yg[p0:], P)
 		}
 	})
 }

@@ -77,7 +77,7 @@ func convForwardBatched(g *geom, x, w, bias, y []float32, nb int) {
 			m := min(nb, g.N-n0)
 			ld := m * P
 			im2colChunk(g, x, grp, n0, m, col)
-			sgemm.Sgemm(false, false, ocg, ld, K, 1, w[grp*ocg*K:], K, col, ld, 0, yt, ld)
+			sgemm.SgemmInPlace(ocg, ld, K, w[grp*ocg*K:], K, col, ld, nil, false, yt, ld)
 			parallel.For(m*ocg, max(1, 4096/P), func(i0, i1 int) {
 				for it := i0; it < i1; it++ {
 					i, o := it/ocg, it%ocg

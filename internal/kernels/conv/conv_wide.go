@@ -148,12 +148,10 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 					r0, r1 := t*rp, min(rows, (t+1)*rp)
 					q0, q1 := r0*l.wp, min(cols, r1*l.wp)
 					tq := q1 - q0
-					var beta float32
 					for tap := 0; tap < kk; tap++ {
 						kh, kw := tap/g.KW, tap%g.KW
 						s := kh*g.DH*l.wp + kw*g.DW + q0
-						sgemm.Sgemm(false, false, ocg, tq, cg, 1, wt[(grp*kk+tap)*ocg*cg:], cg, xp[s:], l.ld, beta, yw, tq)
-						beta = 1
+						sgemm.SgemmInPlace(ocg, tq, cg, wt[(grp*kk+tap)*ocg*cg:], cg, xp[s:], l.ld, nil, tap > 0, yw, tq)
 					}
 					for o := 0; o < ocg; o++ {
 						oc := grp*ocg + o

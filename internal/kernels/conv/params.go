@@ -28,7 +28,9 @@
 //   - the rest: per image, im2col a tile of output positions at a time and
 //     GEMM (1x1 stride-1 unpadded convolutions skip im2col), conv.go.
 //
-// The fp32 GEMMs are internal/kernels/sgemm's. Results of different paths
+// The fp32 GEMMs are internal/kernels/sgemm's; the forward passes use
+// sgemm.SgemmInPlace, which reads the input (or the im2col tile) without
+// packing it and adds the bias in the GEMM's epilogue. Results of different paths
 // and CPU tiers agree to float32 rounding; for one path and tier they are
 // bit-identical whatever the thread count.
 package conv

@@ -2,9 +2,11 @@
 
 // asm_gen writes the generated assembly: the AVX-512 and AVX2 micro-kernels
 // (kernel512_amd64.s, kernel256_amd64.s), the single-row kernels
-// (row512_amd64.s, rowstream512_amd64.s, row256_amd64.s) and the packing
+// (row512_amd64.s, rowstream512_amd64.s, row256_amd64.s), the AVX-512
+// kernel that reads B in place (direct512_amd64.s) and the packing
 // transposes (transpose512_amd64.s, transpose256_amd64.s). Run it with
-// `go generate` in this directory (go run asm_gen.go asm_gen_rows.go).
+// `go generate` in this directory (go run asm_gen.go asm_gen_rows.go
+// asm_gen_direct.go).
 package main
 
 import (
@@ -35,6 +37,7 @@ func main() {
 	write("transpose256_amd64.s", func() { transpose256(6) }, func() { transpose256(8) })
 	write("row512_amd64.s", row512, rowT512)
 	write("rowstream512_amd64.s", rowStream512)
+	write("direct512_amd64.s", kernelDirect512)
 	write("transpose512_amd64.s", func() { transpose(14) }, func() { transpose(16) })
 }
 

@@ -4,7 +4,7 @@ package sgemm
 
 import "github.com/quanta-go/quanta/internal/cpu"
 
-//go:generate go run asm_gen.go asm_gen_rows.go
+//go:generate go run asm_gen.go asm_gen_rows.go asm_gen_direct.go
 
 // Tile shapes of the assembly kernels (asm_gen.go writes the same).
 const (
@@ -31,6 +31,7 @@ var asmVariants = []*variant{
 		packB:     packB512,
 		row:       row512,
 		rowPacked: rowPacked512,
+		direct:    direct512,
 	},
 }
 

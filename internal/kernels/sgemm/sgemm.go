@@ -6,8 +6,10 @@
 // of C at a time. Micro-kernels exist in plain Go (every platform), AVX2+FMA
 // (6x16 ymm tile) and AVX-512 (14x32 zmm tile); the variant is chosen once
 // per call from internal/cpu.Max (QUANTA_CPU caps it). A single-row path
-// streams B for M=1 products (batch-1 linear layers), and PackB/SgemmPackedB
-// pack a reused operand (a weight matrix) once.
+// streams B for M=1 products (batch-1 linear layers), PackB/SgemmPackedB
+// pack a reused operand (a weight matrix) once, and SgemmInPlace reads B
+// where it lies, unpacked, for products whose B is used only a few times
+// (a convolution's activations), with a per-row bias in its epilogue.
 //
 // # Numerics
 //

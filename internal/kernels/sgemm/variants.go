@@ -26,6 +26,11 @@ type variant struct {
 	// each, back to back) over n <= panels*nr columns of c, with the same
 	// per-element arithmetic as kernel.
 	rowPacked func(kc int, a, bp []float32, panels int, c []float32, alpha, beta float32, n int)
+	// direct, if not nil, computes one m×n tile (m <= mr, n <= nr) of
+	// SgemmInPlace from a packed A micro-panel and B read in place (row p
+	// at b[p*ldb:]), with kernel's arithmetic for alpha 1 and the
+	// epilogue of mode: directPlain, directAcc or directBias.
+	direct func(kc int, a, b []float32, ldb int, c []float32, ldc int, m, n int, bias []float32, mode int)
 }
 
 // rowFunc computes c[0:n] = alpha*a[0:k]*op(B) + beta*c[0:n] for one row.
