@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/ops"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -230,9 +232,20 @@ func unaryFloat(name string, since int64, f func(x *tensor.Tensor) *tensor.Tenso
 	})
 }
 
+// sigmoidF32 is the executor's Sigmoid: conv.EwSigmoid's float32
+// exponential (within 4 ulps of the float64 sigmoid, see its
+// documentation), the same bits as in fused elementwise runs. ops.Sigmoid,
+// which autograd and training use, keeps the float64 exponential.
+func sigmoidF32(x *tensor.Tensor) *tensor.Tensor {
+	xv := x.F32()
+	y := make([]float32, len(xv))
+	parallel.For(len(y), 16384, func(s, e int) { conv.EwSigmoid(y[s:e], xv[s:e]) })
+	return nnTensor(y, x.Shape())
+}
+
 func init() {
 	unaryFloat("Relu", 6, ops.ReLU)
-	unaryFloat("Sigmoid", 6, ops.Sigmoid)
+	unaryFloat("Sigmoid", 6, sigmoidF32)
 	unaryFloat("Tanh", 6, ops.Tanh)
 	unaryFloat("Exp", 6, ops.Exp)
 	unaryFloat("Log", 6, ops.Log)

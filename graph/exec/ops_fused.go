@@ -308,10 +308,7 @@ func (k *ewFused) block(ops []ewOperand, regs [][]float32, y []float32, i0, i1 i
 		case ewcRelu:
 			conv.EwRelu(d, a)
 		case ewcSigmoid:
-			a = a[:n]
-			for i, v := range a {
-				d[i] = float32(1 / (1 + math.Exp(-float64(v))))
-			}
+			conv.EwSigmoid(d, a)
 		case ewcTanh:
 			a = a[:n]
 			for i, v := range a {

@@ -1,10 +1,15 @@
 package conv
 
-import "github.com/quanta-go/quanta/internal/cpu"
+import (
+	"math"
+
+	"github.com/quanta-go/quanta/internal/cpu"
+)
 
 // Elementwise kernels for the epilogues of convolutions and the fused
 // elementwise runs of graph executors: float32 arithmetic with a vector, a
-// scalar on either side, Clip, Relu, HardSwish and HardSigmoid. Each
+// scalar on either side, Clip, Relu, HardSwish, HardSigmoid and a float32
+// Sigmoid. Each
 // computes exactly the expression written in its generic kernel, one
 // float32 rounding per operation and no fused multiply-add, so every
 // variant gives the same bits as the generic one (NaN payloads aside) and
@@ -33,12 +38,13 @@ type ewKernel struct {
 	relu        func(d, a []float32)
 	hardSwish   func(d, a []float32)
 	hardSigmoid func(d, a []float32, alpha, beta float32)
+	sigmoid     func(d, a []float32)
 }
 
 // ewKernels lists the implementations, lowest level first; the _amd64
 // files append theirs. Dispatch takes the last one cpu.Max allows.
 var ewKernels = []ewKernel{{"generic", cpu.Generic, ewVVGeneric, ewVSGeneric, ewSVGeneric,
-	ewClipGeneric, ewReluGeneric, ewHardSwishGeneric, ewHardSigmoidGeneric}}
+	ewClipGeneric, ewReluGeneric, ewHardSwishGeneric, ewHardSigmoidGeneric, ewSigmoidGeneric}}
 
 func pickEw() *ewKernel {
 	for i := len(ewKernels) - 1; i > 0; i-- {
@@ -81,6 +87,15 @@ func EwHardSigmoid(d, a []float32, alpha, beta float32) {
 	ewCheck(d, a)
 	pickEw().hardSigmoid(d, a, alpha, beta)
 }
+
+// EwSigmoid sets d[i] = 1/(1+exp(-a[i])) computed in float32 with a
+// polynomial exponential (ewSigmoidGeneric), not correctly rounded: within
+// 4 ulps of the float64 sigmoid rounded to float32 for a[i] >= -87 (the
+// tests sweep every float32 in steps; the largest error measured is 2
+// ulps), and for a[i] < -88 it returns sigmoid(-88) = 6.05e-39 where the
+// true value is smaller, an absolute error below 6.1e-39. NaN stays NaN.
+// The result is the same bits on every tier.
+func EwSigmoid(d, a []float32) { ewCheck(d, a); pickEw().sigmoid(d, a) }
 
 func ewVVGeneric(op EwOp, d, a, b []float32) {
 	a, b = a[:len(d)], b[:len(d)]
@@ -179,5 +194,52 @@ func ewHardSigmoidGeneric(d, a []float32, alpha, beta float32) {
 	a = a[:len(d)]
 	for i, v := range a {
 		d[i] = max(0, min(1, float32(alpha*v)+beta))
+	}
+}
+
+// Constants of the float32 exponential of ewSigmoidGeneric (Cephes'
+// expf): ln 2 split in sigC1 (exact in 9 bits, so n*sigC1 is exact) and
+// sigC2, and the minimax polynomial of exp(r) - 1 - r - r*r/2 ... on
+// [-ln2/2, ln2/2].
+const (
+	sigHi    = float32(88)  // exp(88) < MaxFloat32: t is clamped below it
+	sigLo    = float32(-87) // exp(-87) > 0 and 1+exp(-87) == 1
+	sigLog2e = float32(1.44269504088896341)
+	sigC1    = float32(0.693359375)
+	sigC2    = float32(-2.12194440e-4)
+	sigP0    = float32(1.9875691500e-4)
+	sigP1    = float32(1.3981999507e-3)
+	sigP2    = float32(8.3334519073e-3)
+	sigP3    = float32(4.1665795894e-2)
+	sigP4    = float32(1.6666665459e-1)
+	sigP5    = float32(5.0000001201e-1)
+)
+
+// ewSigmoidGeneric is the specification of EwSigmoid: every operation is
+// one float32 rounding (the explicit conversions forbid fused
+// multiply-adds), in the order the AVX-512 kernel performs them.
+func ewSigmoidGeneric(d, a []float32) {
+	a = a[:len(d)]
+	for i, x := range a {
+		t := -x
+		if t > sigHi {
+			t = sigHi
+		}
+		if t < sigLo {
+			t = sigLo
+		}
+		n := float32(math.Floor(float64(float32(t*sigLog2e) + 0.5)))
+		r := t - float32(n*sigC1)
+		r -= float32(n * sigC2)
+		z := float32(r * r)
+		y := float32(sigP0*r) + sigP1
+		y = float32(y*r) + sigP2
+		y = float32(y*r) + sigP3
+		y = float32(y*r) + sigP4
+		y = float32(y*r) + sigP5
+		y = float32(y*z) + r + 1
+		// 2^n for n in [-126, 127], NaN lanes aside (their y is NaN).
+		e := float32(y * math.Float32frombits(uint32(int32(n)+127)<<23))
+		d[i] = 1 / (1 + e)
 	}
 }

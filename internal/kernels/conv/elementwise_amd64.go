@@ -18,6 +18,7 @@ import "github.com/quanta-go/quanta/internal/cpu"
 //	ewReluAVX512: v > 0 ? v : +0, NaN kept
 //	ewHardSwishAVX512: v * min(max(v+3, 0), 6) / 6
 //	ewHardSigmoidAVX512: max(0, min(1, alpha*v+beta)), NaN kept
+//	ewSigmoidAVX512: ewSigmoidGeneric's float32 sigmoid, step for step
 
 //go:noescape
 func ewAddVVAVX512(d, a, b *float32, n int)
@@ -60,6 +61,9 @@ func ewHardSwishAVX512(d, a *float32, n int)
 
 //go:noescape
 func ewHardSigmoidAVX512(d, a *float32, n int, alpha, beta float32)
+
+//go:noescape
+func ewSigmoidAVX512(d, a *float32, n int)
 
 func ewVVAVX512(op EwOp, d, a, b []float32) {
 	if len(d) == 0 {
@@ -121,7 +125,15 @@ func ewHardSigmoidAVX512Go(d, a []float32, alpha, beta float32) {
 	ewHardSigmoidAVX512(&d[0], &a[0], len(d), alpha, beta)
 }
 
+func ewSigmoidAVX512Go(d, a []float32) {
+	if len(d) == 0 {
+		return
+	}
+	a = a[:len(d)]
+	ewSigmoidAVX512(&d[0], &a[0], len(d))
+}
+
 func init() {
 	ewKernels = append(ewKernels, ewKernel{"avx512", cpu.AVX512, ewVVAVX512, ewVSAVX512, ewSVAVX512,
-		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go})
+		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go, ewSigmoidAVX512Go})
 }

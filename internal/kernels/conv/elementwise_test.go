@@ -106,6 +106,9 @@ func TestElementwiseVariants(t *testing.T) {
 				k.hardSigmoid(got, a, ab[0], ab[1])
 				ewCompare(t, fmt.Sprintf("%s hardsigmoid %v n=%d", k.name, ab, n), got, want, a)
 			}
+			g.sigmoid(want, a)
+			k.sigmoid(got, a)
+			ewCompare(t, fmt.Sprintf("%s sigmoid n=%d", k.name, n), got, want, a)
 			// In place.
 			in := append([]float32(nil), a...)
 			g.hardSwish(want, in)
@@ -165,8 +168,8 @@ func usableEw() []ewKernel {
 	return ks
 }
 
-// BenchmarkElementwise measures the HardSwish and multiply-by-scalar
-// kernels on 1024-element blocks.
+// BenchmarkElementwise measures the HardSwish, Sigmoid and
+// multiply-by-scalar kernels on 1024-element blocks.
 func BenchmarkElementwise(b *testing.B) {
 	a := randSlice(rand.New(rand.NewPCG(1, 2)), 1024)
 	d := make([]float32, 1024)
@@ -179,11 +182,100 @@ func BenchmarkElementwise(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)*1024/b.Elapsed().Seconds()/1e9, "Gelem/s")
 		})
+		b.Run("sigmoid/"+k.name, func(b *testing.B) {
+			for range b.N {
+				EwSigmoid(d, a)
+			}
+			b.ReportMetric(float64(b.N)*1024/b.Elapsed().Seconds()/1e9, "Gelem/s")
+		})
 		b.Run("mulscalar/"+k.name, func(b *testing.B) {
 			for range b.N {
 				EwVS(EwMul, d, a, 1.5)
 			}
 			b.ReportMetric(float64(b.N)*1024/b.Elapsed().Seconds()/1e9, "Gelem/s")
 		})
+	}
+}
+
+// sigmoid64 is the float64 sigmoid rounded to float32.
+func sigmoid64(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// ulpDiff is the distance in units in the last place between two finite,
+// non-negative float32 values.
+func ulpDiff(a, b float32) int64 {
+	d := int64(math.Float32bits(a)) - int64(math.Float32bits(b))
+	if d < 0 {
+		d = -d
+	}
+	return d
+}
+
+// TestSigmoidAccuracy sweeps float32 inputs (every 1021st bit pattern of
+// each sign, plus the edges) through EwSigmoid at every tier and checks
+// the documented bounds against the float64 sigmoid: 4 ulps from -87 on,
+// and below -88 the constant sigmoid(-88) with an absolute error under
+// 6.1e-39; NaN gives NaN and the tiers agree bit for bit.
+func TestSigmoidAccuracy(t *testing.T) {
+	var xs []float32
+	for b := uint32(0); b < 0x7f800000; b += 1021 {
+		f := math.Float32frombits(b)
+		xs = append(xs, f, -f)
+	}
+	xs = append(xs, ewEdge...)
+	xs = append(xs, -87, -87.5, -88, -88.5, 88, 17, 16.5, -16.5, float32(math.MaxFloat32), -float32(math.MaxFloat32))
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	var ref []float32
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		got := make([]float32, len(xs))
+		EwSigmoid(got, xs)
+		if ref == nil {
+			ref = got
+		} else {
+			for i := range ref {
+				if !sameBits(got[i], ref[i]) {
+					t.Fatalf("%s: sigmoid(%v) = %v, generic gives %v", k.name, xs[i], got[i], ref[i])
+				}
+			}
+		}
+		var worst int64
+		for i, x := range xs {
+			g, w := got[i], sigmoid64(x)
+			switch {
+			case x != x:
+				if g == g {
+					t.Fatalf("%s: sigmoid(NaN) = %v", k.name, g)
+				}
+			case x >= -87:
+				if u := ulpDiff(g, w); u > 4 {
+					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v (%d ulps)", k.name, x, g, w, u)
+				} else if u > worst {
+					worst = u
+				}
+			case x < -88:
+				if math.Abs(float64(g)-float64(w)) >= 6.1e-39 {
+					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", k.name, x, g, w)
+				}
+			default:
+				if math.Abs(float64(g)-float64(w)) > 4*math.Abs(float64(w))*(1.0/(1<<23)) {
+					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", k.name, x, g, w)
+				}
+			}
+		}
+		t.Logf("%s: largest error from -87 on: %d ulps over %d inputs", k.name, worst, len(xs))
+	}
+}
+
+// TestSigmoidValues checks EwSigmoid at hand-known points.
+func TestSigmoidValues(t *testing.T) {
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		x := []float32{0, 100, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
+		d := make([]float32, len(x))
+		EwSigmoid(d, x)
+		if d[0] != 0.5 || d[1] != 1 || d[2] > 6.1e-39 || d[3] != 1 || d[4] > 6.1e-39 {
+			t.Fatalf("%s: sigmoid(%v) = %v", k.name, x, d)
+		}
 	}
 }

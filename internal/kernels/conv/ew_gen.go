@@ -1,7 +1,7 @@
 //go:build ignore
 
 // ew_gen writes elementwise_amd64.s: the AVX-512 elementwise kernels of
-// elementwise.go (arithmetic, Clip, Relu, HardSwish, HardSigmoid). Run it
+// elementwise.go (arithmetic, Clip, Relu, HardSwish, HardSigmoid, Sigmoid). Run it
 // with `go generate` in this directory.
 //
 // Every kernel walks n elements in blocks of 64 (four zmm), then of 16,
@@ -29,8 +29,9 @@ type kernel struct {
 	binary bool   // reads b (DX) as well as a (SI)
 	// setup loads constants from the frame into Z24-Z31.
 	setup []string
-	// body computes register v from v (a) and b, with t a scratch
-	// register and k a spare mask register; %[1]s is v, %[2]s b, %[3]s t.
+	// body computes register v from v (a) and b, with t and u scratch
+	// registers and k a spare mask register; %[1]s is v, %[2]s b, %[3]s t,
+	// %[4]s u.
 	body []string
 }
 
@@ -77,13 +78,64 @@ func main() {
 		setup: []string{"VBROADCASTSS alpha+24(FP), Z27", "VBROADCASTSS beta+28(FP), Z28", "VXORPS Z29, Z29, Z29", "MOVL $0x3f800000, AX", "VPBROADCASTD AX, Z30"},
 		body: []string{"VMULPS Z27, %[1]s, %[1]s", "VADDPS Z28, %[1]s, %[1]s", "VMINPS Z30, %[1]s, %[3]s", "VMAXPS Z29, %[3]s, %[3]s",
 			"VCMPPS $3, %[1]s, %[1]s, K2", "VMOVAPS %[1]s, K2, %[3]s", "VMOVAPS %[3]s, %[1]s"}})
+	// Sigmoid: 1/(1+exp(-x)) with the float32 exponential of
+	// ewSigmoidGeneric, step for step (t = -x clamped to [-87, 88];
+	// n = floor(t*log2e+0.5); r = t-n*c1-n*c2; the Cephes polynomial;
+	// times 2^n built in the exponent field). Constants live in Z18-Z31;
+	// %[4]s is a fourth scratch register per lane.
+	sigSetup := []string{}
+	for i, c := range []struct {
+		reg  int
+		bits uint32
+	}{{18, 0x80000000}, {19, 0x42b00000 /* 88 */}, {20, 0xc2ae0000 /* -87 */}, {21, 0x3fb8aa3b /* log2e */},
+		{22, 0x3f000000 /* 0.5 */}, {23, 0x3f318000 /* c1 */}, {24, 0xb95e8083 /* c2 */}, {25, 0x39506967 /* p0 */},
+		{26, 0x3ab743ce /* p1 */}, {27, 0x3c088908 /* p2 */}, {28, 0x3d2aa9c1 /* p3 */}, {29, 0x3e2aaaaa /* p4 */},
+		{30, 0x3f000000 /* p5 */}, {31, 0x3f800000 /* 1 */}} {
+		_ = i
+		sigSetup = append(sigSetup, fmt.Sprintf("MOVL $0x%08x, AX", c.bits), fmt.Sprintf("VPBROADCASTD AX, Z%d", c.reg))
+	}
+	sigSetup = append(sigSetup, "MOVL $127, AX", "VPBROADCASTD AX, Z17")
+	gen(kernel{name: "ewSigmoidAVX512", args: "d, a *float32, n int", frame: 24,
+		setup: sigSetup,
+		body: []string{
+			"VPXORD Z18, %[1]s, %[3]s",     // t = -x
+			"VMINPS %[3]s, Z19, %[3]s",     // 88 < t ? 88 : t
+			"VMAXPS %[3]s, Z20, %[3]s",     // -87 > t ? -87 : t
+			"VMULPS Z21, %[3]s, %[2]s",     // m = t*log2e
+			"VADDPS Z22, %[2]s, %[2]s",     // m += 0.5
+			"VRNDSCALEPS $1, %[2]s, %[2]s", // n = floor(m)
+			"VMULPS Z23, %[2]s, %[1]s",     // n*c1
+			"VSUBPS %[1]s, %[3]s, %[3]s",   // r = t - n*c1
+			"VMULPS Z24, %[2]s, %[1]s",     // n*c2
+			"VSUBPS %[1]s, %[3]s, %[3]s",   // r -= n*c2
+			"VMULPS %[3]s, %[3]s, %[1]s",   // z = r*r
+			"VMULPS Z25, %[3]s, %[4]s",     // y = p0*r
+			"VADDPS Z26, %[4]s, %[4]s",     // + p1
+			"VMULPS %[3]s, %[4]s, %[4]s",   // * r
+			"VADDPS Z27, %[4]s, %[4]s",     // + p2
+			"VMULPS %[3]s, %[4]s, %[4]s",   // * r
+			"VADDPS Z28, %[4]s, %[4]s",     // + p3
+			"VMULPS %[3]s, %[4]s, %[4]s",   // * r
+			"VADDPS Z29, %[4]s, %[4]s",     // + p4
+			"VMULPS %[3]s, %[4]s, %[4]s",   // * r
+			"VADDPS Z30, %[4]s, %[4]s",     // + p5
+			"VMULPS %[1]s, %[4]s, %[4]s",   // y*z
+			"VADDPS %[3]s, %[4]s, %[4]s",   // + r
+			"VADDPS Z31, %[4]s, %[4]s",     // + 1
+			"VCVTTPS2DQ %[2]s, %[2]s",      // int(n)
+			"VPADDD Z17, %[2]s, %[2]s",     // + 127
+			"VPSLLD $23, %[2]s, %[2]s",     // 2^n
+			"VMULPS %[2]s, %[4]s, %[4]s",   // e = y*2^n
+			"VADDPS Z31, %[4]s, %[4]s",     // 1 + e
+			"VDIVPS %[4]s, Z31, %[1]s",     // 1/(1+e)
+		}})
 	if err := os.WriteFile("elementwise_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
 }
 
 // gen writes one kernel. Registers: DI = d, SI = a, DX = b, CX = elements
-// left; Z0-Z3 values, Z4-Z7 b, Z8-Z11 scratch.
+// left; Z0-Z3 values, Z4-Z7 b, Z8-Z15 scratch.
 func gen(k kernel) {
 	p("// func %s(%s)", k.name, k.args)
 	p("TEXT ·%s(SB), NOSPLIT, $0-%d", k.name, k.frame)
@@ -99,9 +151,9 @@ func gen(k kernel) {
 		p("\t%s", s)
 	}
 	body := func(i int) {
-		v, b, t := fmt.Sprintf("Z%d", i), fmt.Sprintf("Z%d", 4+i), fmt.Sprintf("Z%d", 8+i)
+		v, b, t, u := fmt.Sprintf("Z%d", i), fmt.Sprintf("Z%d", 4+i), fmt.Sprintf("Z%d", 8+i), fmt.Sprintf("Z%d", 12+i)
 		for _, s := range k.body {
-			p("\t"+s, v, b, t)
+			p("\t"+s, v, b, t, u)
 		}
 	}
 	l := k.name
