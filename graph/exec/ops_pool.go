@@ -110,6 +110,17 @@ func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if k.max && k.wantIndices {
 		idx = make([]int64, len(y))
 	}
+	if k.max && idx == nil && p.in[0] == 1 && p.d[1] == 1 && p.d[2] == 1 {
+		// 2-D max pooling without dilation or indices: the windows'
+		// input ranges are computed once for all planes.
+		rows, cols := p.ranges(1), p.ranges(2)
+		parallel.For(planes, max(1, 8192/max(1, p.outLen*p.k[1]*p.k[2])), func(s, e int) {
+			for pl := s; pl < e; pl++ {
+				p.maxPlane2D(xv[pl*p.inLen:(pl+1)*p.inLen], y[pl*p.outLen:(pl+1)*p.outLen], rows, cols)
+			}
+		})
+		return k.outputs(x, y, nil, geo.out, isF), nil
+	}
 	parallel.For(planes, 1, func(s, e int) {
 		for pl := s; pl < e; pl++ {
 			xp := xv[pl*p.inLen : (pl+1)*p.inLen]
@@ -125,7 +136,13 @@ func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			}
 		}
 	})
-	yShape := append([]int{xs[0], xs[1]}, geo.out...)
+	return k.outputs(x, y, idx, geo.out, isF), nil
+}
+
+// outputs wraps the pooled planes y (and the indices idx, if any) of
+// input x with spatial output sizes out.
+func (k *poolKernel) outputs(x *tensor.Tensor, y []float32, idx []int64, out []int, isF bool) []*tensor.Tensor {
+	yShape := append([]int{x.Dim(0), x.Dim(1)}, out...)
 	yt := nnTensor(y, yShape)
 	if !isF {
 		yt = tensor.Cast(yt, x.DType())
@@ -134,7 +151,42 @@ func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 	if idx != nil {
 		outs = append(outs, nnInt64Tensor(idx, yShape))
 	}
-	return outs, nil
+	return outs
+}
+
+// ranges returns, for every output position of dimension i (dilation 1),
+// the input range [lo, hi) its window covers inside the input.
+func (p *pool3) ranges(i int) [][2]int {
+	r := make([][2]int, p.out[i])
+	for o := range r {
+		start := o*p.s[i] - p.pb[i]
+		r[o] = [2]int{min(max(start, 0), p.in[i]), max(min(start+p.k[i], p.in[i]), 0)}
+	}
+	return r
+}
+
+// maxPlane2D is maxPlane for 2-D windows without dilation or indices,
+// over the precomputed row and column ranges: the same comparisons in the
+// same order (the first value, then any larger one or the first NaN), so
+// the same result.
+func (p *pool3) maxPlane2D(x, y []float32, rows, cols [][2]int) {
+	w := p.in[2]
+	o := 0
+	for _, rr := range rows {
+		for _, cr := range cols {
+			best := nnNegInf
+			first := true
+			for ih := rr[0]; ih < rr[1]; ih++ {
+				for _, v := range x[ih*w+cr[0] : ih*w+cr[1]] {
+					if v > best || first || (v != v && best == best) {
+						best, first = v, false
+					}
+				}
+			}
+			y[o] = best
+			o++
+		}
+	}
 }
 
 // pool3 is a pooling geometry over 3 spatial dimensions; 1-D and 2-D
@@ -286,7 +338,7 @@ func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor,
 	hw := nnProd(xs[2:])
 	xv := x.F32()
 	y := make([]float32, planes)
-	parallel.For(planes, 16, func(s, e int) {
+	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
 		for pl := s; pl < e; pl++ {
 			v := xv[pl*hw : (pl+1)*hw]
 			if k.max {
@@ -301,11 +353,7 @@ func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor,
 				}
 				y[pl] = m
 			} else {
-				var sum float64
-				for _, f := range v {
-					sum += float64(f)
-				}
-				y[pl] = float32(sum / float64(hw))
+				y[pl] = float32(sumF64(v) / float64(hw))
 			}
 		}
 	})
@@ -314,4 +362,29 @@ func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor,
 		yShape = append(yShape, 1)
 	}
 	return []*tensor.Tensor{nnTensor(y, yShape)}, nil
+}
+
+// sumF64 returns the sum of v in float64, in eight interleaved partial
+// sums (element i goes to sum i%8) added pairwise at the end: a fixed
+// order, so the result depends on v alone (not on the thread count), and
+// with float64's 29 bits beyond float32's the order rarely changes the
+// float32 average at all.
+func sumF64(v []float32) float64 {
+	var s [8]float64
+	n := len(v) &^ 7
+	for i := 0; i < n; i += 8 {
+		c := v[i : i+8 : i+8]
+		s[0] += float64(c[0])
+		s[1] += float64(c[1])
+		s[2] += float64(c[2])
+		s[3] += float64(c[3])
+		s[4] += float64(c[4])
+		s[5] += float64(c[5])
+		s[6] += float64(c[6])
+		s[7] += float64(c[7])
+	}
+	for i := n; i < len(v); i++ {
+		s[i-n] += float64(v[i])
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }

@@ -1,0 +1,99 @@
+package exec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// TestMaxPool2DFast checks the 2-D MaxPool path without indices against
+// the general path (the same node asked for its indices too) bit for bit,
+// on windows with padding, strides, ceil mode, NaNs and signed zeros.
+func TestMaxPool2DFast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	negZero := float32(math.Copysign(0, -1))
+	for _, c := range []struct {
+		h, w          int
+		k, s, pads    []int64
+		ceil          int64
+		nan, withZero bool
+	}{
+		{4, 6, []int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, 0, false, false},
+		{7, 9, []int64{3, 3}, []int64{1, 1}, []int64{1, 1, 1, 1}, 0, true, true},
+		{7, 8, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, 1, false, true},
+		{9, 10, []int64{5, 5}, []int64{2, 1}, []int64{2, 2, 2, 2}, 0, true, false},
+		{5, 5, []int64{2, 3}, []int64{3, 2}, []int64{0, 1, 1, 0}, 1, true, true},
+	} {
+		x := make([]float32, 2*3*c.h*c.w)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+			if c.nan && rng.IntN(17) == 0 {
+				x[i] = float32(math.NaN())
+			}
+			if c.withZero && rng.IntN(3) == 0 {
+				x[i] = 0
+				if rng.IntN(2) == 0 {
+					x[i] = negZero
+				}
+			}
+		}
+		xt := tensor.FromFloat32(x, 2, 3, c.h, c.w)
+		attrs := map[string]*graph.Attr{"kernel_shape": graph.AInts(c.k...), "strides": graph.AInts(c.s...),
+			"pads": graph.AInts(c.pads...), "ceil_mode": graph.AInt(c.ceil)}
+		fast, err := runOp(12, "MaxPool", attrs, 1, xt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		general, err := runOp(12, "MaxPool", attrs, 2, xt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tensor.SameShape(fast[0].Shape(), general[0].Shape()) {
+			t.Fatalf("%+v: shape %v, general path %v", c, fast[0].Shape(), general[0].Shape())
+		}
+		for i, v := range fast[0].F32() {
+			w := general[0].F32()[i]
+			if math.Float32bits(v) != math.Float32bits(w) && !(v != v && w != w) {
+				t.Fatalf("%+v: element %d = %v, general path %v", c, i, v, w)
+			}
+		}
+	}
+	// A hand-computed case: 2x2 windows, stride 2, a NaN in the second.
+	x := tensor.FromFloat32([]float32{1, 5, 2, float32(math.NaN()), 3, -1, 0, 4}, 1, 1, 2, 4)
+	y, err := runOp(12, "MaxPool", map[string]*graph.Attr{"kernel_shape": graph.AInts(2, 2), "strides": graph.AInts(2, 2)}, 1, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := y[0].F32(); len(v) != 2 || v[0] != 5 || v[1] == v[1] {
+		t.Errorf("MaxPool = %v, want [5 NaN]", v)
+	}
+}
+
+// TestGlobalAveragePoolSum checks GlobalAveragePool's float64 sum against
+// the sequential sum on planes of every length up to 40, and a
+// hand-computed average.
+func TestGlobalAveragePoolSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n <= 40; n++ {
+		v := make([]float32, n)
+		var seq float64
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 100)
+			seq += float64(v[i])
+		}
+		if got := sumF64(v); math.Abs(got-seq) > 1e-9*(1+math.Abs(seq)) {
+			t.Fatalf("n=%d: sumF64 = %v, sequential %v", n, got, seq)
+		}
+	}
+	x := tensor.FromFloat32([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12}, 1, 2, 3, 4)
+	y, err := runOp(1, "GlobalAveragePool", nil, 1, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := y[0].F32(); len(v) != 2 || v[0] != 6.5 || v[1] != -6.5 {
+		t.Errorf("GlobalAveragePool = %v, want [6.5 -6.5]", v)
+	}
+}
