@@ -154,6 +154,15 @@ func (k *poolKernel) outputs(x *tensor.Tensor, y []float32, idx []int64, out []i
 	return outs
 }
 
+// maxStep is one step of MaxPool's scan: v replaces best when larger, or
+// when it is the first NaN.
+func maxStep(best, v float32) float32 {
+	if v > best || (v != v && best == best) {
+		return v
+	}
+	return best
+}
+
 // ranges returns, for every output position of dimension i (dilation 1),
 // the input range [lo, hi) its window covers inside the input.
 func (p *pool3) ranges(i int) [][2]int {
@@ -171,6 +180,20 @@ func (p *pool3) ranges(i int) [][2]int {
 // the same result.
 func (p *pool3) maxPlane2D(x, y []float32, rows, cols [][2]int) {
 	w := p.in[2]
+	if p.k[1] == 2 && p.k[2] == 2 && p.s[1] == 2 && p.s[2] == 2 && p.pb[1] == 0 && p.pb[2] == 0 &&
+		2*len(rows) <= p.in[1] && 2*len(cols) <= w {
+		// 2x2 windows, stride 2, all inside the input.
+		ow := len(cols)
+		for oh := range rows {
+			r0, r1 := x[2*oh*w:][:2*ow], x[(2*oh+1)*w:][:2*ow]
+			yr := y[oh*ow : (oh+1)*ow]
+			for j := range yr {
+				a, b := r0[2*j:2*j+2:2*j+2], r1[2*j:2*j+2:2*j+2]
+				yr[j] = maxStep(maxStep(maxStep(a[0], a[1]), b[0]), b[1])
+			}
+		}
+		return
+	}
 	o := 0
 	for _, rr := range rows {
 		for _, cr := range cols {
