@@ -5,7 +5,6 @@ package parallel
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,8 +27,8 @@ func NumThreads() int { return int(threads.Load()) }
 
 // For calls fn(start, end) over disjoint ranges that cover [0, n). Ranges
 // hold at least grain items (except the last), and at most NumThreads
-// goroutines run at once. With one thread, or n <= grain, fn runs on the
-// calling goroutine as fn(0, n).
+// goroutines run at once, the caller among them (see Tasks). With one
+// thread, or n <= grain, fn runs on the calling goroutine as fn(0, n).
 func For(n, grain int, fn func(start, end int)) {
 	ForThreads(NumThreads(), n, grain, fn)
 }
@@ -50,31 +49,17 @@ func ForThreads(t, n, grain int, fn func(start, end int)) {
 		fn(0, n)
 		return
 	}
-	// Split into about 4 chunks per thread for balance, each >= grain.
+	// Split into about 4 chunks per thread for balance, each >= grain,
+	// run as Tasks: the caller works too, and helpers that linger after
+	// one loop join the next at once instead of being started again.
 	per := (n + 4*t - 1) / (4 * t)
 	if per < grain {
 		per = grain
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(t)
-	for w := 0; w < t; w++ {
-		go func() {
-			defer wg.Done()
-			for {
-				s := int(next.Add(int64(per))) - per
-				if s >= n {
-					return
-				}
-				e := s + per
-				if e > n {
-					e = n
-				}
-				fn(s, e)
-			}
-		}()
-	}
-	wg.Wait()
+	Tasks(t, (n+per-1)/per, func(i int) {
+		s := i * per
+		fn(s, min(n, s+per))
+	})
 }
 
 // Tasks calls fn(i) exactly once for every i in [0, n), on up to t
@@ -97,7 +82,8 @@ func Tasks(t, n int, fn func(i int)) {
 		}
 		return
 	}
-	s := &taskSet{n: int64(n), fn: fn, fin: make(chan struct{})}
+	s := &taskSet{n: int64(n), fn: fn, fin: make(chan struct{}), t0: time.Now()}
+	ZZCalls.Add(1)
 	// Lingering helpers take up to ready seats; goroutines are started
 	// for the rest, so at most t-1 helpers join.
 	ready := min(int(lingering.Load()), t-1)
@@ -150,19 +136,27 @@ type taskSet struct {
 	seats atomic.Int64
 	fn    func(int)
 	fin   chan struct{}
+	zzran int64
+	t0    time.Time
 }
 
-// work runs tasks until none are left to claim.
+var ZZHelperStart, ZZHelperJoins, ZZHelperTasks, ZZCalls atomic.Int64
+
+// work runs tasks until none are left to claim, then counts them done
+// (once per worker: shared counters cost a cache-line transfer per update).
 func (s *taskSet) work() {
+	var ran int64
 	for {
 		i := s.next.Add(1) - 1
 		if i >= s.n {
-			return
+			break
 		}
 		s.fn(int(i))
-		if s.done.Add(1) == s.n {
-			close(s.fin)
-		}
+		ran++
+	}
+	s.zzran = ran
+	if ran > 0 && s.done.Add(ran) == s.n {
+		close(s.fin)
 	}
 }
 
@@ -170,7 +164,10 @@ func (s *taskSet) work() {
 // call that offers a seat.
 func helper(s *taskSet) {
 	for {
+		ZZHelperStart.Add(int64(time.Since(s.t0)))
+		ZZHelperJoins.Add(1)
 		s.work()
+		ZZHelperTasks.Add(s.zzran)
 		lingering.Add(1)
 		s = nil
 		start := time.Now()
