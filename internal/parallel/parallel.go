@@ -82,8 +82,7 @@ func Tasks(t, n int, fn func(i int)) {
 		}
 		return
 	}
-	s := &taskSet{n: int64(n), fn: fn, fin: make(chan struct{}), t0: time.Now()}
-	ZZCalls.Add(1)
+	s := &taskSet{n: int64(n), fn: fn, fin: make(chan struct{})}
 	// Lingering helpers take up to ready seats; goroutines are started
 	// for the rest, so at most t-1 helpers join.
 	ready := min(int(lingering.Load()), t-1)
@@ -136,11 +135,7 @@ type taskSet struct {
 	seats atomic.Int64
 	fn    func(int)
 	fin   chan struct{}
-	zzran int64
-	t0    time.Time
 }
-
-var ZZHelperStart, ZZHelperJoins, ZZHelperTasks, ZZCalls atomic.Int64
 
 // work runs tasks until none are left to claim, then counts them done
 // (once per worker: shared counters cost a cache-line transfer per update).
@@ -154,7 +149,6 @@ func (s *taskSet) work() {
 		s.fn(int(i))
 		ran++
 	}
-	s.zzran = ran
 	if ran > 0 && s.done.Add(ran) == s.n {
 		close(s.fin)
 	}
@@ -164,10 +158,7 @@ func (s *taskSet) work() {
 // call that offers a seat.
 func helper(s *taskSet) {
 	for {
-		ZZHelperStart.Add(int64(time.Since(s.t0)))
-		ZZHelperJoins.Add(1)
 		s.work()
-		ZZHelperTasks.Add(s.zzran)
 		lingering.Add(1)
 		s = nil
 		start := time.Now()
