@@ -125,16 +125,36 @@ func (k *ewFused) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		n *= d
 	}
 	y := f.allocF32(n)
-	nb := (n + ewBlock - 1) / ewBlock
-	parallel.For(nb, max(1, 16384/ewBlock), func(b0, b1 int) {
-		r := getEwRegs(len(k.instrs) + 2)
+	blk := ewBlockFor(ops)
+	nb := (n + blk - 1) / blk
+	parallel.For(nb, max(1, 16384/blk), func(b0, b1 int) {
+		r := getEwRegs(len(k.instrs)+2, blk)
 		defer ewRegPool.Put(r)
 		for b := b0; b < b1; b++ {
-			i0 := b * ewBlock
-			k.block(ops, r.regs, y, i0, min(n, i0+ewBlock))
+			i0 := b * blk
+			k.block(ops, r.regs, y, i0, min(n, i0+blk))
 		}
 	})
 	return []*tensor.Tensor{nnTensor(y, shape)}, nil
+}
+
+// ewBlockFor returns the block length for ops: ewBlock, or the run of
+// elements one value of a broadcast operand covers (a squeeze-excite
+// scale [N, C, 1, 1] over [N, C, H, W] covers H*W) when that is between
+// ewBlock/8 and 4*ewBlock, so that the operand is one scalar per block
+// instead of a vector materialized for every block. Blocks only group
+// the elements; each element's arithmetic is the same whatever they are.
+func ewBlockFor(ops []ewOperand) int {
+	for i := range ops {
+		op := &ops[i]
+		if !op.full && op.cnt > 1 && op.inner > 1 {
+			if op.inner >= ewBlock/8 && op.inner <= 4*ewBlock {
+				return op.inner
+			}
+			return ewBlock
+		}
+	}
+	return ewBlock
 }
 
 // resolve checks the inputs and resolves them against the output shape.
@@ -254,10 +274,10 @@ func (k *ewFused) operand(ops []ewOperand, regs [][]float32, o, i0, i1 int, tmp 
 	for i := i0; i < i1; {
 		c := i / op.inner
 		e := min(i1, (c+1)*op.inner)
-		v := op.data[c%op.cnt]
 		seg := d[i-i0 : e-i0]
-		for j := range seg {
-			seg[j] = v
+		seg[0] = op.data[c%op.cnt]
+		for f := 1; f < len(seg); f *= 2 {
+			copy(seg[f:], seg[:f])
 		}
 		i = e
 	}
@@ -337,23 +357,23 @@ func (k *ewFused) isScalar(ops []ewOperand, regs [][]float32, o, i0, i1 int) boo
 // ewRegPool holds per-worker register files.
 var ewRegPool sync.Pool
 
-// ewRegs is a register file: n registers of ewBlock elements.
+// ewRegs is a register file: n registers of blk elements.
 type ewRegs struct {
 	buf  []float32
 	regs [][]float32
 }
 
-func getEwRegs(n int) *ewRegs {
+func getEwRegs(n, blk int) *ewRegs {
 	r, _ := ewRegPool.Get().(*ewRegs)
 	if r == nil {
 		r = &ewRegs{}
 	}
-	if len(r.buf) < n*ewBlock {
-		r.buf = make([]float32, n*ewBlock)
+	if len(r.buf) < n*blk {
+		r.buf = make([]float32, n*blk)
 	}
 	r.regs = r.regs[:0]
 	for i := range n {
-		r.regs = append(r.regs, r.buf[i*ewBlock:(i+1)*ewBlock])
+		r.regs = append(r.regs, r.buf[i*blk:(i+1)*blk])
 	}
 	return r
 }
