@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -376,7 +377,7 @@ func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor,
 				}
 				y[pl] = m
 			} else {
-				y[pl] = float32(sumF64(v) / float64(hw))
+				y[pl] = float32(conv.SumF64(v) / float64(hw))
 			}
 		}
 	})
@@ -385,29 +386,4 @@ func (k *globalPoolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor,
 		yShape = append(yShape, 1)
 	}
 	return []*tensor.Tensor{nnTensor(y, yShape)}, nil
-}
-
-// sumF64 returns the sum of v in float64, in eight interleaved partial
-// sums (element i goes to sum i%8) added pairwise at the end: a fixed
-// order, so the result depends on v alone (not on the thread count), and
-// with float64's 29 bits beyond float32's the order rarely changes the
-// float32 average at all.
-func sumF64(v []float32) float64 {
-	var s [8]float64
-	n := len(v) &^ 7
-	for i := 0; i < n; i += 8 {
-		c := v[i : i+8 : i+8]
-		s[0] += float64(c[0])
-		s[1] += float64(c[1])
-		s[2] += float64(c[2])
-		s[3] += float64(c[3])
-		s[4] += float64(c[4])
-		s[5] += float64(c[5])
-		s[6] += float64(c[6])
-		s[7] += float64(c[7])
-	}
-	for i := n; i < len(v); i++ {
-		s[i-n] += float64(v[i])
-	}
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -84,7 +85,7 @@ func TestGlobalAveragePoolSum(t *testing.T) {
 			v[i] = float32(rng.NormFloat64() * 100)
 			seq += float64(v[i])
 		}
-		if got := sumF64(v); math.Abs(got-seq) > 1e-9*(1+math.Abs(seq)) {
+		if got := conv.SumF64(v); math.Abs(got-seq) > 1e-9*(1+math.Abs(seq)) {
 			t.Fatalf("n=%d: sumF64 = %v, sequential %v", n, got, seq)
 		}
 	}

@@ -39,12 +39,13 @@ type ewKernel struct {
 	hardSwish   func(d, a []float32)
 	hardSigmoid func(d, a []float32, alpha, beta float32)
 	sigmoid     func(d, a []float32)
+	sumF64      func(a []float32) float64
 }
 
 // ewKernels lists the implementations, lowest level first; the _amd64
 // files append theirs. Dispatch takes the last one cpu.Max allows.
 var ewKernels = []ewKernel{{"generic", cpu.Generic, ewVVGeneric, ewVSGeneric, ewSVGeneric,
-	ewClipGeneric, ewReluGeneric, ewHardSwishGeneric, ewHardSigmoidGeneric, ewSigmoidGeneric}}
+	ewClipGeneric, ewReluGeneric, ewHardSwishGeneric, ewHardSigmoidGeneric, ewSigmoidGeneric, sumF64Generic}}
 
 func pickEw() *ewKernel {
 	for i := len(ewKernels) - 1; i > 0; i-- {
@@ -96,6 +97,11 @@ func EwHardSigmoid(d, a []float32, alpha, beta float32) {
 // true value is smaller, an absolute error below 6.1e-39. NaN stays NaN.
 // The result is the same bits on every tier.
 func EwSigmoid(d, a []float32) { ewCheck(d, a); pickEw().sigmoid(d, a) }
+
+// SumF64 returns the sum of a in float64 in a fixed order (that of
+// sumF64Generic: 16 interleaved partial sums, then a pairwise reduction),
+// the same bits on every tier.
+func SumF64(a []float32) float64 { return pickEw().sumF64(a) }
 
 func ewVVGeneric(op EwOp, d, a, b []float32) {
 	a, b = a[:len(d)], b[:len(d)]
@@ -242,4 +248,20 @@ func ewSigmoidGeneric(d, a []float32) {
 		e := float32(y * math.Float32frombits(uint32(int32(n)+127)<<23))
 		d[i] = 1 / (1 + e)
 	}
+}
+
+// sumF64Generic is the specification of SumF64: element i is added to
+// partial sum i%16, and the partial sums are reduced pairwise: s[j] +
+// s[j+8], then by distance 4, 2 and 1.
+func sumF64Generic(a []float32) float64 {
+	var s [16]float64
+	for i, v := range a {
+		s[i%16] += float64(v)
+	}
+	for w := 8; w >= 1; w /= 2 {
+		for j := 0; j < w; j++ {
+			s[j] += s[j+w]
+		}
+	}
+	return s[0]
 }

@@ -65,6 +65,11 @@ func ewHardSigmoidAVX512(d, a *float32, n int, alpha, beta float32)
 //go:noescape
 func ewSigmoidAVX512(d, a *float32, n int)
 
+// ewSumF64AVX512 is sumF64Generic over a[0:n].
+//
+//go:noescape
+func ewSumF64AVX512(a *float32, n int) float64
+
 func ewVVAVX512(op EwOp, d, a, b []float32) {
 	if len(d) == 0 {
 		return
@@ -133,7 +138,14 @@ func ewSigmoidAVX512Go(d, a []float32) {
 	ewSigmoidAVX512(&d[0], &a[0], len(d))
 }
 
+func ewSumF64AVX512Go(a []float32) float64 {
+	if len(a) == 0 {
+		return 0
+	}
+	return ewSumF64AVX512(&a[0], len(a))
+}
+
 func init() {
 	ewKernels = append(ewKernels, ewKernel{"avx512", cpu.AVX512, ewVVAVX512, ewVSAVX512, ewSVAVX512,
-		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go, ewSigmoidAVX512Go})
+		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go, ewSigmoidAVX512Go, ewSumF64AVX512Go})
 }

@@ -129,6 +129,7 @@ func main() {
 			"VADDPS Z31, %[4]s, %[4]s",     // 1 + e
 			"VDIVPS %[4]s, Z31, %[1]s",     // 1/(1+e)
 		}})
+	sumF64()
 	if err := os.WriteFile("elementwise_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -212,4 +213,52 @@ func advance(k kernel, n int) {
 	if k.binary {
 		p("\tADDQ $%d, DX", n)
 	}
+}
+
+// sumF64 writes ewSumF64AVX512: the float64 sum of n floats in the 16
+// partial sums of sumF64Generic (Z0 holds sums 0-7, Z1 sums 8-15; a masked
+// tail adds zeros, which leave a partial sum unchanged as none is ever
+// -0), then its pairwise reduction: s[j]+s[j+8], then +[j+4], +[j+2], +[j+1].
+func sumF64() {
+	p("// func ewSumF64AVX512(a *float32, n int) float64")
+	p("TEXT ·ewSumF64AVX512(SB), NOSPLIT, $0-24")
+	p("\tMOVQ a+0(FP), SI")
+	p("\tMOVQ n+8(FP), CX")
+	p("\tVXORPD Z0, Z0, Z0")
+	p("\tVXORPD Z1, Z1, Z1")
+	p("ewSumF64AVX512_16:")
+	p("\tCMPQ CX, $16")
+	p("\tJLT ewSumF64AVX512_tail")
+	p("\tVCVTPS2PD (SI), Z2")
+	p("\tVCVTPS2PD 32(SI), Z3")
+	p("\tVADDPD Z2, Z0, Z0")
+	p("\tVADDPD Z3, Z1, Z1")
+	p("\tADDQ $64, SI")
+	p("\tSUBQ $16, CX")
+	p("\tJMP ewSumF64AVX512_16")
+	p("ewSumF64AVX512_tail:")
+	p("\tTESTQ CX, CX")
+	p("\tJZ ewSumF64AVX512_reduce")
+	p("\tMOVL $1, AX")
+	p("\tSHLL CX, AX")
+	p("\tDECL AX")
+	p("\tKMOVW AX, K1")
+	p("\tVMOVUPS.Z (SI), K1, Z4")
+	p("\tVCVTPS2PD Y4, Z2")
+	p("\tVEXTRACTF32X8 $1, Z4, Y5")
+	p("\tVCVTPS2PD Y5, Z3")
+	p("\tVADDPD Z2, Z0, Z0")
+	p("\tVADDPD Z3, Z1, Z1")
+	p("ewSumF64AVX512_reduce:")
+	p("\tVADDPD Z1, Z0, Z0")
+	p("\tVEXTRACTF64X4 $1, Z0, Y1")
+	p("\tVADDPD Y1, Y0, Y0")
+	p("\tVEXTRACTF128 $1, Y0, X1")
+	p("\tVADDPD X1, X0, X0")
+	p("\tVPERMILPD $1, X0, X1")
+	p("\tVADDSD X1, X0, X0")
+	p("\tVZEROUPPER")
+	p("\tMOVSD X0, ret+16(FP)")
+	p("\tRET")
+	p("")
 }
