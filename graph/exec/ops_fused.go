@@ -132,7 +132,7 @@ func (k *ewFused) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		defer ewRegPool.Put(r)
 		for b := b0; b < b1; b++ {
 			i0 := b * blk
-			k.block(ops, r.regs, y, i0, min(n, i0+blk))
+			k.block(ops, r, y, i0, min(n, i0+blk))
 		}
 	})
 	return []*tensor.Tensor{nnTensor(y, shape)}, nil
@@ -243,11 +243,14 @@ func (k *ewFused) fallback(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 }
 
 // operand returns operand o of the block [i0, i1): a slice, or a scalar
-// when it is constant over the block. tmp receives materialized
-// broadcasts.
-func (k *ewFused) operand(ops []ewOperand, regs [][]float32, o, i0, i1 int, tmp []float32) ([]float32, float32, bool) {
+// when it is constant over the block (a register holding a scalar, see
+// block). tmp receives materialized broadcasts.
+func (k *ewFused) operand(ops []ewOperand, r *ewRegs, o, i0, i1 int, tmp []float32) ([]float32, float32, bool) {
 	if o < 0 {
-		return regs[-1-o][:i1-i0], 0, false
+		if r.scalar[-1-o] {
+			return nil, r.value[-1-o], true
+		}
+		return r.regs[-1-o][:i1-i0], 0, false
 	}
 	op := &ops[o]
 	if op.full {
@@ -284,83 +287,97 @@ func (k *ewFused) operand(ops []ewOperand, regs [][]float32, o, i0, i1 int, tmp 
 	return d, 0, false
 }
 
-// block computes elements [i0, i1) into y.
-func (k *ewFused) block(ops []ewOperand, regs [][]float32, y []float32, i0, i1 int) {
+// block computes elements [i0, i1) into y. An instruction whose operands
+// are all constant over the block (a squeeze-excite branch's activation
+// of a per-channel value) is computed once, on one element, and its
+// register holds that scalar: the same arithmetic as per element.
+func (k *ewFused) block(ops []ewOperand, r *ewRegs, y []float32, i0, i1 int) {
 	n := i1 - i0
 	last := len(k.instrs) - 1
-	tmpA, tmpB := regs[len(k.instrs)], regs[len(k.instrs)+1]
-	for r, in := range k.instrs {
-		d := regs[r][:n]
-		if r == last {
+	tmpA, tmpB := r.regs[len(k.instrs)], r.regs[len(k.instrs)+1]
+	for ri, in := range k.instrs {
+		a, as, aScalar := k.operand(ops, r, in.a, i0, i1, tmpA)
+		var b []float32
+		var bs float32
+		bScalar := true
+		if in.code <= ewcDiv {
+			b, bs, bScalar = k.operand(ops, r, in.b, i0, i1, tmpB)
+		}
+		if aScalar && bScalar {
+			one := r.one[:]
+			one[1] = as
+			k.exec(in, ops, one[:1], one[1:], nil, bs, true)
+			if ri == last {
+				d := y[i0:i1]
+				for i := range d {
+					d[i] = one[0]
+				}
+				continue
+			}
+			r.scalar[ri], r.value[ri] = true, one[0]
+			continue
+		}
+		d := r.regs[ri][:n]
+		if ri == last {
 			d = y[i0:i1]
 		}
-		a, as, aScalar := k.operand(ops, regs, in.a, i0, i1, tmpA)
-		if aScalar && in.code > ewcDiv || aScalar && in.code <= ewcDiv && k.isScalar(ops, regs, in.b, i0, i1) {
-			// Unary op of a scalar, or both operands scalars: make a a
-			// vector (the arithmetic stays per element).
-			a = tmpA[:n]
-			for i := range a {
-				a[i] = as
-			}
-			aScalar = false
+		r.scalar[ri] = false
+		if aScalar {
+			// A vector b with a scalar a.
+			conv.EwSV(conv.EwOp(in.code-ewcAdd), d, as, b)
+			continue
 		}
-		switch in.code {
-		case ewcAdd, ewcSub, ewcMul, ewcDiv:
-			b, bs, bScalar := k.operand(ops, regs, in.b, i0, i1, tmpB)
-			op := conv.EwOp(in.code - ewcAdd)
-			switch {
-			case aScalar:
-				conv.EwSV(op, d, as, b)
-			case bScalar:
-				conv.EwVS(op, d, a, bs)
-			default:
-				conv.EwVV(op, d, a, b)
-			}
-		case ewcClip:
-			l, h := in.p0, in.p1
-			if in.lo >= 0 {
-				l = ops[in.lo].data[0]
-			}
-			if in.hi >= 0 {
-				h = ops[in.hi].data[0]
-			}
-			conv.EwClip(d, a, l, h)
-		case ewcRelu:
-			conv.EwRelu(d, a)
-		case ewcSigmoid:
-			conv.EwSigmoid(d, a)
-		case ewcTanh:
-			a = a[:n]
-			for i, v := range a {
-				d[i] = float32(math.Tanh(float64(v)))
-			}
-		case ewcHardSigmoid:
-			conv.EwHardSigmoid(d, a, in.p0, in.p1)
-		case ewcHardSwish:
-			conv.EwHardSwish(d, a)
-		}
+		k.exec(in, ops, d, a, b, bs, bScalar)
 	}
 }
 
-// isScalar reports whether operand o is constant over [i0, i1).
-func (k *ewFused) isScalar(ops []ewOperand, regs [][]float32, o, i0, i1 int) bool {
-	if o < 0 {
-		return false
+// exec computes instruction in into d from the vector a and b (or the
+// scalar bs when bScalar).
+func (k *ewFused) exec(in ewInstr, ops []ewOperand, d, a, b []float32, bs float32, bScalar bool) {
+	switch in.code {
+	case ewcAdd, ewcSub, ewcMul, ewcDiv:
+		op := conv.EwOp(in.code - ewcAdd)
+		if bScalar {
+			conv.EwVS(op, d, a, bs)
+		} else {
+			conv.EwVV(op, d, a, b)
+		}
+	case ewcClip:
+		l, h := in.p0, in.p1
+		if in.lo >= 0 {
+			l = ops[in.lo].data[0]
+		}
+		if in.hi >= 0 {
+			h = ops[in.hi].data[0]
+		}
+		conv.EwClip(d, a, l, h)
+	case ewcRelu:
+		conv.EwRelu(d, a)
+	case ewcSigmoid:
+		conv.EwSigmoid(d, a)
+	case ewcTanh:
+		a = a[:len(d)]
+		for i, v := range a {
+			d[i] = float32(math.Tanh(float64(v)))
+		}
+	case ewcHardSigmoid:
+		conv.EwHardSigmoid(d, a, in.p0, in.p1)
+	case ewcHardSwish:
+		conv.EwHardSwish(d, a)
 	}
-	op := &ops[o]
-	if op.full {
-		return false
-	}
-	return op.cnt == 1 || i0/op.inner == (i1-1)/op.inner
 }
 
 // ewRegPool holds per-worker register files.
 var ewRegPool sync.Pool
 
-// ewRegs is a register file: n registers of blk elements.
+// ewRegs is a register file: n registers of blk elements, each holding
+// a vector or (scalar[i]) the scalar value[i].
 type ewRegs struct {
-	buf  []float32
-	regs [][]float32
+	buf    []float32
+	regs   [][]float32
+	scalar []bool
+	value  []float32
+	one    *[2]float32 // an instruction on scalars: result, operand
 }
 
 func getEwRegs(n, blk int) *ewRegs {
@@ -370,6 +387,12 @@ func getEwRegs(n, blk int) *ewRegs {
 	}
 	if len(r.buf) < n*blk {
 		r.buf = make([]float32, n*blk)
+	}
+	if len(r.scalar) < n {
+		r.scalar, r.value = make([]bool, n), make([]float32, n)
+	}
+	if r.one == nil {
+		r.one = new([2]float32)
 	}
 	r.regs = r.regs[:0]
 	for i := range n {
