@@ -8,7 +8,8 @@ import (
 	"github.com/quanta-go/quanta/tensor"
 )
 
-// TestFuseBlockPerChannel runs a squeeze-excite scale and a hard-swish
+// TestFuseBlockPerChannel runs a squeeze-excite scale (computed from a
+// per-channel value inside the run, so on scalar registers) and a hard-swish
 // over planes of 320 and 5000 elements (blocks of one plane, and of the
 // default length with a plane boundary inside blocks) and checks the
 // fused program's bits against the nodes one by one at every thread count.
@@ -21,7 +22,9 @@ func TestFuseBlockPerChannel(t *testing.T) {
 		node := func(name, op string, in ...*graph.Value) *graph.Value {
 			return g.AddNode(name, op, in, []string{name}, nil).Outputs[0]
 		}
-		m := node("m", "Mul", x, se)
+		hs := g.AddNode("hs", "HardSigmoid", []*graph.Value{se}, []string{"hs"}, map[string]*graph.Attr{"alpha": graph.AFloat(0.2), "beta": graph.AFloat(0.5)}).Outputs[0]
+		sq := node("sq", "Mul", hs, se)
+		m := node("m", "Mul", x, sq)
 		a := node("a", "Add", m, three)
 		c := node("c", "Relu", a)
 		p := node("p", "Mul", m, c)
