@@ -2,7 +2,6 @@ package qconv
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"github.com/quanta-go/quanta/internal/cpu"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
@@ -67,8 +66,7 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 	if planes*oh*ow*taps < 1<<18 {
 		t = 1
 	}
-	var next atomic.Int64
-	parallel.ForThreads(t, t, 1, func(_, _ int) {
+	parallel.Tasks(t, planes, func(it int) {
 		bp := planePool.Get().(*[]uint8)
 		defer planePool.Put(bp)
 		need := ph*pwid + 64
@@ -77,59 +75,53 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 		}
 		plane := (*bp)[:need]
 		var wq [16]int32
-		for {
-			it := int(next.Add(1)) - 1
-			if it >= planes {
-				return
+		c := it % q.C
+		src := x[it*q.H*q.W : (it+1)*q.H*q.W]
+		dst := y[it*oh*ow : (it+1)*oh*ow]
+		zw := p.zw(c)
+		init := -za*sumW[c] + int32(taps)*za*zw
+		if r.Bias != nil {
+			init += r.Bias[c]
+		}
+		wc := w[c*taps : (c+1)*taps]
+		mult := p.mult(r, c)
+		// Padded plane: borders hold za.
+		fill(plane[:q.PadH*pwid], uint8(za))
+		fill(plane[(q.PadH+q.H)*pwid:], uint8(za))
+		for i := 0; i < q.H; i++ {
+			row := plane[(i+q.PadH)*pwid : (i+q.PadH+1)*pwid]
+			for t := 0; t < q.PadW; t++ {
+				row[t] = uint8(za)
+				row[q.PadW+q.W+t] = uint8(za)
 			}
-			c := it % q.C
-			src := x[it*q.H*q.W : (it+1)*q.H*q.W]
-			dst := y[it*oh*ow : (it+1)*oh*ow]
-			zw := p.zw(c)
-			init := -za*sumW[c] + int32(taps)*za*zw
-			if r.Bias != nil {
-				init += r.Bias[c]
-			}
-			wc := w[c*taps : (c+1)*taps]
-			mult := p.mult(r, c)
-			// Padded plane: borders hold za.
-			fill(plane[:q.PadH*pwid], uint8(za))
-			fill(plane[(q.PadH+q.H)*pwid:], uint8(za))
-			for i := 0; i < q.H; i++ {
-				row := plane[(i+q.PadH)*pwid : (i+q.PadH+1)*pwid]
-				for t := 0; t < q.PadW; t++ {
-					row[t] = uint8(za)
-					row[q.PadW+q.W+t] = uint8(za)
+			copy(row[q.PadW:], src[i*q.W:(i+1)*q.W])
+		}
+		if useAsm && q.KH <= 8 {
+			for kh := 0; kh < q.KH; kh++ {
+				for g := 0; g < groups; g++ {
+					var v uint32
+					for t := 0; t < 4; t++ {
+						if kw := 4*g + t; kw < q.KW {
+							v |= uint32(uint8(wc[kh*q.KW+kw])) << (8 * t)
+						}
+					}
+					wq[kh*groups+g] = int32(v)
 				}
-				copy(row[q.PadW:], src[i*q.W:(i+1)*q.W])
 			}
-			if useAsm && q.KH <= 8 {
+			lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
+			dwPlane(&plane[0], pwid, pwid*q.StrideH, 16*q.StrideW, oh, ow, q.KH, q.DilH, &idx[0], groups, &wq[0], init, mult, r.ZeroPoint, lo, hi, &dst[0])
+			return
+		}
+		for i := 0; i < oh; i++ {
+			for j := 0; j < ow; j++ {
+				acc := init
 				for kh := 0; kh < q.KH; kh++ {
-					for g := 0; g < groups; g++ {
-						var v uint32
-						for t := 0; t < 4; t++ {
-							if kw := 4*g + t; kw < q.KW {
-								v |= uint32(uint8(wc[kh*q.KW+kw])) << (8 * t)
-							}
-						}
-						wq[kh*groups+g] = int32(v)
+					row := plane[(i*q.StrideH+kh*q.DilH)*pwid+j*q.StrideW:]
+					for kw := 0; kw < q.KW; kw++ {
+						acc += int32(row[kw*q.DilW]) * (int32(wc[kh*q.KW+kw]) - zw)
 					}
 				}
-				lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
-				dwPlane(&plane[0], pwid, pwid*q.StrideH, 16*q.StrideW, oh, ow, q.KH, q.DilH, &idx[0], groups, &wq[0], init, mult, r.ZeroPoint, lo, hi, &dst[0])
-				continue
-			}
-			for i := 0; i < oh; i++ {
-				for j := 0; j < ow; j++ {
-					acc := init
-					for kh := 0; kh < q.KH; kh++ {
-						row := plane[(i*q.StrideH+kh*q.DilH)*pwid+j*q.StrideW:]
-						for kw := 0; kw < q.KW; kw++ {
-							acc += int32(row[kw*q.DilW]) * (int32(wc[kh*q.KW+kw]) - zw)
-						}
-					}
-					dst[i*ow+j] = uint8(qmath.Requantize(acc, mult, r.ZeroPoint, r.Min, r.Max))
-				}
+				dst[i*ow+j] = uint8(qmath.Requantize(acc, mult, r.ZeroPoint, r.Min, r.Max))
 			}
 		}
 	})

@@ -3,9 +3,6 @@
 package qconv
 
 import (
-	"runtime"
-	"sync/atomic"
-
 	"github.com/quanta-go/quanta/internal/cpu"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -58,11 +55,11 @@ func packDirect(p *Params, w []int8) *directPack {
 
 // convDirect runs the implicit GEMM: pixels of an output row in tiles of up
 // to 14, all output channels per kernel call, reading the padded NHWC input
-// in place (no im2col). Per image, one parallel region first converts the
-// input to padded NHWC (pieces of rows), waits for every piece, then
-// computes groups of output rows and transposes each group's outputs to
-// NCHW. Workers take pieces one at a time; every piece is a fixed set of
-// outputs, so results never depend on the thread count.
+// in place (no im2col). Per image, workers convert the input to padded
+// NHWC (pieces of rows), compute and requantize output rows (NHWC), and
+// transpose blocks of 16 output channels to NCHW. Pieces are handed out one
+// at a time and each is a fixed set of outputs, so results never depend on
+// the thread count.
 func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	p := &pk.p
 	q := p.Conv2DParams
@@ -80,69 +77,66 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 		}
 		mult[oc] = p.mult(r, oc)
 	}
-	nt := (ow + 13) / 14
 	m := oh * ow
 	padB := getBuf(ph*d.pw*d.cp + 64)
 	defer scratch.Put(padB)
 	outB := getBuf(m * q.OutC)
 	defer scratch.Put(outB)
 	pad, out := *padB, *outB
-	// Output rows per task: enough pixels for whole 16-pixel transposes.
-	rpt := min(oh, (16+ow-1)/ow)
-	tasks := (oh + rpt - 1) / rpt
 	nu := padUnits(&q, d.cp)
 	t := parallel.NumThreads()
-	// Small convolutions (under ~8M multiply-adds) run on the calling
-	// goroutine: waking another costs more than it saves.
-	if m*q.OutC*q.C*q.KH*q.KW < 1<<23 {
+	// Small convolutions (under ~16M multiply-adds, tens of microseconds)
+	// run on the calling goroutine: sharing them costs more than it saves.
+	if m*q.OutC*q.C*q.KH*q.KW < 1<<24 {
 		t = 1
 	}
-	t = min(t, tasks)
+	// Pieces of the padded input, about four per worker.
+	padPer := max(1, nu/(4*t))
+	padTasks := (nu + padPer - 1) / padPer
+	// Output pixels per piece: 64 (whole cache lines of every NCHW plane
+	// a piece transposes into), fewer when that leaves under 16 pieces.
+	ppt := 64
+	for ppt > 16 && m/ppt < 16 {
+		ppt /= 2
+	}
+	pixTasks := (m + ppt - 1) / ppt
 	for n := 0; n < q.N; n++ {
 		xn := x[n*q.C*q.H*q.W : (n+1)*q.C*q.H*q.W]
 		yn := y[n*q.OutC*m : (n+1)*q.OutC*m]
-		var nextPad, donePad, next atomic.Int64
-		parallel.ForThreads(t, t, 1, func(_, _ int) {
-			for {
-				u := int(nextPad.Add(1)) - 1
-				if u >= nu {
-					break
-				}
-				toPaddedNHWC(&q, xn, d.cp, d.pw, za, pad, u, u+1)
-				donePad.Add(1)
-			}
-			// Pieces still being converted are in the hands of running
-			// workers: wait for them.
-			for donePad.Load() < int64(nu) {
-				runtime.Gosched()
-			}
+		// The padded input first (every piece, since a tile reads several
+		// rows), then pieces of output pixels, each computed, requantized
+		// (NHWC) and transposed to NCHW by one worker.
+		parallel.Tasks(t, padTasks, func(u int) {
+			toPaddedNHWC(&q, xn, d.cp, d.pw, za, pad, u*padPer, min(nu, (u+1)*padPer))
+		})
+		parallel.Tasks(t, pixTasks, func(pt int) {
 			cb := getI32(14 * width)
 			defer i32Scratch.Put(cb)
 			tile := *cb
-			for {
-				tk := int(next.Add(1)) - 1
-				if tk >= tasks {
-					return
-				}
-				i0, i1 := tk*rpt, min(oh, (tk+1)*rpt)
-				for i := i0; i < i1; i++ {
-					for tb := 0; tb < nt; tb++ {
-						base, extra := ow/nt, ow%nt
-						j0 := tb*base + min(tb, extra)
-						rows := base
-						if tb < extra {
-							rows++
-						}
-						a := pad[(i*q.StrideH*d.pw+j0*q.StrideW)*d.cp:]
-						convKernels[rows](d.taps, &d.offs[0], d.cq, &a[0], q.StrideW*d.cp, &d.w[0], &init[0], &tile[0], d.np, width)
-						for rr := 0; rr < rows; rr++ {
-							pix := i*ow + j0 + rr
-							qgemm.RequantizeRow(tile[rr*width:rr*width+q.OutC], mult, r.ZeroPoint, r.Min, r.Max, out[pix*q.OutC:(pix+1)*q.OutC])
-						}
+			p0, p1 := pt*ppt, min(m, (pt+1)*ppt)
+			for p := p0; p < p1; {
+				// The piece's part of output row i: columns [j, j+seg),
+				// in balanced tiles of up to 14 pixels.
+				i, j := p/ow, p%ow
+				seg := min(ow-j, p1-p)
+				nt := (seg + 13) / 14
+				for tb := 0; tb < nt; tb++ {
+					base, extra := seg/nt, seg%nt
+					j0 := j + tb*base + min(tb, extra)
+					rows := base
+					if tb < extra {
+						rows++
+					}
+					a := pad[(i*q.StrideH*d.pw+j0*q.StrideW)*d.cp:]
+					convKernels[rows](d.taps, &d.offs[0], d.cq, &a[0], q.StrideW*d.cp, &d.w[0], &init[0], &tile[0], d.np, width)
+					for rr := 0; rr < rows; rr++ {
+						pix := i*ow + j0 + rr
+						qgemm.RequantizeRow(tile[rr*width:rr*width+q.OutC], mult, r.ZeroPoint, r.Min, r.Max, out[pix*q.OutC:(pix+1)*q.OutC])
 					}
 				}
-				nhwcToNCHW(out, m, q.OutC, yn, i0*ow, i1*ow)
+				p += seg
 			}
+			nhwcToNCHW(out, m, q.OutC, yn, p0, p1)
 		})
 	}
 }

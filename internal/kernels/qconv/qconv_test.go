@@ -104,10 +104,10 @@ func TestConv2DThreadIndependent(t *testing.T) {
 		{N: 2, C: 24, H: 14, W: 14, OutC: 24, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 24},
 		// Large enough to run in parallel: padded rows, output row groups
 		// with overlapping 16-pixel transposes, depthwise planes.
-		{N: 2, C: 32, H: 30, W: 30, OutC: 48, KH: 3, KW: 3, PadH: 1, PadW: 1},
-		{N: 1, C: 128, H: 21, W: 21, OutC: 160, KH: 1, KW: 1},
-		{N: 1, C: 64, H: 9, W: 100, OutC: 64, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
-		{N: 1, C: 160, H: 7, W: 7, OutC: 160, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 2, C: 48, H: 30, W: 30, OutC: 64, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 1, C: 256, H: 21, W: 21, OutC: 160, KH: 1, KW: 1},
+		{N: 1, C: 128, H: 9, W: 100, OutC: 64, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 1, C: 160, H: 7, W: 7, OutC: 320, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{N: 2, C: 144, H: 30, W: 30, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144},
 	} {
 		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
