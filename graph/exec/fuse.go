@@ -142,7 +142,7 @@ func foldConvAffine(sp *Subprogram) {
 		case *convKernel:
 			nk := *k
 			nk.w, nk.b = w, b
-			st.kernel = &nk
+			st.kernel = nk.packed()
 		case *convTKernel:
 			nk := *k
 			nk.w, nk.b = w, b

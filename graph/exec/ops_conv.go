@@ -26,6 +26,15 @@ type convKernel struct {
 	sp    nnSpatial
 	group int
 	w, b  *tensor.Tensor // constant weight and bias, checked once, or nil
+	pw    *conv.Weights  // w packed for the forward GEMMs, or nil
+}
+
+// packed returns k with its constant weight w packed.
+func (k *convKernel) packed() *convKernel {
+	if k.w != nil {
+		k.pw = conv.PackWeights(k.w.F32(), k.w.Dim(0), k.group)
+	}
+	return k
 }
 
 func compileConv(c *CompileContext, n *graph.Node) (Kernel, error) {
@@ -56,7 +65,7 @@ func compileConv(c *CompileContext, n *graph.Node) (Kernel, error) {
 		}
 		k.b = b
 	}
-	return k, nil
+	return k.packed(), nil
 }
 
 // convCheckWeight checks a Conv weight [O, C/group, k...] (transposed:
@@ -140,7 +149,11 @@ func (k *convKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		bv = b.F32()
 	}
 	y := f.allocF32(p.OutputLen())
-	conv.Conv2D(p, xv, w.F32(), bv, y)
+	if k.pw != nil && w == k.w {
+		conv.Conv2DPacked(p, xv, k.pw, bv, y)
+	} else {
+		conv.Conv2D(p, xv, w.F32(), bv, y)
+	}
 	return []*tensor.Tensor{nnTensor(y, append([]int{xs[0], outC}, geo.out...))}, nil
 }
 

@@ -1,6 +1,8 @@
 package conv
 
 import (
+	"fmt"
+
 	"github.com/quanta-go/quanta/internal/kernels/sgemm"
 	"github.com/quanta-go/quanta/internal/parallel"
 )
@@ -22,7 +24,48 @@ var adjointBand = colBudget
 // The path (direct depthwise, wide, batched or per-image im2col; see the
 // package documentation) depends only on p. Conv1D is Conv2D of
 // Conv1DParams.Conv2D().
-func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
+func Conv2D(p Conv2DParams, x, w, bias, y []float32) { conv2D(p, x, w, nil, bias, y) }
+
+// Weights is a convolution weight [OutC, C/Groups, KH, KW] packed once for
+// the forward GEMMs (each group's [OutC/Groups, C/Groups*KH*KW] matrix as
+// sgemm.PackA lays it out), for a weight used many times unchanged, such
+// as a compiled model's. It is read-only after PackWeights.
+type Weights struct {
+	w            []float32
+	outC, groups int
+	k            int // C/Groups*KH*KW
+	packed       []*sgemm.PackedA
+}
+
+// PackWeights packs the weight w of a convolution with outC output
+// channels in groups groups (w holds outC*k values, k = C/Groups*KH*KW).
+// w is copied. It panics unless outC and groups are positive, groups
+// divides outC and len(w) is a multiple of outC.
+func PackWeights(w []float32, outC, groups int) *Weights {
+	if outC < 1 || groups < 1 || outC%groups != 0 || len(w)%outC != 0 {
+		panic(fmt.Sprintf("conv: PackWeights of %d values for %d output channels in %d groups", len(w), outC, groups))
+	}
+	k := len(w) / outC
+	ocg := outC / groups
+	wp := &Weights{w: append([]float32(nil), w...), outC: outC, groups: groups, k: k}
+	for grp := 0; grp < groups; grp++ {
+		wp.packed = append(wp.packed, sgemm.PackA(ocg, k, wp.w[grp*ocg*k:], k))
+	}
+	return wp
+}
+
+// Conv2DPacked is Conv2D with the weight packed by PackWeights: the same
+// result, bit for bit. It panics if wp does not fit p.
+func Conv2DPacked(p Conv2DParams, x []float32, wp *Weights, bias, y []float32) {
+	q := p.Norm()
+	if wp.outC != q.OutC || wp.groups != q.Groups || wp.k != q.C/q.Groups*q.KH*q.KW {
+		panic(fmt.Sprintf("conv: packed weights for %d output channels, %d groups, %d per row do not fit %+v", wp.outC, wp.groups, wp.k, p))
+	}
+	conv2D(p, x, wp.w, wp, bias, y)
+}
+
+// conv2D is Conv2D with, optionally, the weight packed (wp, else nil).
+func conv2D(p Conv2DParams, x, w []float32, wp *Weights, bias, y []float32) {
 	g := p.geom()
 	g.check("x", x, p.InputLen())
 	g.check("w", w, p.WeightLen())
@@ -37,7 +80,7 @@ func Conv2D(p Conv2DParams, x, w, bias, y []float32) {
 		depthwiseForward(&g, x, w, bias, y)
 		return
 	}
-	convForward(&g, x, w, bias, y)
+	convForward(&g, x, w, wp, bias, y)
 }
 
 // Conv1D computes a 1-D convolution: Conv2D with p.Conv2D().
@@ -62,21 +105,21 @@ func (g *geom) tileCols() int {
 // depthwise kernels do not serve (also the input gradient of a transposed
 // convolution): stride-1 convolutions on the wide path, other batches of
 // small images as one GEMM per chunk of images, the rest by im2col tiles.
-func convForward(g *geom, x, w, bias, y []float32) {
+func convForward(g *geom, x, w []float32, wp *Weights, bias, y []float32) {
 	if g.wide() {
 		convForwardWide(g, x, w, bias, y)
 		return
 	}
 	if nb := g.batchImages(g.kdim()); nb > 0 {
-		convForwardBatched(g, x, w, bias, y, nb)
+		convForwardBatched(g, x, w, wp, bias, y, nb)
 		return
 	}
-	convForwardTiles(g, x, w, bias, y)
+	convForwardTiles(g, x, w, wp, bias, y)
 }
 
 // convForwardTiles is the im2col forward pass, per image and group, a tile
 // of output positions at a time; tiles run in parallel.
-func convForwardTiles(g *geom, x, w, bias, y []float32) {
+func convForwardTiles(g *geom, x, w []float32, wp *Weights, bias, y []float32) {
 	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
 	pw := g.pointwise()
 	tc := P
@@ -107,13 +150,17 @@ func convForwardTiles(g *geom, x, w, bias, y []float32) {
 			// The GEMMs read their B (the input itself for a 1x1
 			// convolution, else the im2col tile) in place and add the
 			// bias in their epilogue.
-			if pw {
-				sgemm.SgemmInPlace(ocg, p1-p0, cg, wg, cg, xg[p0:], P, bg, false, yg[p0:], P)
-				continue
+			bsrc, ldb := xg[p0:], P
+			if !pw {
+				col := *buf
+				im2col(g, xg, 0, K, p0, p1, col, p1-p0)
+				bsrc, ldb = col, p1-p0
 			}
-			col := *buf
-			im2col(g, xg, 0, K, p0, p1, col, p1-p0)
-			sgemm.SgemmInPlace(ocg, p1-p0, K, wg, K, col, p1-p0, bg, false, yg[p0:], P)
+			if wp != nil {
+				sgemm.SgemmInPlacePacked(wp.packed[grp], p1-p0, bsrc, ldb, bg, false, yg[p0:], P)
+			} else {
+				sgemm.SgemmInPlace(ocg, p1-p0, K, wg, K, bsrc, ldb, bg, false, yg[p0:], P)
+			}
 		}
 	})
 }

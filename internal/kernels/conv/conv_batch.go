@@ -66,7 +66,7 @@ func gatherChunk(g *geom, v []float32, grp, n0, m int, t []float32) {
 	})
 }
 
-func convForwardBatched(g *geom, x, w, bias, y []float32, nb int) {
+func convForwardBatched(g *geom, x, w []float32, wp *Weights, bias, y []float32, nb int) {
 	K, P, ocg := g.kdim(), g.ohw(), g.ocg()
 	cb, yb := getBuf(K*nb*P), getBuf(ocg*nb*P)
 	defer putBuf(cb)
@@ -77,7 +77,11 @@ func convForwardBatched(g *geom, x, w, bias, y []float32, nb int) {
 			m := min(nb, g.N-n0)
 			ld := m * P
 			im2colChunk(g, x, grp, n0, m, col)
-			sgemm.SgemmInPlace(ocg, ld, K, w[grp*ocg*K:], K, col, ld, nil, false, yt, ld)
+			if wp != nil {
+				sgemm.SgemmInPlacePacked(wp.packed[grp], ld, col, ld, nil, false, yt, ld)
+			} else {
+				sgemm.SgemmInPlace(ocg, ld, K, w[grp*ocg*K:], K, col, ld, nil, false, yt, ld)
+			}
 			parallel.For(m*ocg, max(1, 4096/P), func(i0, i1 int) {
 				for it := i0; it < i1; it++ {
 					i, o := it/ocg, it%ocg

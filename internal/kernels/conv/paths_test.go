@@ -35,6 +35,7 @@ func TestConvPaths(t *testing.T) {
 		magW := make([]float32, p.WeightLen())
 		Conv2DBackwardWeightReference(p, absOf(x), absOf(gy), magW)
 
+		wp := PackWeights(w, p.OutC, p.Norm().Groups)
 		type path struct {
 			name string
 			n    int // output length
@@ -43,7 +44,8 @@ func TestConvPaths(t *testing.T) {
 			mag  []float32
 		}
 		paths := []path{
-			{"forward tiles", p.OutputLen(), func(o []float32) { convForwardTiles(&g, x, w, b, o) }, wantY, magY},
+			{"forward tiles", p.OutputLen(), func(o []float32) { convForwardTiles(&g, x, w, nil, b, o) }, wantY, magY},
+			{"forward tiles, packed weights", p.OutputLen(), func(o []float32) { convForwardTiles(&g, x, w, wp, b, o) }, wantY, magY},
 			{"adjoint images", p.InputLen(), func(o []float32) { convAdjointImages(&g, w, gy, o) }, wantX, magX},
 			{"adjoint images, one-row bands", p.InputLen(), func(o []float32) {
 				old := adjointBand
@@ -55,7 +57,8 @@ func TestConvPaths(t *testing.T) {
 		}
 		for _, nb := range []int{1, 2, g.N} {
 			paths = append(paths,
-				path{fmt.Sprintf("forward batched %d", nb), p.OutputLen(), func(o []float32) { convForwardBatched(&g, x, w, b, o, nb) }, wantY, magY},
+				path{fmt.Sprintf("forward batched %d", nb), p.OutputLen(), func(o []float32) { convForwardBatched(&g, x, w, nil, b, o, nb) }, wantY, magY},
+				path{fmt.Sprintf("forward batched %d, packed weights", nb), p.OutputLen(), func(o []float32) { convForwardBatched(&g, x, w, wp, b, o, nb) }, wantY, magY},
 				path{fmt.Sprintf("adjoint batched %d", nb), p.InputLen(), func(o []float32) { convAdjointBatched(&g, w, gy, o, nb) }, wantX, magX},
 				path{fmt.Sprintf("weight batched %d", nb), p.WeightLen(), func(o []float32) { convWeightGradBatched(&g, x, gy, o, nb) }, wantW, magW},
 			)

@@ -44,7 +44,7 @@ func ConvTranspose2DBackwardInput(p ConvTranspose2DParams, w, gy, gx []float32) 
 		depthwiseForward(&g, gy, w, nil, gx)
 		return
 	}
-	convForward(&g, gy, w, nil, gx)
+	convForward(&g, gy, w, nil, nil, gx)
 }
 
 // ConvTranspose2DBackwardWeight computes the weight gradient

@@ -70,17 +70,29 @@ func inPlaceVariant(v *variant, m, n, k int, a []float32, lda int, b []float32, 
 	case accumulate:
 		mode = directAcc
 	}
-	// Pack all of A once: k block q holds its panels of mr rows from
-	// q*kc*mp on (mp is m rounded up to whole panels), panel r at
-	// r*kb*mr within the block.
+	ws := workspaces.Get().(*workspace)
+	mp := (m + v.mr - 1) / v.mr * v.mr
+	ws.a = grow(ws.a, mp*k)
+	packAllA(v, ws.a, m, k, a, lda)
+	directProduct(v, m, n, k, ws.a, b, ldb, bias, mode, c, ldc)
+	workspaces.Put(ws)
+}
+
+// packAllA packs all of the m×k matrix A for the direct kernels: k block q
+// holds its panels of mr rows from q*kc*mp on (mp is m rounded up to
+// whole panels), panel r at r*kb*mr within the block.
+func packAllA(v *variant, dst []float32, m, k int, a []float32, lda int) {
+	mp := (m + v.mr - 1) / v.mr * v.mr
+	for p0 := 0; p0 < k; p0 += v.kc {
+		v.packA(dst[p0*mp:], v.mr, false, a, lda, 0, m, p0, min(v.kc, k-p0))
+	}
+}
+
+// directProduct runs the direct kernels over C with A packed by packAllA,
+// column panels split among threads.
+func directProduct(v *variant, m, n, k int, ap, b []float32, ldb int, bias []float32, mode int, c []float32, ldc int) {
 	mr, nr, kc := v.mr, v.nr, v.kc
 	mp := (m + mr - 1) / mr * mr
-	ws := workspaces.Get().(*workspace)
-	ws.a = grow(ws.a, mp*k)
-	ap := ws.a
-	for p0 := 0; p0 < k; p0 += kc {
-		v.packA(ap[p0*mp:], mr, false, a, lda, 0, m, p0, min(kc, k-p0))
-	}
 	panels := (n + nr - 1) / nr
 	t := parallel.NumThreads()
 	if 2*m*n*k < minParallelFlops {
@@ -108,5 +120,68 @@ func inPlaceVariant(v *variant, m, n, k int, a []float32, lda int, b []float32, 
 			}
 		}
 	})
-	workspaces.Put(ws)
+}
+
+// PackedA is an m×k left-hand operand of SgemmInPlace packed once, such as
+// a convolution's weight. It is laid out for the kernel variant chosen
+// when it was packed and is read-only afterwards, so one PackedA may serve
+// concurrent products.
+type PackedA struct {
+	m, k int
+	v    *variant
+	a    []float32 // A itself (row stride k), for the paths that do not read packed panels
+	data []float32 // packAllA's layout, or nil
+}
+
+// PackA packs the m×k row-major matrix a (row stride lda) for
+// SgemmInPlacePacked. a is copied; later changes to it are not seen.
+func PackA(m, k int, a []float32, lda int) *PackedA {
+	checkMatrix("A", m, k, a, lda)
+	return packAVariant(current(), m, k, a, lda)
+}
+
+func packAVariant(v *variant, m, k int, a []float32, lda int) *PackedA {
+	pa := &PackedA{m: m, k: k, v: v, a: make([]float32, m*k)}
+	for i := 0; i < m; i++ {
+		copy(pa.a[i*k:(i+1)*k], a[i*lda:i*lda+k])
+	}
+	if v.direct != nil && m > 1 && k > 0 {
+		pa.data = make([]float32, (m+v.mr-1)/v.mr*v.mr*k)
+		packAllA(v, pa.data, m, k, pa.a, k)
+	}
+	return pa
+}
+
+// M returns the number of rows of A.
+func (pa *PackedA) M() int { return pa.m }
+
+// K returns the number of columns of A.
+func (pa *PackedA) K() int { return pa.k }
+
+// SgemmInPlacePacked is SgemmInPlace with A packed by PackA: the same
+// result, bit for bit, as SgemmInPlace with the variant that packed pa.
+func SgemmInPlacePacked(pa *PackedA, n int, b []float32, ldb int, bias []float32, accumulate bool, c []float32, ldc int) {
+	m, k, v := pa.m, pa.k, pa.v
+	if pa.data == nil {
+		inPlaceVariant(v, m, n, k, pa.a, k, b, ldb, bias, accumulate, c, ldc)
+		return
+	}
+	checkArgs(false, false, m, n, k, pa.a, k, b, ldb, c, ldc)
+	if accumulate && bias != nil {
+		panic("sgemm: SgemmInPlacePacked with both bias and accumulate")
+	}
+	if bias != nil && len(bias) < m {
+		panic(fmt.Sprintf("sgemm: bias has %d elements, need %d", len(bias), m))
+	}
+	if n == 0 {
+		return
+	}
+	mode := directPlain
+	switch {
+	case bias != nil:
+		mode = directBias
+	case accumulate:
+		mode = directAcc
+	}
+	directProduct(v, m, n, k, pa.data, b, ldb, bias, mode, c, ldc)
 }

@@ -97,6 +97,25 @@ func TestInPlaceThreads(t *testing.T) {
 	}
 }
 
+// TestInPlacePacked checks that packing A once changes no bit, on every
+// variant, epilogue and tail.
+func TestInPlacePacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 28))
+	for _, v := range variants {
+		for i, sh := range [][3]int{{1, 5, 7}, {2, 37, 1}, {v.mr, v.nr, v.kc + 1}, {v.mr + 3, 2*v.nr + 5, 2*v.kc + 3}, {45, 9, 195}, {3, 0, 4}, {3, 4, 0}} {
+			for mode := 0; mode < 3; mode++ {
+				p, bias := inPlaceCase(rng, sh[0], sh[1], sh[2], i%3, 1, 2, mode)
+				want := p.runInPlace(v, bias, mode == 1)
+				full, c := p.out()
+				pa := packAVariant(v, p.m, p.k, p.a, p.lda)
+				SgemmInPlacePacked(pa, p.n, p.b, p.ldb, bias, mode == 1, c, p.ldc)
+				sameBits(t, fmt.Sprintf("%s packed A vs in place %v mode %d", v.name, p, mode), full, want)
+				p.verify(t, v.name+"/inplace-packed", full)
+			}
+		}
+	}
+}
+
 // TestInPlaceExact checks a hand-computed product with a bias.
 func TestInPlaceExact(t *testing.T) {
 	a := []float32{1, 2, 3, 4, 5, 6}    // 2×3
