@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -81,8 +82,12 @@ func (k *softmaxKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, er
 	return []*tensor.Tensor{nnTensor(y, xs)}, nil
 }
 
-// softmaxScratch holds the exponentials of a Softmax line.
-var softmaxScratch = sync.Pool{New: func() any { return new([]float64) }}
+// softmaxScratch and softmaxScratch32 hold the exponentials of a Softmax
+// line.
+var (
+	softmaxScratch   = sync.Pool{New: func() any { return new([]float64) }}
+	softmaxScratch32 = sync.Pool{New: func() any { return new([]float32) }}
+)
 
 // softmaxLine normalizes the n values x[base + j*stride].
 func softmaxLine(op string, x, y []float32, base, n, stride int) {
@@ -98,6 +103,23 @@ func softmaxLine(op string, x, y []float32, base, n, stride int) {
 			y[base+j*stride] = 0
 		}
 		y[base+arg*stride] = 1
+		return
+	}
+	if op == "Softmax" && stride == 1 {
+		// A contiguous line on the vectorized float32 kernels: x - m as
+		// before, conv.EwExp's exponential (within 4 ulps, see its
+		// documentation; ONNX Runtime's is a float32 approximation too),
+		// their float64 sum, one float32 division each.
+		bp := softmaxScratch32.Get().(*[]float32)
+		if cap(*bp) < n {
+			*bp = make([]float32, n)
+		}
+		e := (*bp)[:n]
+		conv.EwVS(conv.EwSub, e, x[base:base+n], m)
+		conv.EwExp(e, e)
+		s := conv.SumF64(e)
+		conv.EwVS(conv.EwDiv, y[base:base+n], e, float32(s))
+		softmaxScratch32.Put(bp)
 		return
 	}
 	if op == "Softmax" {

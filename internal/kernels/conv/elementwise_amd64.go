@@ -65,6 +65,11 @@ func ewHardSigmoidAVX512(d, a *float32, n int, alpha, beta float32)
 //go:noescape
 func ewSigmoidAVX512(d, a *float32, n int)
 
+// ewExpAVX512 is ewExpGeneric over n elements.
+//
+//go:noescape
+func ewExpAVX512(d, a *float32, n int)
+
 // ewSumF64AVX512 is sumF64Generic over a[0:n].
 //
 //go:noescape
@@ -138,6 +143,14 @@ func ewSigmoidAVX512Go(d, a []float32) {
 	ewSigmoidAVX512(&d[0], &a[0], len(d))
 }
 
+func ewExpAVX512Go(d, a []float32) {
+	if len(d) == 0 {
+		return
+	}
+	a = a[:len(d)]
+	ewExpAVX512(&d[0], &a[0], len(d))
+}
+
 func ewSumF64AVX512Go(a []float32) float64 {
 	if len(a) == 0 {
 		return 0
@@ -147,5 +160,5 @@ func ewSumF64AVX512Go(a []float32) float64 {
 
 func init() {
 	ewKernels = append(ewKernels, ewKernel{"avx512", cpu.AVX512, ewVVAVX512, ewVSAVX512, ewSVAVX512,
-		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go, ewSigmoidAVX512Go, ewSumF64AVX512Go})
+		ewClipAVX512Go, ewReluAVX512Go, ewHardSwishAVX512Go, ewHardSigmoidAVX512Go, ewSigmoidAVX512Go, ewSumF64AVX512Go, ewExpAVX512Go})
 }

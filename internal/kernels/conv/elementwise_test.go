@@ -109,6 +109,9 @@ func TestElementwiseVariants(t *testing.T) {
 			g.sigmoid(want, a)
 			k.sigmoid(got, a)
 			ewCompare(t, fmt.Sprintf("%s sigmoid n=%d", k.name, n), got, want, a)
+			g.exp(want, a)
+			k.exp(got, a)
+			ewCompare(t, fmt.Sprintf("%s exp n=%d", k.name, n), got, want, a)
 			// In place.
 			in := append([]float32(nil), a...)
 			g.hardSwish(want, in)
@@ -311,5 +314,60 @@ func TestSumF64(t *testing.T) {
 	}
 	if s := SumF64([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 0.5}); s != 153.5 {
 		t.Fatalf("SumF64 = %v, want 153.5", s)
+	}
+}
+
+// TestExpAccuracy sweeps float32 inputs through EwExp at every tier: the
+// tiers agree bit for bit, results are within 4 ulps of the float64 exp
+// on [-86, 88.72], +Inf above, 0 below, NaN for NaN.
+func TestExpAccuracy(t *testing.T) {
+	var xs []float32
+	for b := uint32(0); b < 0x7f800000; b += 1021 {
+		f := math.Float32frombits(b)
+		xs = append(xs, f, -f)
+	}
+	xs = append(xs, ewEdge...)
+	xs = append(xs, -86, -87, 88.72, 88.7228, 88.73, -86.01, 88, 88.5, 0.5, -0.5, float32(math.Inf(1)), float32(math.Inf(-1)))
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	var ref []float32
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		got := make([]float32, len(xs))
+		EwExp(got, xs)
+		if ref == nil {
+			ref = got
+		} else {
+			for i := range ref {
+				if !sameBits(got[i], ref[i]) {
+					t.Fatalf("%s: exp(%v) = %v, generic gives %v", k.name, xs[i], got[i], ref[i])
+				}
+			}
+		}
+		var worst int64
+		for i, x := range xs {
+			g := got[i]
+			switch {
+			case x != x:
+				if g == g {
+					t.Fatalf("%s: exp(NaN) = %v", k.name, g)
+				}
+			case x > expHi:
+				if !math.IsInf(float64(g), 1) {
+					t.Fatalf("%s: exp(%v) = %v, want +Inf", k.name, x, g)
+				}
+			case x < expLo:
+				if g != 0 {
+					t.Fatalf("%s: exp(%v) = %v, want 0", k.name, x, g)
+				}
+			default:
+				w := float32(math.Exp(float64(x)))
+				if u := ulpDiff(g, w); u > 4 {
+					t.Fatalf("%s: exp(%v) = %v, float64 gives %v (%d ulps)", k.name, x, g, w, u)
+				} else if u > worst {
+					worst = u
+				}
+			}
+		}
+		t.Logf("%s: largest error on [-86, 88.72]: %d ulps over %d inputs", k.name, worst, len(xs))
 	}
 }

@@ -129,6 +129,58 @@ func main() {
 			"VADDPS Z31, %[4]s, %[4]s",     // 1 + e
 			"VDIVPS %[4]s, Z31, %[1]s",     // 1/(1+e)
 		}})
+	// Exp: ewExpGeneric step for step (t = x clamped to [-86, 88.72];
+	// n, r and the polynomial as Sigmoid's; times 2^(n-1), doubled; +Inf
+	// above 88.72, 0 below -86). Constants in Z17-Z31; Z16 is a scratch
+	// register the four lanes share (each lane's body runs to its end
+	// before the next starts).
+	expSetup := []string{}
+	for _, c := range []struct {
+		reg  int
+		bits uint32
+	}{{17, 0x42b17218 /* 88.72284 */}, {18, 0xc2ac0000 /* -86 */}, {19, 0x3fb8aa3b /* log2e */},
+		{20, 0x3f000000 /* 0.5 */}, {21, 0x3f318000 /* c1 */}, {22, 0xb95e8083 /* c2 */}, {23, 0x39506967 /* p0 */},
+		{24, 0x3ab743ce /* p1 */}, {25, 0x3c088908 /* p2 */}, {26, 0x3d2aa9c1 /* p3 */}, {27, 0x3e2aaaaa /* p4 */},
+		{28, 0x3f000000 /* p5 */}, {29, 0x3f800000 /* 1 */}, {30, 126}, {31, 0x7f800000 /* +Inf */}} {
+		expSetup = append(expSetup, fmt.Sprintf("MOVL $0x%08x, AX", c.bits), fmt.Sprintf("VPBROADCASTD AX, Z%d", c.reg))
+	}
+	gen(kernel{name: "ewExpAVX512", args: "d, a *float32, n int", frame: 24,
+		setup: expSetup,
+		body: []string{
+			"VMINPS %[1]s, Z17, %[3]s",       // t = hi < x ? hi : x
+			"VMAXPS %[3]s, Z18, %[3]s",       // lo > t ? lo : t
+			"VMULPS Z19, %[3]s, %[2]s",       // m = t*log2e
+			"VADDPS Z20, %[2]s, %[2]s",       // m += 0.5
+			"VRNDSCALEPS $1, %[2]s, %[2]s",   // n = floor(m)
+			"VMULPS Z21, %[2]s, Z16",         // n*c1
+			"VSUBPS Z16, %[3]s, %[3]s",       // r = t - n*c1
+			"VMULPS Z22, %[2]s, Z16",         // n*c2
+			"VSUBPS Z16, %[3]s, %[3]s",       // r -= n*c2
+			"VMULPS Z23, %[3]s, %[4]s",       // y = p0*r
+			"VADDPS Z24, %[4]s, %[4]s",       // + p1
+			"VMULPS %[3]s, %[4]s, %[4]s",     // * r
+			"VADDPS Z25, %[4]s, %[4]s",       // + p2
+			"VMULPS %[3]s, %[4]s, %[4]s",     // * r
+			"VADDPS Z26, %[4]s, %[4]s",       // + p3
+			"VMULPS %[3]s, %[4]s, %[4]s",     // * r
+			"VADDPS Z27, %[4]s, %[4]s",       // + p4
+			"VMULPS %[3]s, %[4]s, %[4]s",     // * r
+			"VADDPS Z28, %[4]s, %[4]s",       // + p5
+			"VMULPS %[3]s, %[3]s, Z16",       // z = r*r
+			"VMULPS Z16, %[4]s, %[4]s",       // y*z
+			"VADDPS %[3]s, %[4]s, %[4]s",     // + r
+			"VADDPS Z29, %[4]s, %[4]s",       // + 1
+			"VCVTTPS2DQ %[2]s, %[2]s",        // int(n)
+			"VPADDD Z30, %[2]s, %[2]s",       // + 126
+			"VPSLLD $23, %[2]s, %[2]s",       // 2^(n-1)
+			"VMULPS %[2]s, %[4]s, %[4]s",     // y*2^(n-1)
+			"VADDPS %[4]s, %[4]s, %[4]s",     // doubled
+			"VCMPPS $0x1e, Z17, %[1]s, K2",   // x > hi
+			"VMOVAPS Z31, K2, %[4]s",         // +Inf
+			"VCMPPS $0x11, Z18, %[1]s, K3",   // x < lo
+			"VXORPS %[4]s, %[4]s, K3, %[4]s", // 0
+			"VMOVAPS %[4]s, %[1]s",
+		}})
 	sumF64()
 	if err := os.WriteFile("elementwise_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
