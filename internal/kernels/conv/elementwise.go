@@ -94,8 +94,10 @@ func EwHardSigmoid(d, a []float32, alpha, beta float32) {
 // polynomial exponential (ewSigmoidGeneric), not correctly rounded: within
 // 4 ulps of the float64 sigmoid rounded to float32 for a[i] >= -87 (the
 // tests sweep every float32 in steps; the largest error measured is 2
-// ulps), and for a[i] < -88 it returns sigmoid(-88) = 6.05e-39 where the
-// true value is smaller, an absolute error below 6.1e-39. NaN stays NaN.
+// ulps), and for a[i] < -87 it returns sigmoid(-87) = 1.65e-38 where the
+// true value is smaller, an absolute error below 1.7e-38: every result
+// and intermediate is a normal float32 (subnormal arithmetic is very slow
+// on some CPUs, and strongly negative logits are common). NaN stays NaN.
 // The result is the same bits on every tier.
 func EwSigmoid(d, a []float32) { ewCheck(d, a); pickEw().sigmoid(d, a) }
 
@@ -216,7 +218,7 @@ func ewHardSigmoidGeneric(d, a []float32, alpha, beta float32) {
 // sigC2, and the minimax polynomial of exp(r) - 1 - r - r*r/2 ... on
 // [-ln2/2, ln2/2].
 const (
-	sigHi    = float32(88)  // exp(88) < MaxFloat32: t is clamped below it
+	sigHi    = float32(87)  // 1/(1+exp(87)) is still a normal float32
 	sigLo    = float32(-87) // exp(-87) > 0 and 1+exp(-87) == 1
 	sigLog2e = float32(1.44269504088896341)
 	sigC1    = float32(0.693359375)

@@ -216,8 +216,8 @@ func ulpDiff(a, b float32) int64 {
 // TestSigmoidAccuracy sweeps float32 inputs (every 1021st bit pattern of
 // each sign, plus the edges) through EwSigmoid at every tier and checks
 // the documented bounds against the float64 sigmoid: 4 ulps from -87 on,
-// and below -88 the constant sigmoid(-88) with an absolute error under
-// 6.1e-39; NaN gives NaN and the tiers agree bit for bit.
+// and below -87 the constant sigmoid(-87) with an absolute error under
+// 1.7e-38; NaN gives NaN and the tiers agree bit for bit.
 func TestSigmoidAccuracy(t *testing.T) {
 	var xs []float32
 	for b := uint32(0); b < 0x7f800000; b += 1021 {
@@ -255,12 +255,8 @@ func TestSigmoidAccuracy(t *testing.T) {
 				} else if u > worst {
 					worst = u
 				}
-			case x < -88:
-				if math.Abs(float64(g)-float64(w)) >= 6.1e-39 {
-					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", k.name, x, g, w)
-				}
 			default:
-				if math.Abs(float64(g)-float64(w)) > 4*math.Abs(float64(w))*(1.0/(1<<23)) {
+				if math.Abs(float64(g)-float64(w)) >= 1.7e-38 || g < 1.17549435e-38 {
 					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", k.name, x, g, w)
 				}
 			}
@@ -277,7 +273,7 @@ func TestSigmoidValues(t *testing.T) {
 		x := []float32{0, 100, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
 		d := make([]float32, len(x))
 		EwSigmoid(d, x)
-		if d[0] != 0.5 || d[1] != 1 || d[2] > 6.1e-39 || d[3] != 1 || d[4] > 6.1e-39 {
+		if d[0] != 0.5 || d[1] != 1 || d[2] > 1.7e-38 || d[3] != 1 || d[4] > 1.7e-38 {
 			t.Fatalf("%s: sigmoid(%v) = %v", k.name, x, d)
 		}
 	}

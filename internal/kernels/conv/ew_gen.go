@@ -79,7 +79,7 @@ func main() {
 		body: []string{"VMULPS Z27, %[1]s, %[1]s", "VADDPS Z28, %[1]s, %[1]s", "VMINPS Z30, %[1]s, %[3]s", "VMAXPS Z29, %[3]s, %[3]s",
 			"VCMPPS $3, %[1]s, %[1]s, K2", "VMOVAPS %[1]s, K2, %[3]s", "VMOVAPS %[3]s, %[1]s"}})
 	// Sigmoid: 1/(1+exp(-x)) with the float32 exponential of
-	// ewSigmoidGeneric, step for step (t = -x clamped to [-87, 88];
+	// ewSigmoidGeneric, step for step (t = -x clamped to [-87, 87];
 	// n = floor(t*log2e+0.5); r = t-n*c1-n*c2; the Cephes polynomial;
 	// times 2^n built in the exponent field). Constants live in Z18-Z31;
 	// %[4]s is a fourth scratch register per lane.
@@ -87,7 +87,7 @@ func main() {
 	for i, c := range []struct {
 		reg  int
 		bits uint32
-	}{{18, 0x80000000}, {19, 0x42b00000 /* 88 */}, {20, 0xc2ae0000 /* -87 */}, {21, 0x3fb8aa3b /* log2e */},
+	}{{18, 0x80000000}, {19, 0x42ae0000 /* 87 */}, {20, 0xc2ae0000 /* -87 */}, {21, 0x3fb8aa3b /* log2e */},
 		{22, 0x3f000000 /* 0.5 */}, {23, 0x3f318000 /* c1 */}, {24, 0xb95e8083 /* c2 */}, {25, 0x39506967 /* p0 */},
 		{26, 0x3ab743ce /* p1 */}, {27, 0x3c088908 /* p2 */}, {28, 0x3d2aa9c1 /* p3 */}, {29, 0x3e2aaaaa /* p4 */},
 		{30, 0x3f000000 /* p5 */}, {31, 0x3f800000 /* 1 */}} {
@@ -99,7 +99,7 @@ func main() {
 		setup: sigSetup,
 		body: []string{
 			"VPXORD Z18, %[1]s, %[3]s",     // t = -x
-			"VMINPS %[3]s, Z19, %[3]s",     // 88 < t ? 88 : t
+			"VMINPS %[3]s, Z19, %[3]s",     // 87 < t ? 87 : t
 			"VMAXPS %[3]s, Z20, %[3]s",     // -87 > t ? -87 : t
 			"VMULPS Z21, %[3]s, %[2]s",     // m = t*log2e
 			"VADDPS Z22, %[2]s, %[2]s",     // m += 0.5
