@@ -259,7 +259,12 @@ func (k *resizeKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 	default:
 		return nil, fmt.Errorf("one of scales and sizes is required")
 	}
-	y := x
+	type axisTaps struct {
+		a    int
+		taps *resizeTaps
+	}
+	var plan []axisTaps
+	gathers := true
 	for i, a := range axes {
 		if out[a] < 0 {
 			return nil, fmt.Errorf("output size %d of axis %d is negative", out[a], a)
@@ -272,7 +277,18 @@ func (k *resizeKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		if taps.identity(xs[a]) {
 			continue
 		}
-		y = resizeAxis(f, y, a, taps, k.extrapolation)
+		plan = append(plan, axisTaps{a, taps})
+		gathers = gathers && taps.single()
+	}
+	if gathers {
+		// Pure gathers (nearest) commute: the last axis first gathers
+		// elements of the smaller input, and the others then copy whole
+		// rows.
+		slices.Reverse(plan)
+	}
+	y := x
+	for _, p := range plan {
+		y = resizeAxis(f, y, p.a, p.taps, k.extrapolation)
 	}
 	if y == x {
 		y = x.Clone()
