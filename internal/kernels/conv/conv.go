@@ -2,6 +2,7 @@ package conv
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/quanta-go/quanta/internal/kernels/sgemm"
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -35,6 +36,11 @@ type Weights struct {
 	outC, groups int
 	k            int // C/Groups*KH*KW
 	packed       []*sgemm.PackedA
+	// wide holds the per-tap matrices of the wide path, packed on first
+	// use (the kernel's height and width are not known before).
+	wideOnce       sync.Once
+	wide           []*sgemm.PackedA
+	wideKH, wideKW int
 }
 
 // PackWeights packs the weight w of a convolution with outC output
@@ -107,7 +113,7 @@ func (g *geom) tileCols() int {
 // small images as one GEMM per chunk of images, the rest by im2col tiles.
 func convForward(g *geom, x, w []float32, wp *Weights, bias, y []float32) {
 	if g.wide() {
-		convForwardWide(g, x, w, bias, y)
+		convForwardWide(g, x, w, wp, bias, y)
 		return
 	}
 	if nb := g.batchImages(g.kdim()); nb > 0 {

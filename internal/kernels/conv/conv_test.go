@@ -342,7 +342,7 @@ func TestConvForwardWide(t *testing.T) {
 				got := guarded(p.OutputLen())
 				withThreads(th, func() {
 					g := p.geom()
-					convForwardWide(&g, x, w, b, got)
+					convForwardWide(&g, x, w, nil, b, got)
 				})
 				checkGuard(t, p.String(), got)
 				assertCloseMag(t, p.String(), got, want, mag, convTol)

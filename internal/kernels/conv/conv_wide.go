@@ -99,17 +99,10 @@ func padPlane(g *geom, l *wideLayout, src, dst []float32) {
 	}
 }
 
-func convForwardWide(g *geom, x, w, bias, y []float32) {
-	cg, ocg, K, P := g.cg(), g.ocg(), g.kdim(), g.ohw()
-	kk := g.KH * g.KW
-	l := newWideLayout(g)
-	rpt := max(1, wideTile(ocg)/l.wp) // grid rows per tile
-	maxTq := min(l.cols(g, l.nb), rpt*l.wp)
-
-	// wt[grp][tap][o][c] = w[grp*ocg+o][c][tap]: one ocg×cg matrix per tap.
-	wb := getBuf(g.OutC * K)
-	defer putBuf(wb)
-	wt := *wb
+// wideTaps writes wt[grp][tap][o][c] = w[grp*ocg+o][c][tap]: one ocg×cg
+// matrix per group and kernel tap.
+func wideTaps(g *geom, w, wt []float32) {
+	cg, ocg, kk := g.cg(), g.ocg(), g.KH*g.KW
 	for grp := 0; grp < g.G; grp++ {
 		for o := 0; o < ocg; o++ {
 			for c := 0; c < cg; c++ {
@@ -118,6 +111,45 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 				}
 			}
 		}
+	}
+}
+
+// wideTapsPacked returns the per-tap matrices of wideTaps packed for
+// sgemm.SgemmInPlacePacked (index grp*KH*KW+tap), built on first use, or
+// nil if they were built for another kernel size.
+func (wp *Weights) wideTapsPacked(g *geom) []*sgemm.PackedA {
+	wp.wideOnce.Do(func() {
+		wp.wideKH, wp.wideKW = g.KH, g.KW
+		wt := make([]float32, g.OutC*g.kdim())
+		wideTaps(g, wp.w, wt)
+		cg, ocg := g.cg(), g.ocg()
+		for i := 0; i < g.G*g.KH*g.KW; i++ {
+			wp.wide = append(wp.wide, sgemm.PackA(ocg, cg, wt[i*ocg*cg:], cg))
+		}
+	})
+	if wp.wideKH != g.KH || wp.wideKW != g.KW {
+		return nil
+	}
+	return wp.wide
+}
+
+func convForwardWide(g *geom, x, w []float32, wp *Weights, bias, y []float32) {
+	cg, ocg, P := g.cg(), g.ocg(), g.ohw()
+	kk := g.KH * g.KW
+	l := newWideLayout(g)
+	rpt := max(1, wideTile(ocg)/l.wp) // grid rows per tile
+	maxTq := min(l.cols(g, l.nb), rpt*l.wp)
+
+	var wt []float32
+	var packed []*sgemm.PackedA
+	if wp != nil {
+		packed = wp.wideTapsPacked(g)
+	}
+	if packed == nil {
+		wb := getBuf(g.OutC * g.kdim())
+		defer putBuf(wb)
+		wt = *wb
+		wideTaps(g, w, wt)
 	}
 
 	xb := getBuf(cg * l.ld)
@@ -151,7 +183,11 @@ func convForwardWide(g *geom, x, w, bias, y []float32) {
 					for tap := 0; tap < kk; tap++ {
 						kh, kw := tap/g.KW, tap%g.KW
 						s := kh*g.DH*l.wp + kw*g.DW + q0
-						sgemm.SgemmInPlace(ocg, tq, cg, wt[(grp*kk+tap)*ocg*cg:], cg, xp[s:], l.ld, nil, tap > 0, yw, tq)
+						if packed != nil {
+							sgemm.SgemmInPlacePacked(packed[grp*kk+tap], tq, xp[s:], l.ld, nil, tap > 0, yw, tq)
+						} else {
+							sgemm.SgemmInPlace(ocg, tq, cg, wt[(grp*kk+tap)*ocg*cg:], cg, xp[s:], l.ld, nil, tap > 0, yw, tq)
+						}
 					}
 					for o := 0; o < ocg; o++ {
 						oc := grp*ocg + o

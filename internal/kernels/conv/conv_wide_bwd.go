@@ -55,7 +55,7 @@ func adjointWide(g, f *geom, w, gy, gx []float32) {
 	wb := getBuf(len(w[:g.OutC*g.kdim()]))
 	defer putBuf(wb)
 	flipWeights(g, w, *wb)
-	convForwardWide(f, gy, *wb, nil, gx)
+	convForwardWide(f, gy, *wb, nil, nil, gx)
 }
 
 // wideWeightGrad reports whether the wide weight-gradient path applies.

@@ -16,6 +16,8 @@ func TestConv2DPacked(t *testing.T) {
 		{N: 1, C: 128, H: 1, W: 9, OutC: 64, KH: 1, KW: 3, StrideW: 2, PadW: 1},
 		{N: 3, C: 8, H: 6, W: 5, OutC: 12, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 		{N: 2, C: 32, H: 12, W: 14, OutC: 20, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 1, C: 16, H: 20, W: 40, OutC: 17, KH: 3, KW: 3, PadH: 1, PadW: 1},
+		{N: 1, C: 32, H: 6, W: 60, OutC: 8, KH: 1, KW: 3, PadW: 1, Groups: 2},
 		{N: 1, C: 6, H: 9, W: 9, OutC: 6, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 6},
 		{N: 2, C: 8, H: 5, W: 7, OutC: 12, KH: 2, KW: 2, StrideH: 2, StrideW: 2, Groups: 2},
 	} {
