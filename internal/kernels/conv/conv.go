@@ -41,6 +41,10 @@ type Weights struct {
 	wideOnce       sync.Once
 	wide           []*sgemm.PackedA
 	wideKH, wideKW int
+	// narrow holds each group's weight transposed for narrowProduct,
+	// packed on first use.
+	narrowOnce sync.Once
+	narrow     []*sgemm.PackedB
 }
 
 // PackWeights packs the weight w of a convolution with outC output
@@ -68,6 +72,52 @@ func Conv2DPacked(p Conv2DParams, x []float32, wp *Weights, bias, y []float32) {
 		panic(fmt.Sprintf("conv: packed weights for %d output channels, %d groups, %d per row do not fit %+v", wp.outC, wp.groups, wp.k, p))
 	}
 	conv2D(p, x, wp.w, wp, bias, y)
+}
+
+// narrowCols is the widest tile of output positions computed transposed
+// (narrowProduct): the GEMM's rows are then positions, so a handful of
+// them (a 1x1 squeeze-excite convolution has one) fill a register tile,
+// and the output channels fill the vector lanes.
+const narrowCols = 8
+
+// narrowPacked returns each group's weight transposed and packed as the
+// right-hand operand of sgemm.SgemmPackedB ([K, OutC/Groups]), built on
+// first use.
+func (wp *Weights) narrowPacked() []*sgemm.PackedB {
+	wp.narrowOnce.Do(func() {
+		ocg := wp.outC / wp.groups
+		for grp := 0; grp < wp.groups; grp++ {
+			wp.narrow = append(wp.narrow, sgemm.PackB(true, wp.k, ocg, wp.w[grp*ocg*wp.k:], wp.k))
+		}
+	})
+	return wp.narrow
+}
+
+// narrowProduct computes y[o*ldy+p] = sum over k of W[o][k]*b[k*ldb+p] +
+// bias[o] for p < n as the transposed product t = b^T W^T (n×ocg, started
+// from the bias) and a transposing copy. Per element it performs the
+// direct path's arithmetic (a chain of multiply-adds per k block, the
+// first block's sum added to the bias, later ones to the running value),
+// so the result is the same bits.
+func narrowProduct(pb *sgemm.PackedB, n int, b []float32, ldb int, bias, y []float32, ldy int) {
+	ocg := pb.N()
+	tb := getBuf(n * ocg)
+	defer putBuf(tb)
+	t := *tb
+	var beta float32
+	if bias != nil {
+		for p := 0; p < n; p++ {
+			copy(t[p*ocg:(p+1)*ocg], bias[:ocg])
+		}
+		beta = 1
+	}
+	sgemm.SgemmPackedB(true, n, 1, b, ldb, pb, beta, t, ocg)
+	for o := 0; o < ocg; o++ {
+		row := y[o*ldy : o*ldy+n]
+		for p := range row {
+			row[p] = t[p*ocg+o]
+		}
+	}
 }
 
 // conv2D is Conv2D with, optionally, the weight packed (wp, else nil).
@@ -162,7 +212,9 @@ func convForwardTiles(g *geom, x, w []float32, wp *Weights, bias, y []float32) {
 				im2col(g, xg, 0, K, p0, p1, col, p1-p0)
 				bsrc, ldb = col, p1-p0
 			}
-			if wp != nil {
+			if wp != nil && p1-p0 <= narrowCols && ocg >= 2*narrowCols {
+				narrowProduct(wp.narrowPacked()[grp], p1-p0, bsrc, ldb, bg, yg[p0:], P)
+			} else if wp != nil {
 				sgemm.SgemmInPlacePacked(wp.packed[grp], p1-p0, bsrc, ldb, bg, false, yg[p0:], P)
 			} else {
 				sgemm.SgemmInPlace(ocg, p1-p0, K, wg, K, bsrc, ldb, bg, false, yg[p0:], P)

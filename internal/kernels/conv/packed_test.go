@@ -6,7 +6,8 @@ import (
 )
 
 // TestConv2DPacked checks that packing the weight once gives Conv2D's
-// bits on every path (1x1, im2col tiles, batched, wide, depthwise), with
+// bits on every path (1x1, im2col tiles, batched, wide, depthwise, and the
+// transposed product of narrow outputs), with
 // and without a bias, and that a weight that does not fit panics.
 func TestConv2DPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
@@ -18,6 +19,9 @@ func TestConv2DPacked(t *testing.T) {
 		{N: 2, C: 32, H: 12, W: 14, OutC: 20, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{N: 1, C: 16, H: 20, W: 40, OutC: 17, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{N: 1, C: 32, H: 6, W: 60, OutC: 8, KH: 1, KW: 3, PadW: 1, Groups: 2},
+		{N: 2, C: 40, H: 1, W: 1, OutC: 20, KH: 1, KW: 1},
+		{N: 1, C: 300, H: 1, W: 3, OutC: 70, KH: 1, KW: 1},
+		{N: 1, C: 64, H: 2, W: 4, OutC: 64, KH: 1, KW: 1, Groups: 2},
 		{N: 1, C: 6, H: 9, W: 9, OutC: 6, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 6},
 		{N: 2, C: 8, H: 5, W: 7, OutC: 12, KH: 2, KW: 2, StrideH: 2, StrideW: 2, Groups: 2},
 	} {
