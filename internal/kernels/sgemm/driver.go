@@ -16,7 +16,7 @@ func unpackedB(v *variant, transB bool, b []float32, ldb int) bSource {
 }
 
 // minParallelFlops is the smallest product (2*m*n*k) split across threads.
-const minParallelFlops = 1 << 18
+const minParallelFlops = 1 << 20
 
 // sgemmVariant runs Sgemm with variant v.
 func sgemmVariant(v *variant, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
