@@ -228,6 +228,11 @@ func interior(out, in, kn, s, pad, d int) (lo, hi int) {
 	return lo, max(lo, hi)
 }
 
+// dwGrainMACs is the least work (multiply-adds) of the depthwise forward
+// pass handed to a thread: smaller passes take a few microseconds, about
+// what waking a second thread costs.
+const dwGrainMACs = 1 << 16
+
 func depthwiseForward(g *geom, x, w, bias, y []float32) {
 	row, split := pickRow(), pickDeinterleave()
 	m := g.ocg()
@@ -236,7 +241,9 @@ func depthwiseForward(g *geom, x, w, bias, y []float32) {
 	ilo, ihi := interior(g.OH, g.H, g.KH, g.SH, g.PH, g.DH)
 	mc := multChunk(m)
 	chunks := (m + mc - 1) / mc
-	parallel.For(g.N*g.C*chunks, 1, func(i0, i1 int) {
+	// Items of about dwGrainMACs multiply-adds at least per thread.
+	grain := max(1, dwGrainMACs/max(1, min(mc, m)*g.ohw()*kk))
+	parallel.For(g.N*g.C*chunks, grain, func(i0, i1 int) {
 		buf, tmp := getBuf(lay.size()), getBuf(lay.s*lay.wq)
 		defer putBuf(buf)
 		defer putBuf(tmp)
