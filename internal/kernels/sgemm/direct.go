@@ -98,18 +98,31 @@ func directProduct(v *variant, m, n, k int, ap, b []float32, ldb int, bias []flo
 	if 2*m*n*k < minParallelFlops {
 		t = 1
 	}
-	per := (panels + t - 1) / t
-	parallel.ForThreads(t, panels, per, func(s, e int) {
-		for q := s; q < e; q++ {
+	// Work items are column panels, or (when there are fewer panels than
+	// twice the threads) groups of row tiles of one panel; contiguous
+	// ranges of items go to the threads. Each tile's arithmetic is the
+	// same however the items fall.
+	rt := (m + mr - 1) / mr
+	groups := 1
+	if t > 1 && panels < 2*t {
+		groups = min(rt, (2*t+panels-1)/panels)
+	}
+	tilesPer := (rt + groups - 1) / groups
+	items := panels * groups
+	per := (items + t - 1) / t
+	parallel.ForThreads(t, items, per, func(s, e int) {
+		for it := s; it < e; it++ {
+			q, gi := it/groups, it%groups
 			j0 := q * nr
 			nn := min(nr, n-j0)
+			r0, r1 := gi*tilesPer*mr, min(m, (gi+1)*tilesPer*mr)
 			for p0 := 0; p0 < k; p0 += kc {
 				kb := min(kc, k-p0)
 				md := mode
 				if p0 > 0 {
 					md = directAcc
 				}
-				for i0 := 0; i0 < m; i0 += mr {
+				for i0 := r0; i0 < r1; i0 += mr {
 					rows := min(mr, m-i0)
 					var bi []float32
 					if md == directBias {

@@ -85,13 +85,20 @@ func TestInPlaceThreads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(25, 26))
 	defer parallel.SetNumThreads(parallel.SetNumThreads(1))
 	for _, v := range variants {
-		for mode := 0; mode < 3; mode++ {
-			p, bias := inPlaceCase(rng, 45, 1000, 300, 1, 3, 2, mode)
+		for mode := 0; mode < 6; mode++ {
+			// Wide products split over column panels, narrow ones over
+			// row tiles too.
+			m, n := 45, 1000
+			if mode >= 3 {
+				m, n = 100, 40
+			}
+			p, bias := inPlaceCase(rng, m, n, 300, 1, 3, 2, mode%3)
 			parallel.SetNumThreads(1)
-			one := p.runInPlace(v, bias, mode == 1)
+			one := p.runInPlace(v, bias, mode%3 == 1)
+			p.verify(t, v.name+"/inplace", one)
 			for _, th := range []int{2, 3} {
 				parallel.SetNumThreads(th)
-				sameBits(t, fmt.Sprintf("%s in place, %d threads vs 1, mode %d", v.name, th, mode), p.runInPlace(v, bias, mode == 1), one)
+				sameBits(t, fmt.Sprintf("%s in place, %d threads vs 1, mode %d", v.name, th, mode), p.runInPlace(v, bias, mode%3 == 1), one)
 			}
 		}
 	}
