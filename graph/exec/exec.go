@@ -35,6 +35,10 @@ type Options struct {
 	// the BatchNormalization, Mul and Add after it; runs of elementwise
 	// nodes fused into one pass): every node runs its own kernel.
 	Unoptimized bool
+	// Reference turns off QDQ fusion (qdq.go): DequantizeLinear, the float
+	// op and QuantizeLinear run as written, PyTorch's reference quantized
+	// model. Otherwise those patterns run as int8 kernels.
+	Reference bool
 }
 
 // Program is a compiled model.
@@ -107,6 +111,9 @@ func Compile(m *graph.Model, opts Options) (*Program, error) {
 	sp, err := c.CompileGraph(m.Graph)
 	if err != nil {
 		return nil, err
+	}
+	if !opts.Reference {
+		fuseQDQ(sp)
 	}
 	return &Program{model: m, main: sp, opts: opts}, nil
 }
