@@ -59,6 +59,8 @@ type Subprogram struct {
 	outputs  []int
 	steps    []step
 	captures []capture
+	// values maps a slot back to its value (for RunOptions.Observe).
+	values []*graph.Value
 	// release[i] lists the values step i computes or reads for the last
 	// time (dead after it), for buffer reuse; nil when unoptimized.
 	release [][]int
@@ -245,6 +247,10 @@ func (c *CompileContext) CompileGraph(g *graph.Graph) (*Subprogram, error) {
 	if !c.noOpt {
 		optimize(sp)
 		sp.release = releasePlan(sp)
+	}
+	sp.values = make([]*graph.Value, sp.nslots)
+	for v, s := range sp.slots {
+		sp.values[s] = v
 	}
 	return sp, nil
 }
@@ -442,6 +448,27 @@ func (p *Program) OutputNames() []string {
 // float32) and a shape matching the declared rank and known dimensions.
 // It stops between nodes when ctx is cancelled.
 func (p *Program) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+	return p.RunWith(ctx, inputs, RunOptions{})
+}
+
+// RunOptions configure one RunWith call. The zero value is Run.
+type RunOptions struct {
+	// Observe, if set, is called with every value a step computes, in the
+	// main graph and in subgraph bodies (once per iteration), right after
+	// the step ran: calibration observers and the per-layer comparison
+	// read activations through it. The tensor is only valid during the
+	// call (its buffer may be reused afterwards); copy what must be kept.
+	// Values a compile-time rewrite removed (fused elementwise runs, a
+	// BatchNormalization folded into its Conv, QDQ patterns fused into
+	// int8 steps) and constant-folded values are not seen: compile with
+	// Options.Unoptimized (and Reference for QDQ models) to see every
+	// node's outputs. An error stops the run and is returned, wrapped
+	// with the node.
+	Observe func(v *graph.Value, t *tensor.Tensor) error
+}
+
+// RunWith is Run with per-call options.
+func (p *Program) RunWith(ctx context.Context, inputs map[string]*tensor.Tensor, ro RunOptions) (map[string]*tensor.Tensor, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -471,7 +498,7 @@ func (p *Program) Run(ctx context.Context, inputs map[string]*tensor.Tensor) (ma
 	if p.opts.Threads > 0 {
 		defer parallel.SetNumThreads(parallel.SetNumThreads(p.opts.Threads))
 	}
-	f := &Frame{ctx: ctx}
+	f := &Frame{ctx: ctx, observe: ro.Observe}
 	if !p.opts.Unoptimized {
 		a := arenas.Get().(*arena)
 		f.arena = a
@@ -516,6 +543,8 @@ type Frame struct {
 	vals   []*tensor.Tensor
 	parent *Frame
 	arena  *arena // buffer reuse, or nil
+	// observe is RunOptions.Observe, or nil.
+	observe func(v *graph.Value, t *tensor.Tensor) error
 }
 
 // Context returns the context of the Run call.
@@ -540,7 +569,7 @@ func (f *Frame) Run(sp *Subprogram, inputs []*tensor.Tensor) (outs []*tensor.Ten
 	if len(inputs) != len(sp.inputs) {
 		return nil, fmt.Errorf("exec: graph %s takes %d inputs, got %d", sp.g.Name, len(sp.inputs), len(inputs))
 	}
-	fr := &Frame{ctx: f.ctx, sp: sp, vals: make([]*tensor.Tensor, sp.nslots), parent: f, arena: f.arena}
+	fr := &Frame{ctx: f.ctx, sp: sp, vals: make([]*tensor.Tensor, sp.nslots), parent: f, arena: f.arena, observe: f.observe}
 	if sp.release == nil {
 		fr.arena = nil
 	}
@@ -609,6 +638,11 @@ func (f *Frame) Run(sp *Subprogram, inputs []*tensor.Tensor) (outs []*tensor.Ten
 			fr.vals[s] = res[j]
 			if fr.arena != nil {
 				fr.arena.retain(res[j])
+			}
+			if fr.observe != nil {
+				if err := fr.observe(sp.values[s], res[j]); err != nil {
+					return nil, fmt.Errorf("exec: node %s: output %s: %w", st.node, sp.values[s].Name, err)
+				}
 			}
 		}
 		if fr.arena != nil {
