@@ -59,6 +59,7 @@ var layers = []layer{
 	{pattern: "onnx/...", row: 6, only: []string{"graph/...", "tensor", "quant/..."}},
 	{pattern: "cmd/...", row: 7},
 	{pattern: "internal/demo/...", row: 7},
+	{pattern: "internal/modeleval/...", row: 7},
 }
 
 // sameRow lists the imports allowed between packages of one row
@@ -72,6 +73,7 @@ var sameRow = [][2]string{
 	{"nn/...", "nn/..."},
 	{"internal/kernels/...", "internal/kernels/..."},
 	{"cmd/...", "internal/demo/..."},
+	{"cmd/...", "internal/modeleval/..."},
 	{"nn/qat/...", "nn/intrinsic/..."},
 	{"nn/quantized/...", "nn/intrinsic/..."},
 	{"nn/quantized/...", "nn/quantized/..."},
