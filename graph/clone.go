@@ -7,8 +7,15 @@ import "github.com/quanta-go/quanta/tensor"
 // was. Constant tensors (initializers, tensor attributes) are shared, not
 // copied: quanta's passes never write into a constant, they add new ones.
 func (m *Model) Clone() *Model {
+	c, _, _ := m.CloneMap()
+	return c
+}
+
+// CloneMap is Clone that also returns the correspondence from m's values
+// and nodes to the copy's, for passes that hold on to the original's.
+func (m *Model) CloneMap() (*Model, map[*Value]*Value, map[*Node]*Node) {
 	if m == nil {
-		return nil
+		return nil, nil, nil
 	}
 	c := *m
 	c.Opsets = make(map[string]int64, len(m.Opsets))
@@ -17,14 +24,15 @@ func (m *Model) Clone() *Model {
 	}
 	c.Metadata = append([]StringPair(nil), m.Metadata...)
 	vals := map[*Value]*Value{}
-	c.Graph = cloneGraph(m.Graph, nil, vals)
-	return &c
+	nodes := map[*Node]*Node{}
+	c.Graph = cloneGraph(m.Graph, nil, vals, nodes)
+	return &c, vals, nodes
 }
 
 // cloneGraph copies g (held by the node parent, nil for a main graph);
 // vals maps the values copied so far, so subgraph reads of enclosing
 // values resolve to the copies.
-func cloneGraph(g *Graph, parent *Node, vals map[*Value]*Value) *Graph {
+func cloneGraph(g *Graph, parent *Node, vals map[*Value]*Value, nodes map[*Node]*Node) *Graph {
 	if g == nil {
 		return nil
 	}
@@ -83,16 +91,17 @@ func cloneGraph(g *Graph, parent *Node, vals map[*Value]*Value) *Graph {
 			na.Ss = append([]string(nil), a.Ss...)
 			na.Ts = append([]*tensor.Tensor(nil), a.Ts...)
 			if a.G != nil {
-				na.G = cloneGraph(a.G, nn, vals)
+				na.G = cloneGraph(a.G, nn, vals, nodes)
 			}
 			if a.Gs != nil {
 				na.Gs = make([]*Graph, len(a.Gs))
 				for i, sg := range a.Gs {
-					na.Gs[i] = cloneGraph(sg, nn, vals)
+					na.Gs[i] = cloneGraph(sg, nn, vals, nodes)
 				}
 			}
 			nn.Attrs[k] = &na
 		}
+		nodes[n] = nn
 		ng.Nodes = append(ng.Nodes, nn)
 	}
 	for _, v := range g.Outputs {

@@ -1,0 +1,405 @@
+package quantize
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/quant/observer"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// Convert turns a calibrated model into a QDQ model (PyTorch's
+// convert_fx, in ONNX's quantized format): every point gets a
+// QuantizeLinear/DequantizeLinear pair with the qparams its observer
+// computed, every quantized weight becomes an int8 initializer behind a
+// DequantizeLinear, and biases of Conv, ConvTranspose and Gemm become int32
+// with scale s_x*s_w[c]. p is not changed: Convert may be called again
+// after more calibration. For QAT, Convert quantizes the weights held by
+// p.Model's initializers at the time of the call with their fake
+// quantizers' qparams.
+func Convert(p *Prepared) (*graph.Model, error) {
+	if p == nil || p.Model == nil {
+		return nil, fmt.Errorf("quantize: Convert: nil prepared model")
+	}
+	if p.Feeds == 0 && p.hasActivationObservers() {
+		return nil, fmt.Errorf("quantize: Convert: no calibration data observed; run Observe on sample inputs before Convert")
+	}
+	m, vals, nodes := p.Model.CloneMap()
+	c := &converter{m: m, names: map[string]bool{}, qp: map[observer.Observer]*tensor.QParams{}}
+	collectNames(m.Graph, c.names)
+	unreached := p.unreached()
+	quantUnit := map[*graph.Node]bool{}
+	for _, u := range p.Units {
+		if u.Quantized && !unreached[u] {
+			for _, n := range u.Nodes {
+				quantUnit[nodes[n]] = true
+			}
+		}
+	}
+	users := readers(m.Graph)
+	// Activation points.
+	for _, pt := range p.Points {
+		if !p.observed(pt) {
+			continue
+		}
+		qp, err := c.qparams(pt)
+		if err != nil {
+			return nil, err
+		}
+		v := vals[pt.Value]
+		var rd []*graph.Node
+		for _, r := range users[v] {
+			if pt.all || quantUnit[r] {
+				rd = append(rd, r)
+			}
+		}
+		c.insertQDQ(v, qp, rd, pt.all)
+	}
+	// Weights and biases.
+	for _, u := range p.Units {
+		if !u.Quantized || u.Weight == nil || unreached[u] {
+			continue
+		}
+		n := nodes[u.Weight.Node]
+		wqp, err := u.Weight.Observer.CalculateQParams()
+		if err != nil {
+			return nil, fmt.Errorf("quantize: Convert: weight of node %s: %w", n, err)
+		}
+		axis := u.Weight.Axis
+		if len(wqp.Scale) == 1 {
+			axis = -1
+		}
+		if err := c.quantizeWeight(n, u.Weight.Input, wqp, axis, u.Weight.Observer.Config()); err != nil {
+			return nil, err
+		}
+		if bi := biasInput(n); bi > 0 {
+			in := p.pointFor(u.Inputs[0])
+			if in == nil {
+				continue
+			}
+			xqp, err := c.qparams(in)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.quantizeBias(n, bi, xqp.Scale[0], wqp.Scale); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := graph.Sort(m.Graph); err != nil {
+		return nil, fmt.Errorf("quantize: Convert: %w", err)
+	}
+	if err := graph.Verify(m.Graph); err != nil {
+		return nil, fmt.Errorf("quantize: Convert: the QDQ graph does not verify: %w", err)
+	}
+	if m.Opset("") < 13 {
+		m.Opsets[""] = 13
+	}
+	if m.IRVersion < 7 {
+		m.IRVersion = 7
+	}
+	m.ProducerName, m.ProducerVersion = "quanta", "graph-mode quantization"
+	return m, nil
+}
+
+// observed reports whether pt's observer has seen data (values in If
+// branches the calibration data never took have not).
+func (p *Prepared) observed(pt *Point) bool {
+	if pt.Fixed {
+		return true
+	}
+	_, err := pt.Observer.CalculateQParams()
+	return !errors.Is(err, observer.ErrNotObserved)
+}
+
+func (p *Prepared) hasActivationObservers() bool {
+	for _, pt := range p.Points {
+		if !pt.Fixed {
+			return true
+		}
+	}
+	return false
+}
+
+// unreached returns the quantized units some of whose points saw no
+// calibration data: Convert keeps them float.
+func (p *Prepared) unreached() map[*Unit]bool {
+	out := map[*Unit]bool{}
+	for _, u := range p.Units {
+		if !u.Quantized {
+			continue
+		}
+		vs := append([]*graph.Value(nil), u.Inputs...)
+		if u.OutputQuantized {
+			vs = append(vs, u.Outputs...)
+		}
+		for _, v := range vs {
+			if pt := p.pointFor(v); pt != nil && !p.observed(pt) {
+				out[u] = true
+			}
+		}
+	}
+	return out
+}
+
+// Unreached lists the quantized units whose observers saw no calibration
+// data (typically in If branches the data never took), by their first
+// node; Convert leaves them float.
+func (p *Prepared) Unreached() []string {
+	un := p.unreached()
+	var out []string
+	for _, u := range p.Units {
+		if un[u] {
+			out = append(out, u.Nodes[0].String())
+		}
+	}
+	return out
+}
+
+// pointFor returns the point of v, or nil.
+func (p *Prepared) pointFor(v *graph.Value) *Point {
+	if pts := p.byValue[v]; len(pts) > 0 {
+		return pts[0]
+	}
+	return nil
+}
+
+// biasInput returns the bias input index of a Conv, ConvTranspose or Gemm
+// node whose bias is a constant float 1-D tensor, or -1.
+func biasInput(n *graph.Node) int {
+	switch n.OpType {
+	case "Conv", "ConvTranspose":
+	case "Gemm":
+		if beta, _ := n.Float("beta", 1); beta != 1 {
+			return -1
+		}
+		if alpha, _ := n.Float("alpha", 1); alpha != 1 {
+			return -1
+		}
+	default:
+		return -1
+	}
+	b := n.Input(2)
+	if b == nil || !b.IsConst() || b.Const.DType() != tensor.Float32 || b.Const.NDim() != 1 {
+		return -1
+	}
+	return 2
+}
+
+type converter struct {
+	m     *graph.Model
+	names map[string]bool
+	qp    map[observer.Observer]*tensor.QParams
+}
+
+func collectNames(g *graph.Graph, names map[string]bool) {
+	for _, v := range g.Values() {
+		names[v.Name] = true
+	}
+	for _, n := range g.Nodes {
+		names[n.Name] = true
+		for _, sg := range n.Subgraphs() {
+			collectNames(sg, names)
+		}
+	}
+}
+
+// unique returns base, or base with a numeric suffix, unused so far.
+func (c *converter) unique(base string) string {
+	name := base
+	for i := 1; c.names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	c.names[name] = true
+	return name
+}
+
+// qparams returns the (cached) qparams of a point's observer.
+func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
+	if q, ok := c.qp[pt.Observer]; ok {
+		return q, nil
+	}
+	q, err := pt.Observer.CalculateQParams()
+	if err != nil {
+		return nil, fmt.Errorf("quantize: Convert: value %q: %w (run the prepared model on calibration data before Convert)", pt.Value.Name, err)
+	}
+	if len(q.Scale) != 1 {
+		return nil, fmt.Errorf("quantize: Convert: value %q: activation qparams must be per tensor, the observer gave %d scales", pt.Value.Name, len(q.Scale))
+	}
+	c.qp[pt.Observer] = q
+	return q, nil
+}
+
+// zeroPoint returns the zero-point initializer of an activation.
+func zeroPointTensor(q *tensor.QParams, signed bool) *tensor.Tensor {
+	if signed {
+		return tensor.FromInt8([]int8{int8(q.ZeroPoint[0])})
+	}
+	return tensor.FromUint8([]uint8{uint8(q.ZeroPoint[0])})
+}
+
+// scalar returns a rank-0 tensor.
+func scalar(t *tensor.Tensor) *tensor.Tensor { return t.Reshape() }
+
+// insertQDQ puts QuantizeLinear/DequantizeLinear on v and makes readers
+// read the dequantized value. With all set and v a graph output, the
+// dequantized value takes v's name.
+func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*graph.Node, all bool) {
+	g := v.Graph
+	signed := q.QuantMin < 0
+	base := v.Name
+	scale := g.AddInitializer(c.unique(base+"_scale"), scalar(tensor.FromFloat32([]float32{q.Scale[0]}, 1)))
+	zp := g.AddInitializer(c.unique(base+"_zero_point"), scalar(zeroPointTensor(q, signed)))
+	qn := g.AddNode(c.unique(base+"_QuantizeLinear"), "QuantizeLinear", []*graph.Value{v, scale, zp}, []string{c.unique(base + "_quantized")}, nil)
+	elem := graph.Uint8
+	if signed {
+		elem = graph.Int8
+	}
+	qn.Outputs[0].Type = graph.Type{Elem: elem, Shape: v.Type.Shape, HasShape: v.Type.HasShape}
+	isOut := false
+	for _, o := range g.Outputs {
+		isOut = isOut || o == v
+	}
+	dqName := base + "_dequantized"
+	if all && isOut {
+		v.Name = c.unique(base + "_prequant")
+		dqName = base
+	} else {
+		dqName = c.unique(dqName)
+	}
+	dq := g.AddNode(c.unique(base+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qn.Outputs[0], scale, zp}, []string{dqName}, nil)
+	out := dq.Outputs[0]
+	out.Type = v.Type
+	for _, r := range readers {
+		if r == qn {
+			continue
+		}
+		for i, in := range r.Inputs {
+			if in == v {
+				r.Inputs[i] = out
+			}
+		}
+	}
+	if all && isOut {
+		for i, o := range g.Outputs {
+			if o == v {
+				g.Outputs[i] = out
+			}
+		}
+	}
+}
+
+// quantizeWeight replaces input i of n (a constant float weight) by the
+// DequantizeLinear of its quantized form.
+func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis int, cfg observer.Config) error {
+	w := n.Inputs[i]
+	t := w.Const
+	g := n.Graph
+	data := t.F32()
+	shape := t.Shape()
+	ch := 1
+	if axis >= 0 {
+		ch = shape[axis]
+		if len(q.Scale) != ch {
+			return fmt.Errorf("quantize: Convert: weight %s of node %s: %d scales for %d channels on axis %d", w.Name, n, len(q.Scale), ch, axis)
+		}
+	}
+	inner := 1
+	for d := axis + 1; axis >= 0 && d < len(shape); d++ {
+		inner *= shape[d]
+	}
+	signed := q.QuantMin < 0 || cfg.Dtype == tensor.QInt8
+	lo, hi := q.QuantMin, q.QuantMax
+	if lo == 0 && hi == 0 {
+		lo, hi = qmath.Range(signed, 8)
+	}
+	// Stored codes use the full 8-bit range of their type; the observer's
+	// range only chose the scale.
+	tlo, thi := qmath.Range(signed, 8)
+	_ = lo
+	_ = hi
+	codes := make([]int32, len(data))
+	for j, x := range data {
+		c := 0
+		if axis >= 0 {
+			c = (j / inner) % ch
+		}
+		codes[j] = qmath.Quantize(x, q.Scale[c], q.ZeroPoint[c], tlo, thi)
+	}
+	var qt, zt *tensor.Tensor
+	zps := make([]int32, len(q.Scale))
+	copy(zps, q.ZeroPoint)
+	if signed {
+		b := make([]int8, len(codes))
+		for j, v := range codes {
+			b[j] = int8(v)
+		}
+		qt = tensor.FromInt8(b, shape...)
+		zb := make([]int8, len(zps))
+		for j, v := range zps {
+			zb[j] = int8(v)
+		}
+		zt = tensor.FromInt8(zb, len(zb))
+	} else {
+		b := make([]uint8, len(codes))
+		for j, v := range codes {
+			b[j] = uint8(v)
+		}
+		qt = tensor.FromUint8(b, shape...)
+		zb := make([]uint8, len(zps))
+		for j, v := range zps {
+			zb[j] = uint8(v)
+		}
+		zt = tensor.FromUint8(zb, len(zb))
+	}
+	st := tensor.FromFloat32(append([]float32(nil), q.Scale...), len(q.Scale))
+	if axis < 0 {
+		st, zt = scalar(st), scalar(zt)
+	}
+	qv := g.AddInitializer(c.unique(w.Name+"_quantized"), qt)
+	sv := g.AddInitializer(c.unique(w.Name+"_scale"), st)
+	zv := g.AddInitializer(c.unique(w.Name+"_zero_point"), zt)
+	var attrs map[string]*graph.Attr
+	if axis >= 0 {
+		attrs = map[string]*graph.Attr{"axis": graph.AInt(int64(axis))}
+	}
+	dq := g.AddNode(c.unique(w.Name+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qv, sv, zv}, []string{c.unique(w.Name + "_dequantized")}, attrs)
+	dq.Outputs[0].Type = w.Type
+	n.Inputs[i] = dq.Outputs[0]
+	return nil
+}
+
+// quantizeBias replaces input i of n (a constant float 1-D bias) by the
+// DequantizeLinear of int32 RNE(b / float32(sx*sw[c])).
+func (c *converter) quantizeBias(n *graph.Node, i int, sx float32, sw []float32) error {
+	b := n.Inputs[i]
+	data := b.Const.F32()
+	scales := make([]float32, len(data))
+	codes := make([]int32, len(data))
+	for j, x := range data {
+		s := sw[0]
+		if len(sw) > 1 {
+			if len(sw) != len(data) {
+				return fmt.Errorf("quantize: Convert: bias %s of node %s has %d entries for %d weight scales", b.Name, n, len(data), len(sw))
+			}
+			s = sw[j]
+		}
+		scales[j] = float32(sx * s)
+		if scales[j] == 0 {
+			return fmt.Errorf("quantize: Convert: bias %s of node %s: zero scale", b.Name, n)
+		}
+		codes[j] = qmath.Quantize(x, scales[j], 0, math.MinInt32, math.MaxInt32)
+	}
+	g := n.Graph
+	qv := g.AddInitializer(c.unique(b.Name+"_quantized"), tensor.FromInt32(codes, len(codes)))
+	sv := g.AddInitializer(c.unique(b.Name+"_scale"), tensor.FromFloat32(scales, len(scales)))
+	zv := g.AddInitializer(c.unique(b.Name+"_zero_point"), tensor.FromInt32(make([]int32, len(codes)), len(codes)))
+	dq := g.AddNode(c.unique(b.Name+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qv, sv, zv},
+		[]string{c.unique(b.Name + "_dequantized")}, map[string]*graph.Attr{"axis": graph.AInt(0)})
+	dq.Outputs[0].Type = b.Type
+	n.Inputs[i] = dq.Outputs[0]
+	return nil
+}
