@@ -72,7 +72,7 @@ type Point struct {
 	Fixed bool
 	// all says every reader of Value reads the quantized value (the value
 	// is computed by a quantized unit); otherwise only quantized units do.
-	all bool
+	all   bool
 	group *group
 }
 
