@@ -1,91 +1,161 @@
 package exec
 
 import (
+	"context"
 	"fmt"
+	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/quanta-go/quanta/graph"
-	"github.com/quanta-go/quanta/internal/kernels/qgemm"
-	"github.com/quanta-go/quanta/internal/kernels/qmath"
 	"github.com/quanta-go/quanta/tensor"
 )
 
-// QDQ fusion (DESIGN.md principle 5): a compile-time rewrite of the main
-// graph that runs
+// QDQ fusion (DESIGN.md principle 5): a compile-time rewrite of a compiled
+// graph (the main graph and, through the control-flow kernels that expose
+// them, their bodies) that runs the quantized regions of a QDQ model on
+// 8-bit data. Every pattern reads 8-bit tensors (the inputs of
+// DequantizeLinear nodes with one scale and zero point) and writes the
+// 8-bit output of a QuantizeLinear node, so consecutive patterns pass
+// uint8 (or int8) tensors to each other with no float in between:
 //
-//	DequantizeLinear(x_q) ─┐
-//	DequantizeLinear(w_q) ─┴─ Conv | MatMul | Gemm [─ Relu] ─ QuantizeLinear
+//   - qdq_linear.go: DQ(x) and DQ(const int8 w) -> Conv | ConvTranspose |
+//     MatMul | Gemm [-> Relu | Clip] -> Q as one int8 kernel (QLinearConv
+//     semantics: int32 accumulation, int32 bias, float multiplier; a
+//     Relu or Clip is a saturate bound). Not bit-identical to the literal
+//     graph: the float path rounds every product and sum, the int8 path
+//     rounds once.
+//   - qdq_elem.go: regions of float elementwise nodes between one DQ and
+//     one Q become a 256-entry table; binary Add/Sub/Mul/Div of two DQ'd
+//     activations compute dequantize, float op, quantize per element in
+//     one pass; all of them bit-identical to the literal graph.
+//   - qdq_move.go: Concat, data movement (Reshape, Transpose, Slice,
+//     Gather, Split, ...) and MaxPool move bytes (a requantizing table
+//     when the output's qparams differ from the input's); AveragePool,
+//     GlobalAveragePool and Resize dequantize into a scratch buffer, run
+//     the float kernel and quantize: bit-identical to the literal graph.
+//   - qdq_dyn.go: DynamicQuantizeLinear -> DQ -> MatMul | Gemm | Conv with
+//     a DQ'd constant int8 weight: one step quantizing x with ONNX's rule,
+//     an int32 product and float32(acc)*(sx*sw[c]) + bias.
 //
-// as one int8 step with QLinearConv / QLinearMatMul semantics: exact int32
-// accumulation of (x - zx)(w - zw) on the qgemm kernels, plus the float
-// bias as int32 RNE(b / float32(sx*sw)), requantized with
-// M = float32(float32(sx*sw)/sy) (a Relu clamps at the output zero point,
-// which is exact). The patterns it takes: uint8 activations with one scale
-// and zero point, a constant int8 weight with one scale or one per output
-// channel, an optional constant float bias, one output scale and zero
-// point. Every value it removes must have no other reader and must not be
-// returned by the graph or read by a subgraph. Options.Reference turns it
-// off: the graph then runs literally (dequantize, float op, quantize).
+// A value a pattern removes (the op's float output, a Relu's) must have no
+// reader outside the pattern and must not be returned by the graph or
+// read by a subgraph. A DequantizeLinear of an activation is treated as
+// one per reader (ONNX Runtime's EnsureUniqueDQForNodeUnit): each fused
+// reader reads the quantized tensor itself, and the DequantizeLinear step
+// stays for the readers that are not fused (it goes when none is left).
+// Options.Reference turns fusion off: the graph then runs literally.
 
-// qdqKernel is the int8 step of a fused DQ -> op [-> Relu] -> Q pattern.
-type qdqKernel struct {
-	nodes []*graph.Node // the nodes it replaces, in graph order
-	conv  bool
-	attrs qconvAttrs // Conv
-	wsh   []int      // Conv: the weight shape
-	k, n  int        // MatMul/Gemm: weight [K, N]
-	packs []*qgemm.Packed
-	req   []*qgemm.Requant // one per group (Conv) or one (MatMul/Gemm)
-	zx    int32
-	dt    tensor.DType // the output type, uint8 or int8
+// qdqKernel is implemented by every fused step's kernel.
+type qdqKernel interface {
+	Kernel
+	// qdq returns the pattern's name and the nodes it runs, in graph
+	// order.
+	qdq() (pattern string, nodes []*graph.Node)
 }
 
-// fuseQDQ rewrites sp's QDQ patterns into qdqKernel steps.
+// qdqBase holds what every fused kernel reports.
+type qdqBase struct {
+	pattern string
+	nodes   []*graph.Node
+}
+
+func (b *qdqBase) qdq() (string, []*graph.Node) { return b.pattern, b.nodes }
+
+// qdqFuser rewrites one subprogram.
+type qdqFuser struct {
+	sp       *Subprogram
+	si       *stepInfo
+	producer map[int]int
+	readers  map[int][]int
+	removed  []bool
+	replaced map[int]step
+	// dqReads counts, per activation DequantizeLinear step, the reads of
+	// its output taken over by fused patterns.
+	dqReads map[int]int
+}
+
+// fuseQDQ rewrites sp's QDQ patterns, and those of the bodies of its
+// control-flow steps, into fused steps.
 func fuseQDQ(sp *Subprogram) {
-	si := newStepInfo(sp)
-	producer := map[int]int{}
-	readers := map[int][]int{}
+	for _, st := range sp.steps {
+		for _, b := range bodiesOf(st.kernel) {
+			fuseQDQ(b)
+		}
+	}
+	m := &qdqFuser{sp: sp, si: newStepInfo(sp), producer: map[int]int{}, readers: map[int][]int{},
+		removed: make([]bool, len(sp.steps)), replaced: map[int]step{}, dqReads: map[int]int{}}
 	for i, st := range sp.steps {
 		for _, s := range st.out {
 			if s >= 0 {
-				producer[s] = i
+				m.producer[s] = i
 			}
 		}
 		for _, s := range st.in {
 			if s >= 0 {
-				readers[s] = append(readers[s], i)
+				m.readers[s] = append(m.readers[s], i)
 			}
 		}
 	}
-	removed := make([]bool, len(sp.steps))
-	replaced := map[int]step{}
-	changed := false
+	// Dynamic and linear patterns first (anchored at the op), then the
+	// other ops, then elementwise regions (anchored at the QuantizeLinear).
+	for i := range sp.steps {
+		if !m.removed[i] {
+			m.matchDynamic(i)
+		}
+	}
+	for i := range sp.steps {
+		if !m.removed[i] {
+			m.matchLinear(i)
+		}
+	}
+	for i := range sp.steps {
+		if !m.removed[i] {
+			m.matchBinary(i)
+		}
+	}
+	for i := range sp.steps {
+		if !m.removed[i] {
+			m.matchMove(i)
+		}
+	}
+	for i := range sp.steps {
+		if !m.removed[i] {
+			m.matchRegion(i)
+		}
+	}
+	if len(m.replaced) == 0 {
+		return
+	}
+	for dq, n := range m.dqReads {
+		o := sp.steps[dq].out[0]
+		if n == m.si.uses[o] && !m.si.pinned[o] {
+			m.removed[dq] = true
+		}
+	}
+	// A DynamicQuantizeLinear whose outputs only removed steps read goes.
 	for i := range sp.steps {
 		st := &sp.steps[i]
-		if removed[i] || !(isOp(st, "Conv") || isOp(st, "MatMul") || isOp(st, "Gemm")) {
+		if !m.live(i) || !isOp(st, "DynamicQuantizeLinear") {
 			continue
 		}
-		m := &qdqMatch{sp: sp, si: si, producer: producer, readers: readers, removed: removed}
-		ns, drop, ok := m.match(i)
-		if !ok {
-			continue
+		dead := true
+		for _, o := range st.out {
+			if o < 0 {
+				continue
+			}
+			dead = dead && !m.si.pinned[o]
+			for _, r := range m.readers[o] {
+				dead = dead && m.removed[r]
+			}
 		}
-		for _, j := range drop {
-			removed[j] = true
-		}
-		q := drop[len(drop)-1]
-		replaced[q] = ns
-		removed[q] = false
-		changed = true
-	}
-	if !changed {
-		return
+		m.removed[i] = dead
 	}
 	var steps []step
 	for i, st := range sp.steps {
-		if ns, ok := replaced[i]; ok {
+		if ns, ok := m.replaced[i]; ok {
 			steps = append(steps, ns)
-		} else if !removed[i] {
+		} else if !m.removed[i] {
 			steps = append(steps, st)
 		}
 	}
@@ -95,17 +165,22 @@ func fuseQDQ(sp *Subprogram) {
 	}
 }
 
-// qdqMatch holds what matching one pattern needs.
-type qdqMatch struct {
-	sp       *Subprogram
-	si       *stepInfo
-	producer map[int]int
-	readers  map[int][]int
-	removed  []bool
+// bodyKernel is implemented by control-flow kernels to expose their
+// compiled bodies.
+type bodyKernel interface {
+	bodies() []*Subprogram
 }
 
-// slotOf returns the slot of v, or -2 when it has none.
-func (m *qdqMatch) slotOf(v *graph.Value) int {
+// bodiesOf returns the compiled bodies of a control-flow kernel.
+func bodiesOf(k Kernel) []*Subprogram {
+	if b, ok := k.(bodyKernel); ok {
+		return b.bodies()
+	}
+	return nil
+}
+
+// slotOf returns the slot of v, -1 for nil, or -2 when it has none.
+func (m *qdqFuser) slotOf(v *graph.Value) int {
 	if v == nil {
 		return -1
 	}
@@ -116,7 +191,7 @@ func (m *qdqMatch) slotOf(v *graph.Value) int {
 }
 
 // constOf returns the compile-time value of v, or nil.
-func (m *qdqMatch) constOf(v *graph.Value) *tensor.Tensor {
+func (m *qdqFuser) constOf(v *graph.Value) *tensor.Tensor {
 	s := m.slotOf(v)
 	if s < 0 {
 		return nil
@@ -126,13 +201,13 @@ func (m *qdqMatch) constOf(v *graph.Value) *tensor.Tensor {
 
 // private reports whether slot s is read by exactly one step and is
 // neither returned nor read by a subgraph.
-func (m *qdqMatch) private(s int) bool {
+func (m *qdqFuser) private(s int) bool {
 	return s >= 0 && m.si.uses[s] == 1 && !m.si.pinned[s] && len(m.readers[s]) == 1
 }
 
 // literal reports whether st runs its node unchanged: its inputs and
 // outputs are the node's values.
-func (m *qdqMatch) literal(st *step) bool {
+func (m *qdqFuser) literal(st *step) bool {
 	n := st.node
 	if n == nil || len(st.in) != len(n.Inputs) || len(st.out) != len(n.Outputs) {
 		return false
@@ -150,244 +225,164 @@ func (m *qdqMatch) literal(st *step) bool {
 	return true
 }
 
-// scalarQ reads a positive per-tensor float32 scale and checks that the
-// zero point, when given, is one value (the caller checks its type).
-func scalarQ(scale, zp *tensor.Tensor) (float32, *tensor.Tensor, bool) {
-	if scale == nil || scale.DType() != tensor.Float32 || scale.Numel() != 1 {
-		return 0, nil, false
-	}
-	if zp != nil && zp.Numel() != 1 {
-		return 0, nil, false
-	}
-	s := scale.F32()[0]
-	if !(s > 0) {
-		return 0, nil, false
-	}
-	return s, zp, true
+// live reports whether step j exists and is neither removed nor replaced.
+func (m *qdqFuser) live(j int) bool {
+	_, rep := m.replaced[j]
+	return j >= 0 && j < len(m.sp.steps) && !m.removed[j] && !rep
 }
 
-// match matches the pattern around the Conv/MatMul/Gemm step i. It returns
-// the fused step and the indices of the steps it replaces, the
-// QuantizeLinear step last.
-func (m *qdqMatch) match(i int) (step, []int, bool) {
-	st := &m.sp.steps[i]
-	n := st.node
-	if !m.literal(st) || len(st.out) != 1 || len(n.Inputs) < 2 {
-		return step{}, nil, false
-	}
-	drop := []int{}
-	// The activation: DequantizeLinear(x_q), uint8, one scale and zero point.
-	xs := st.in[0]
-	di, ok := m.producer[xs]
-	if !ok || !m.private(xs) || m.removed[di] {
-		return step{}, nil, false
+// actQ is an activation read through a DequantizeLinear: the quantized
+// tensor's slot and its scale and zero point.
+type actQ struct {
+	dq     int // the DequantizeLinear step
+	src    int // the slot of the 8-bit tensor
+	out    int // the slot of the dequantized value
+	scale  float32
+	zp     int32
+	signed bool
+}
+
+// act returns the activation DequantizeLinear producing float slot s: one
+// scale and zero point, uint8 or int8 data.
+func (m *qdqFuser) act(s int) (actQ, bool) {
+	di, ok := m.producer[s]
+	if s < 0 || !ok || !m.live(di) {
+		return actQ{}, false
 	}
 	dq := &m.sp.steps[di]
-	if !isOp(dq, "DequantizeLinear") || !m.literal(dq) || len(dq.out) != 1 {
-		return step{}, nil, false
+	if !isOp(dq, "DequantizeLinear") || !m.literal(dq) || len(dq.out) != 1 || dq.in[0] < 0 || m.si.constant(dq.in[0]) != nil {
+		return actQ{}, false
 	}
-	sx, zxT, ok := scalarQ(m.constOf(dq.node.Inputs[1]), m.constOf(optValue(dq.node, 2)))
-	if !ok || (optValue(dq.node, 2) != nil && zxT == nil) {
-		return step{}, nil, false
+	n := dq.node
+	if bs, err := n.Int("block_size", 0); err != nil || bs != 0 {
+		return actQ{}, false
 	}
-	var zx int32
-	if zxT != nil {
-		if zxT.DType() != tensor.Uint8 {
-			return step{}, nil, false
-		}
-		zx = int32(zxT.U8()[0])
-	} else if dq.node.Inputs[0].Type.Elem != graph.Uint8 {
-		return step{}, nil, false
+	scale, zpv := m.constOf(n.Inputs[1]), optValue(n, 2)
+	zp := m.constOf(zpv)
+	if scale == nil || scale.DType() != tensor.Float32 || scale.Numel() != 1 || !(scale.F32()[0] > 0) || (zpv != nil && (zp == nil || zp.Numel() != 1)) {
+		return actQ{}, false
 	}
-	drop = append(drop, di)
-	k := &qdqKernel{nodes: []*graph.Node{dq.node}, zx: zx, conv: isOp(st, "Conv")}
-	// The weight: DequantizeLinear of a constant int8 tensor.
-	w, sw, wdq, ok := m.weight(n.Inputs[1], st.in[1])
-	if !ok {
-		return step{}, nil, false
-	}
-	if wdq >= 0 {
-		drop = append(drop, wdq)
-	}
-	k.nodes = append(k.nodes, n)
-	drop = append(drop, i)
-	var cout int
-	var bias *tensor.Tensor
+	a := actQ{dq: di, src: dq.in[0], out: dq.out[0], scale: scale.F32()[0]}
 	switch {
-	case k.conv:
-		a, err := parseQConv(n)
-		if err != nil || w.NDim() < 3 || (sw.axis >= 0 && sw.axis != 0) {
-			return step{}, nil, false
-		}
-		k.attrs, k.wsh, cout = a, w.Shape(), w.Dim(0)
-		if cout%a.group != 0 {
-			return step{}, nil, false
-		}
-		bias = m.constOf(optValue(n, 2))
-		if optValue(n, 2) != nil && bias == nil {
-			return step{}, nil, false
-		}
-	case isOp(st, "MatMul"):
-		if w.NDim() != 2 || (sw.axis >= 0 && sw.axis != 1) {
-			return step{}, nil, false
-		}
-		k.k, k.n, cout = w.Dim(0), w.Dim(1), w.Dim(1)
-		w = transposeI8(w)
-	default: // Gemm
-		alpha, err1 := n.Float("alpha", 1)
-		beta, err2 := n.Float("beta", 1)
-		ta, err3 := n.Int("transA", 0)
-		tb, err4 := n.Int("transB", 0)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || alpha != 1 || ta != 0 || w.NDim() != 2 {
-			return step{}, nil, false
-		}
-		if tb == 0 {
-			if sw.axis >= 0 && sw.axis != 1 {
-				return step{}, nil, false
-			}
-			k.k, k.n = w.Dim(0), w.Dim(1)
-			w = transposeI8(w)
-		} else {
-			if sw.axis >= 0 && sw.axis != 0 {
-				return step{}, nil, false
-			}
-			k.k, k.n = w.Dim(1), w.Dim(0)
-		}
-		cout = k.n
-		if optValue(n, 2) != nil {
-			bias = m.constOf(optValue(n, 2))
-			if bias == nil || beta != 1 || (bias.NDim() == 2 && bias.Dim(0) != 1) || bias.NDim() > 2 {
-				return step{}, nil, false
-			}
-		}
+	case zp != nil && zp.DType() == tensor.Uint8:
+		a.zp = int32(zp.U8()[0])
+	case zp != nil && zp.DType() == tensor.Int8:
+		a.zp, a.signed = int32(zp.I8()[0]), true
+	case zp == nil && n.Inputs[0].Type.Elem == graph.Uint8:
+	case zp == nil && n.Inputs[0].Type.Elem == graph.Int8:
+		a.signed = true
+	default:
+		return actQ{}, false
 	}
-	if bias != nil && (bias.DType() != tensor.Float32 || bias.Numel() != cout) {
-		return step{}, nil, false
-	}
-	// The output: [Relu ->] QuantizeLinear with one scale and zero point.
-	o, relu := st.out[0], false
-	var qs *step
-	for {
-		if !m.private(o) {
-			return step{}, nil, false
-		}
-		j := m.readers[o][0]
-		r := &m.sp.steps[j]
-		if m.removed[j] || !m.literal(r) || len(r.out) != 1 || r.in[0] != o {
-			return step{}, nil, false
-		}
-		if isOp(r, "Relu") && !relu {
-			relu = true
-			k.nodes = append(k.nodes, r.node)
-			drop = append(drop, j)
-			o = r.out[0]
-			continue
-		}
-		if !isOp(r, "QuantizeLinear") {
-			return step{}, nil, false
-		}
-		qs = r
-		drop = append(drop, j)
-		break
-	}
-	zyv := optValue(qs.node, 2)
-	sy, zyT, ok := scalarQ(m.constOf(qs.node.Inputs[1]), m.constOf(zyv))
-	if !ok || (zyv != nil && zyT == nil) {
-		return step{}, nil, false
-	}
-	zy, dt := int32(0), tensor.Uint8
-	if zyT != nil {
-		if zyT.DType() != tensor.Uint8 && zyT.DType() != tensor.Int8 {
-			return step{}, nil, false
-		}
-		v, _ := int32s(zyT)
-		zy, dt = v[0], zyT.DType()
-	} else if _, has := qs.node.Attrs["output_dtype"]; has {
-		return step{}, nil, false
-	}
-	k.nodes = append(k.nodes, qs.node)
-	k.dt = dt
-	lo, hi, _ := qRange(dt)
-	if relu {
-		lo = max(lo, zy)
-	}
-	// Per-channel multipliers and int32 biases, and the packed weights.
-	blo, bhi, _ := qRange(tensor.Int32)
-	mult := make([]float32, cout)
-	var b32 []int32
-	if bias != nil {
-		b32 = make([]int32, cout)
-	}
-	zws := make([]int32, cout)
-	for oc := range mult {
-		s, z := sw.scale[0], sw.zp[0]
-		if sw.axis >= 0 {
-			s, z = sw.scale[oc], sw.zp[oc]
-		}
-		mult[oc] = qmath.Multiplier(sx, s, sy)
-		zws[oc] = z
-		if b32 != nil {
-			b32[oc] = qmath.Quantize(bias.F32()[oc], sx*s, 0, blo, bhi)
-		}
-	}
-	groups, per := 1, k.k
-	if k.conv {
-		groups, per = k.attrs.group, w.Numel()/max(cout, 1)
-	}
-	mg := cout / groups
-	wv := w.I8()
-	for gr := 0; gr < groups; gr++ {
-		r := &qgemm.Requant{Multiplier: mult[gr*mg : (gr+1)*mg], ZeroPoint: zy, Min: lo, Max: hi}
-		if b32 != nil {
-			r.Bias = b32[gr*mg : (gr+1)*mg]
-		}
-		k.req = append(k.req, r)
-		k.packs = append(k.packs, qgemm.Pack(mg, per, wv[gr*mg*per:(gr+1)*mg*per], per, zws[gr*mg:(gr+1)*mg]))
-	}
-	return step{node: n, kernel: k, in: []int{dq.in[0]}, out: []int{qs.out[0]}}, drop, true
+	return a, true
 }
 
-// weight finds the constant int8 weight behind value v (slot s): the
-// DequantizeLinear producing it, folded at compile time or a step (whose
-// index it returns, else -1), and its scales and zero points.
-func (m *qdqMatch) weight(v *graph.Value, s int) (w *tensor.Tensor, q qparams, step int, ok bool) {
-	p := v.Producer
-	step = -1
-	if p == nil || p.OpType != "DequantizeLinear" || (p.Domain != "" && p.Domain != "ai.onnx") || len(p.Inputs) < 2 {
-		return nil, q, -1, false
+// outQ is the QuantizeLinear a pattern ends with.
+type outQ struct {
+	q      int // the step
+	out    int // the slot of the 8-bit result
+	scale  float32
+	zp     int32
+	signed bool
+}
+
+// lo and hi return the output type's range.
+func (o outQ) lo() int32 {
+	if o.signed {
+		return -128
 	}
-	if m.si.constant(s) == nil {
-		j, has := m.producer[s]
-		if !has || m.sp.steps[j].node != p || !m.private(s) || m.removed[j] {
-			return nil, q, -1, false
+	return 0
+}
+
+func (o outQ) hi() int32 {
+	if o.signed {
+		return 127
+	}
+	return 255
+}
+
+// quantOut returns the QuantizeLinear that is the only reader of float
+// slot s, with one scale and zero point.
+func (m *qdqFuser) quantOut(s int) (outQ, bool) {
+	if !m.private(s) {
+		return outQ{}, false
+	}
+	j := m.readers[s][0]
+	r := &m.sp.steps[j]
+	if !m.live(j) || !isOp(r, "QuantizeLinear") || !m.literal(r) || len(r.out) != 1 || r.in[0] != s || r.out[0] < 0 {
+		return outQ{}, false
+	}
+	n := r.node
+	if bs, err := n.Int("block_size", 0); err != nil || bs != 0 {
+		return outQ{}, false
+	}
+	scale, zpv := m.constOf(n.Inputs[1]), optValue(n, 2)
+	zp := m.constOf(zpv)
+	if scale == nil || scale.DType() != tensor.Float32 || scale.Numel() != 1 || !(scale.F32()[0] > 0) || (zpv != nil && (zp == nil || zp.Numel() != 1)) {
+		return outQ{}, false
+	}
+	o := outQ{q: j, out: r.out[0], scale: scale.F32()[0]}
+	switch {
+	case zp != nil && zp.DType() == tensor.Uint8:
+		o.zp = int32(zp.U8()[0])
+	case zp != nil && zp.DType() == tensor.Int8:
+		o.zp, o.signed = int32(zp.I8()[0]), true
+	case zp == nil:
+		if _, has := n.Attrs["output_dtype"]; has {
+			return outQ{}, false
 		}
-		step = j
+	default:
+		return outQ{}, false
 	}
-	w = m.constOf(p.Inputs[0])
-	if w == nil || w.DType() != tensor.Int8 {
-		return nil, q, -1, false
+	return o, true
+}
+
+// commit installs a fused step replacing the steps consumed (the
+// pattern's own steps, not the activation DequantizeLinears, whose reads
+// by consumed steps are counted). It reports false, changing nothing,
+// when the fused step cannot take the place of the last consumed step.
+func (m *qdqFuser) commit(ns step, consumed []int, acts []actQ) bool {
+	at := -1
+	for _, j := range consumed {
+		if !m.live(j) {
+			return false
+		}
+		at = max(at, j)
 	}
-	scale, zp := m.constOf(p.Inputs[1]), m.constOf(optValue(p, 2))
-	if scale == nil || (optValue(p, 2) != nil && zp == nil) || (zp != nil && zp.DType() != tensor.Int8) {
-		return nil, q, -1, false
-	}
-	ax, err := p.Int("axis", 1)
-	if err != nil {
-		return nil, q, -1, false
-	}
-	if bs, err := p.Int("block_size", 0); err != nil || bs != 0 {
-		return nil, q, -1, false
-	}
-	q, err = readQParams(scale, zp, w.Shape(), ax)
-	if err != nil {
-		return nil, q, -1, false
-	}
-	for _, sc := range q.scale {
-		if !(sc > 0) {
-			return nil, q, -1, false
+	for _, o := range ns.out {
+		for _, r := range m.readers[o] {
+			if r <= at {
+				return false
+			}
 		}
 	}
-	return w, q, step, true
+	for _, s := range ns.in {
+		if p, ok := m.producer[s]; ok && s >= 0 && p >= at {
+			return false
+		}
+	}
+	in := map[int]bool{}
+	for _, j := range consumed {
+		in[j] = true
+	}
+	seen := map[int]bool{}
+	for _, a := range acts {
+		if seen[a.dq] {
+			continue
+		}
+		seen[a.dq] = true
+		for _, r := range m.readers[a.out] {
+			if in[r] {
+				m.dqReads[a.dq]++
+			}
+		}
+	}
+	for _, j := range consumed {
+		m.removed[j] = true
+	}
+	m.removed[at] = false
+	m.replaced[at] = ns
+	return true
 }
 
 // optValue returns input i of n, or nil when absent.
@@ -398,133 +393,147 @@ func optValue(n *graph.Node, i int) *graph.Value {
 	return nil
 }
 
-// transposeI8 returns the transpose of a 2-D int8 tensor.
-func transposeI8(w *tensor.Tensor) *tensor.Tensor {
-	r, c := w.Dim(0), w.Dim(1)
-	src := w.I8()
-	dst := make([]int8, len(src))
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			dst[j*r+i] = src[i*c+j]
+// bytesOf returns the 8-bit data of a uint8 or int8 tensor as bytes.
+func bytesOf(t *tensor.Tensor) []byte {
+	if t.DType() == tensor.Int8 {
+		s := t.I8()
+		if len(s) == 0 {
+			return nil
 		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
 	}
-	return tensor.FromInt8(dst, c, r)
+	return t.U8()
 }
 
-// Run computes the fused pattern from x_q.
-func (k *qdqKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x := in[0]
-	if x.DType() != tensor.Uint8 {
-		return nil, fmt.Errorf("x must be uint8 for the int8 kernel, got %s", x.DType())
+// byteTensor wraps bytes as a uint8 or (signed) int8 tensor.
+func byteTensor(b []byte, signed bool, shape ...int) *tensor.Tensor {
+	if !signed {
+		return tensor.FromUint8(b, shape...)
 	}
-	if k.conv {
-		return k.runConv(x)
-	}
-	if x.NDim() < 1 || x.Dim(-1) != k.k {
-		return nil, fmt.Errorf("x %v does not fit a weight of %d rows", x.Shape(), k.k)
-	}
-	rows := shapeNumel(x.Shape()[:x.NDim()-1])
-	shape := append(append([]int{}, x.Shape()[:x.NDim()-1]...), k.n)
-	if k.dt == tensor.Int8 {
-		c := make([]int8, rows*k.n)
-		if rows > 0 && k.n > 0 {
-			qgemm.GemmS8(rows, x.U8(), k.k, k.zx, k.packs[0], k.req[0], c, k.n)
-		}
-		return []*tensor.Tensor{tensor.FromInt8(c, shape...)}, nil
-	}
-	c := make([]uint8, rows*k.n)
-	if rows > 0 && k.n > 0 {
-		qgemm.GemmU8(rows, x.U8(), k.k, k.zx, k.packs[0], k.req[0], c, k.n)
-	}
-	return []*tensor.Tensor{tensor.FromUint8(c, shape...)}, nil
-}
-
-// runConv is convU8S8 with the weights packed at compile time and the
-// requantizing epilogue: per batch entry and group, the input patches
-// [P, C/group*K] (padding holds the zero point) times the weights.
-func (k *qdqKernel) runConv(x *tensor.Tensor) ([]*tensor.Tensor, error) {
-	g, err := k.attrs.geometry(x.Shape(), k.wsh)
-	if err != nil {
-		return nil, err
-	}
-	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
-	cg, mg := g.cin/g.group, g.cout/g.group
-	q := cg * K
-	n := g.batch * g.cout * P
-	var o8 []int8
-	var ou []uint8
-	if k.dt == tensor.Int8 {
-		o8 = make([]int8, n)
+	var s []int8
+	if len(b) > 0 {
+		s = unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
 	} else {
-		ou = make([]uint8, n)
+		s = []int8{}
 	}
-	if P > 0 && q > 0 && mg > 0 {
-		src := g.taps()
-		xv := x.U8()
-		a := make([]uint8, P*q)
-		cu := make([]uint8, P*mg)
-		c8 := make([]int8, P*mg)
-		for b := 0; b < g.batch; b++ {
-			for gr := 0; gr < g.group; gr++ {
-				for ch := 0; ch < cg; ch++ {
-					plane := xv[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
-					for kk := 0; kk < K; kk++ {
-						col := ch*K + kk
-						for p, s := range src[kk*P : (kk+1)*P] {
-							if s >= 0 {
-								a[p*q+col] = plane[s]
-							} else {
-								a[p*q+col] = uint8(k.zx)
-							}
-						}
-					}
-				}
-				base := (b*g.cout + gr*mg) * P
-				if o8 != nil {
-					qgemm.GemmS8(P, a, q, k.zx, k.packs[gr], k.req[gr], c8, mg)
-					for m := 0; m < mg; m++ {
-						dst := o8[base+m*P : base+(m+1)*P]
-						for p := range dst {
-							dst[p] = c8[p*mg+m]
-						}
-					}
-				} else {
-					qgemm.GemmU8(P, a, q, k.zx, k.packs[gr], k.req[gr], cu, mg)
-					for m := 0; m < mg; m++ {
-						dst := ou[base+m*P : base+(m+1)*P]
-						for p := range dst {
-							dst[p] = cu[p*mg+m]
-						}
-					}
-				}
+	return tensor.FromInt8(s, shape...)
+}
+
+// wantBytes checks that t is 8-bit data of the expected signedness.
+func wantBytes(t *tensor.Tensor, signed bool) error {
+	want := tensor.Uint8
+	if signed {
+		want = tensor.Int8
+	}
+	if t == nil || t.DType() != want {
+		got := "nothing"
+		if t != nil {
+			got = t.DType().String()
+		}
+		return fmt.Errorf("the quantized input must be %s, got %s", want, got)
+	}
+	return nil
+}
+
+// QuantNode is one row of Program.QuantReport: how one node of a
+// quantized model runs.
+type QuantNode struct {
+	// Graph is the name of the graph holding the node: "" for the main
+	// graph, else the If/Loop/Scan body's name.
+	Graph string
+	// Node and Op are the node's name and operator type.
+	Node, Op string
+	// Int8 is true when the node runs inside a fused 8-bit step.
+	Int8 bool
+	// Pattern names the fused step ("QLinearConv", "LUT", ...); empty
+	// for float nodes.
+	Pattern string
+}
+
+// QuantReport returns, in execution order, one row per node the program
+// runs (constant-folded nodes and nodes a float rewrite removed are not
+// listed), saying whether it runs inside a fused 8-bit step or as a float
+// kernel; the bodies of control-flow nodes follow their node.
+func (p *Program) QuantReport() []QuantNode {
+	return quantReport(p.main, "")
+}
+
+func quantReport(sp *Subprogram, name string) []QuantNode {
+	var rows []QuantNode
+	for _, st := range sp.steps {
+		if k, ok := st.kernel.(qdqKernel); ok {
+			pat, nodes := k.qdq()
+			for _, n := range nodes {
+				rows = append(rows, QuantNode{Graph: name, Node: n.Name, Op: n.OpType, Int8: true, Pattern: pat})
 			}
+			continue
+		}
+		if ew, ok := st.kernel.(*ewFused); ok {
+			for _, o := range ew.orig {
+				rows = append(rows, QuantNode{Graph: name, Node: o.node.Name, Op: o.node.OpType})
+			}
+			continue
+		}
+		if st.node != nil {
+			rows = append(rows, QuantNode{Graph: name, Node: st.node.Name, Op: st.node.OpType})
+		}
+		for _, b := range bodiesOf(st.kernel) {
+			bn := b.g.Name
+			if name != "" {
+				bn = name + "/" + bn
+			}
+			rows = append(rows, quantReport(b, bn)...)
 		}
 	}
-	if o8 != nil {
-		return []*tensor.Tensor{tensor.FromInt8(o8, g.outShape()...)}, nil
+	return rows
+}
+
+// QuantSummary counts a report's rows per operator type.
+type QuantSummary struct {
+	Op          string
+	Int8, Float int
+}
+
+// SummarizeQuant returns the counts of rows per operator type, sorted by
+// operator type.
+func SummarizeQuant(rows []QuantNode) []QuantSummary {
+	by := map[string]*QuantSummary{}
+	for _, r := range rows {
+		s := by[r.Op]
+		if s == nil {
+			s = &QuantSummary{Op: r.Op}
+			by[r.Op] = s
+		}
+		if r.Int8 {
+			s.Int8++
+		} else {
+			s.Float++
+		}
 	}
-	return []*tensor.Tensor{tensor.FromUint8(ou, g.outShape()...)}, nil
+	out := make([]QuantSummary, 0, len(by))
+	for _, s := range by {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Op < out[j].Op })
+	return out
 }
 
 // Fused reports how the main graph's quantized nodes run: one line
-// "int8 OP: node (DequantizeLinear) -> ... -> node (QuantizeLinear)" per
-// pattern fused into an int8 kernel, and one line "float: node (op)" per
-// DequantizeLinear or QuantizeLinear step that still runs on its own
-// (with Options.Reference, all of them). Weight dequantizations computed
-// at compile time are not steps and are not listed.
+// "int8 PATTERN: node (DequantizeLinear) -> ... -> node (QuantizeLinear)"
+// per fused step, and one line "float: node (op)" per DequantizeLinear or
+// QuantizeLinear step that still runs on its own (with Options.Reference,
+// all of them). Weight dequantizations computed at compile time are not
+// steps and are not listed. QuantReport has every node.
 func (p *Program) Fused() []string {
 	var s []string
 	for _, st := range p.main.steps {
-		if k, ok := st.kernel.(*qdqKernel); ok {
-			names := make([]string, len(k.nodes))
-			for i, n := range k.nodes {
+		if k, ok := st.kernel.(qdqKernel); ok {
+			pat, nodes := k.qdq()
+			names := make([]string, len(nodes))
+			for i, n := range nodes {
 				names[i] = n.String()
 			}
-			op := "QLinearMatMul"
-			if k.conv {
-				op = "QLinearConv"
-			}
-			s = append(s, fmt.Sprintf("int8 %s: %s", op, strings.Join(names, " -> ")))
+			s = append(s, fmt.Sprintf("int8 %s: %s", pat, strings.Join(names, " -> ")))
 			continue
 		}
 		if isOp(&st, "DequantizeLinear") || isOp(&st, "QuantizeLinear") {
@@ -532,4 +541,49 @@ func (p *Program) Fused() []string {
 		}
 	}
 	return s
+}
+
+// runSteps runs steps of sp at compile time on the given slot values
+// (others come from sp's constants) and returns the values computed.
+func runSteps(sp *Subprogram, si *stepInfo, idx []int, vals map[int]*tensor.Tensor) (map[int]*tensor.Tensor, error) {
+	f := &Frame{ctx: context.Background(), sp: sp}
+	for _, j := range idx {
+		st := &sp.steps[j]
+		in := make([]*tensor.Tensor, len(st.in))
+		for i, s := range st.in {
+			if s < 0 {
+				continue
+			}
+			if v, ok := vals[s]; ok {
+				in[i] = v
+			} else if c := si.constant(s); c != nil {
+				in[i] = c
+			} else {
+				return nil, fmt.Errorf("value %d is not known", s)
+			}
+		}
+		out, err := safeRun(st.kernel, f, in)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range st.out {
+			if s >= 0 {
+				if i >= len(out) || out[i] == nil {
+					return nil, errNoOutput
+				}
+				vals[s] = out[i]
+			}
+		}
+	}
+	return vals, nil
+}
+
+// safeRun runs a kernel, turning a panic into an error.
+func safeRun(k Kernel, f *Frame, in []*tensor.Tensor) (out []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return k.Run(f, in)
 }

@@ -1,0 +1,519 @@
+package exec
+
+import (
+	"math"
+
+	"github.com/quanta-go/quanta/graph"
+
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/internal/parallel"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// Elementwise QDQ patterns, bit-identical to the literal graph:
+//
+//   - a region: a connected set of float elementwise nodes between one
+//     DequantizeLinear and one QuantizeLinear, whose other inputs are
+//     one-element constants (Sigmoid, HardSwish, x*Clip(x+3, 0, 6)/6, a
+//     Mul by a scalar, or no node at all: a requantization). Its output
+//     for each of the 256 codes is computed at compile time by running
+//     the region's own float kernels on them and quantizing, so the
+//     256-entry table is the literal graph's result for every code; one
+//     table lookup per element.
+//   - binary: Add, Sub, Mul or Div of two DQ'd activations [-> Relu |
+//     Clip] -> Q, broadcast as ONNX: per element, the two dequantized
+//     values (from 256-entry float tables of DequantizeLinear's values),
+//     the float32 operation the float kernel does, and QuantizeLinear's
+//     rounding, in blocks that never materialize float tensors. A Relu or
+//     Clip is a clamp of the quantized result (quantization is monotonic,
+//     so clamping after quantizing equals quantizing the clamped value).
+
+// regionOps are the operators whose output element i depends only on
+// input element i (and one-element constants).
+var regionOps = map[string]bool{
+	"Relu": true, "LeakyRelu": true, "PRelu": true, "Sigmoid": true, "HardSigmoid": true, "HardSwish": true,
+	"Tanh": true, "Elu": true, "Selu": true, "Celu": true, "Softplus": true, "Softsign": true, "Gelu": true,
+	"Erf": true, "Exp": true, "Log": true, "Sqrt": true, "Reciprocal": true, "Neg": true, "Abs": true,
+	"Floor": true, "Ceil": true, "Round": true, "Sin": true, "Cos": true, "Clip": true, "Add": true,
+	"Sub": true, "Mul": true, "Div": true, "Pow": true, "Min": true, "Max": true, "Identity": true,
+	"ThresholdedRelu": true, "Mish": true, "Sign": true,
+}
+
+// maxRegion bounds the steps of a region.
+const maxRegion = 32
+
+// elementwise reports whether st is a float elementwise step a region may
+// hold.
+func elementwise(st *step) bool {
+	if len(st.out) != 1 || st.out[0] < 0 || st.node == nil {
+		return false
+	}
+	if _, ok := st.kernel.(*ewFused); ok {
+		return true
+	}
+	return (st.node.Domain == "" || st.node.Domain == "ai.onnx") && regionOps[st.node.OpType]
+}
+
+// lutKernel maps each element through a 256-entry table.
+type lutKernel struct {
+	qdqBase
+	tab                 *qelem.Table
+	identity            bool // the table is the identity and the types agree
+	inSigned, outSigned bool
+	rank                int // the least output rank (one-element constants' broadcast)
+}
+
+// matchRegion fuses the region ending at the QuantizeLinear step i.
+func (m *qdqFuser) matchRegion(i int) {
+	st := &m.sp.steps[i]
+	if !isOp(st, "QuantizeLinear") || !m.live(i) || len(st.in) < 2 || st.in[0] < 0 {
+		return
+	}
+	s := st.in[0]
+	var q outQ
+	var ok bool
+	var src actQ
+	region := map[int]bool{}
+	if a, isAct := m.act(s); isAct {
+		// DequantizeLinear -> QuantizeLinear: a requantization.
+		if q, ok = m.quantStep(i); !ok {
+			return
+		}
+		src = a
+	} else {
+		if q, ok = m.quantOut(s); !ok || q.q != i {
+			return
+		}
+		found := false
+		var visit func(s int) bool
+		visit = func(s int) bool {
+			if c := m.si.constant(s); c != nil {
+				return c.Numel() == 1
+			}
+			if a, isAct := m.act(s); isAct {
+				if found && a.out != src.out {
+					return false
+				}
+				src, found = a, true
+				return true
+			}
+			p, has := m.producer[s]
+			if !has || !m.live(p) {
+				return false
+			}
+			if region[p] {
+				return true
+			}
+			if len(region) >= maxRegion || !elementwise(&m.sp.steps[p]) {
+				return false
+			}
+			region[p] = true
+			for _, in := range m.sp.steps[p].in {
+				if in >= 0 && !visit(in) {
+					return false
+				}
+			}
+			return true
+		}
+		if !visit(s) || !found {
+			return
+		}
+		for p := range region {
+			o := m.sp.steps[p].out[0]
+			if m.si.pinned[o] {
+				return
+			}
+			for _, r := range m.readers[o] {
+				if !region[r] && r != i {
+					return
+				}
+			}
+		}
+	}
+	k, ok := m.regionTable(src, q, region, s)
+	if !ok {
+		return
+	}
+	consumed := []int{i}
+	for p := range region {
+		consumed = append(consumed, p)
+	}
+	sortInts(consumed)
+	k.nodes = append(k.nodes, m.sp.steps[src.dq].node)
+	for _, p := range consumed {
+		k.nodes = append(k.nodes, m.sp.steps[p].node)
+	}
+	if len(region) == 0 {
+		k.pattern = "QLinearRequantize"
+	}
+	m.commit(step{node: st.node, kernel: k, in: []int{src.src}, out: []int{q.out}}, consumed, []actQ{src})
+}
+
+// regionTable evaluates the region (steps of region, from the activation
+// src to float slot s) on the 256 codes with its own kernels and
+// quantizes the results.
+func (m *qdqFuser) regionTable(src actQ, q outQ, region map[int]bool, s int) (*lutKernel, bool) {
+	lo, hi := int32(0), int32(255)
+	if src.signed {
+		lo, hi = -128, 127
+	}
+	codes := make([]float32, 256)
+	for c := lo; c <= hi; c++ {
+		codes[byte(c)] = qmath.Dequantize(c, src.zp, src.scale)
+	}
+	var idx []int
+	for p := range region {
+		idx = append(idx, p)
+	}
+	sortInts(idx)
+	vals, err := runSteps(m.sp, m.si, idx, map[int]*tensor.Tensor{src.out: tensor.FromFloat32(codes, 256)})
+	if err != nil {
+		return nil, false
+	}
+	r := vals[s]
+	if r == nil || r.DType() != tensor.Float32 || r.Numel() != 256 {
+		return nil, false
+	}
+	k := &lutKernel{qdqBase: qdqBase{pattern: "QLinearLUT"}, tab: new(qelem.Table), inSigned: src.signed, outSigned: q.signed, rank: r.NDim()}
+	if len(region) == 0 {
+		k.rank = 0
+	}
+	rv := r.F32()
+	k.identity = src.signed == q.signed
+	for c := lo; c <= hi; c++ {
+		v := qmath.Quantize(rv[byte(c)], q.scale, q.zp, q.lo(), q.hi())
+		k.tab[byte(c)] = byte(v)
+		k.identity = k.identity && v == c
+	}
+	return k, true
+}
+
+// quantStep checks that step j is a QuantizeLinear with one scale and
+// zero point (whatever the readers of its input).
+func (m *qdqFuser) quantStep(j int) (outQ, bool) {
+	r := &m.sp.steps[j]
+	if len(r.in) == 0 || r.in[0] < 0 {
+		return outQ{}, false
+	}
+	// quantOut checks privacy of the input; check the rest with a copy
+	// of the reader lists that makes it private.
+	s := r.in[0]
+	saved, uses, pinned := m.readers[s], m.si.uses[s], m.si.pinned[s]
+	m.readers[s], m.si.uses[s], m.si.pinned[s] = []int{j}, 1, false
+	q, ok := m.quantOut(s)
+	m.readers[s], m.si.uses[s], m.si.pinned[s] = saved, uses, pinned
+	return q, ok
+}
+
+func sortInts(s []int) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// Run maps x through the table.
+func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantBytes(x, k.inSigned); err != nil {
+		return nil, err
+	}
+	shape := x.Shape()
+	if len(shape) < k.rank {
+		shape = append(make([]int, k.rank-len(shape)), shape...)
+		for i := 0; i < k.rank-x.NDim(); i++ {
+			shape[i] = 1
+		}
+	}
+	if k.identity {
+		if len(shape) == x.NDim() {
+			return []*tensor.Tensor{x}, nil
+		}
+		return []*tensor.Tensor{x.Reshape(shape...)}, nil
+	}
+	y := make([]byte, x.Numel())
+	qelem.Lookup(y, bytesOf(x), k.tab)
+	return []*tensor.Tensor{byteTensor(y, k.outSigned, shape...)}, nil
+}
+
+// binKernel is a fused binary op of two 8-bit activations.
+type binKernel struct {
+	qdqBase
+	code       ewCode // ewcAdd, ewcSub, ewcMul or ewcDiv
+	sa, sb     bool   // signed inputs
+	za, zb     int32
+	scA, scB   float32
+	ta, tb     [256]float32 // DequantizeLinear's value per stored byte
+	y          outQ
+	lo, hi     int32
+	sameFastOK bool // Add/Mul with one signedness: qelem's kernels
+}
+
+// matchBinary fuses Add/Sub/Mul/Div of two DQ'd activations at step i
+// (a node, or a fused elementwise run starting with the op and followed
+// by Relu/Clip) with the Relu/Clip steps and the QuantizeLinear after it.
+func (m *qdqFuser) matchBinary(i int) {
+	st := &m.sp.steps[i]
+	if len(st.out) != 1 || st.out[0] < 0 || st.node == nil {
+		return
+	}
+	type clamp struct{ lo, hi float32 }
+	var clamps []clamp
+	var code ewCode
+	var ia, ib int
+	k := &binKernel{}
+	if ew, ok := st.kernel.(*ewFused); ok {
+		o := ew.orig
+		if len(o) == 0 || len(o[0].in) != 2 || o[0].in[0] >= ew.nIn || o[0].in[1] >= ew.nIn {
+			return
+		}
+		var isBin bool
+		if code, isBin = binCode(&o[0]); !isBin {
+			return
+		}
+		ia, ib = st.in[o[0].in[0]], st.in[o[0].in[1]]
+		for r := 1; r < len(o); r++ {
+			if len(o[r].in) == 0 || o[r].in[0] != ew.nIn+r-1 || (!isOp(&o[r], "Relu") && !isOp(&o[r], "Clip")) {
+				return
+			}
+			c := clamp{0, float32(math.Inf(1))}
+			if isOp(&o[r], "Clip") {
+				var ok bool
+				if c.lo, c.hi, ok = m.clipBoundsNode(&o[r]); !ok {
+					return
+				}
+			}
+			clamps = append(clamps, c)
+		}
+		for _, os := range o {
+			k.nodes = append(k.nodes, os.node)
+		}
+	} else {
+		var isBin bool
+		if code, isBin = binCode(st); !isBin || !m.literal(st) || len(st.in) != 2 {
+			return
+		}
+		ia, ib = st.in[0], st.in[1]
+		k.nodes = append(k.nodes, st.node)
+	}
+	a, okA := m.act(ia)
+	b, okB := m.act(ib)
+	if !okA || !okB || a.out == b.out {
+		return
+	}
+	consumed := []int{i}
+	o := st.out[0]
+	var q outQ
+	for {
+		if !m.private(o) {
+			return
+		}
+		j := m.readers[o][0]
+		r := &m.sp.steps[j]
+		if m.live(j) && m.literal(r) && len(r.out) == 1 && (isOp(r, "Relu") || isOp(r, "Clip")) && r.in[0] == o && len(clamps) < 4 {
+			c := clamp{0, float32(math.Inf(1))}
+			if isOp(r, "Clip") {
+				var ok bool
+				if c.lo, c.hi, ok = m.clipBounds(r); !ok {
+					return
+				}
+			}
+			clamps = append(clamps, c)
+			k.nodes = append(k.nodes, r.node)
+			consumed = append(consumed, j)
+			o = r.out[0]
+			continue
+		}
+		var ok bool
+		if q, ok = m.quantOut(o); !ok {
+			return
+		}
+		break
+	}
+	consumed = append(consumed, q.q)
+	k.nodes = append([]*graph.Node{m.sp.steps[a.dq].node, m.sp.steps[b.dq].node}, append(k.nodes, m.sp.steps[q.q].node)...)
+	k.code, k.sa, k.sb, k.za, k.zb, k.scA, k.scB, k.y = code, a.signed, b.signed, a.zp, b.zp, a.scale, b.scale, q
+	k.lo, k.hi = q.lo(), q.hi()
+	for _, c := range clamps {
+		// NaN results (0/0) quantize to the zero point with or without
+		// the clamp, as a Relu or Clip of NaN does after them.
+		k.lo = max(k.lo, qmath.Quantize(c.lo, q.scale, q.zp, q.lo(), q.hi()))
+		k.hi = min(k.hi, qmath.Quantize(c.hi, q.scale, q.zp, q.lo(), q.hi()))
+	}
+	if k.lo > k.hi {
+		return
+	}
+	for c := 0; c < 256; c++ {
+		k.ta[c] = qmath.Dequantize(storedValue(byte(c), a.signed), a.zp, a.scale)
+		k.tb[c] = qmath.Dequantize(storedValue(byte(c), b.signed), b.zp, b.scale)
+	}
+	k.sameFastOK = (code == ewcAdd || code == ewcMul) && a.signed == b.signed && b.signed == q.signed
+	k.pattern = map[ewCode]string{ewcAdd: "QLinearAdd", ewcSub: "QLinearSub", ewcMul: "QLinearMul", ewcDiv: "QLinearDiv"}[code]
+	m.commit(step{node: st.node, kernel: k, in: []int{a.src, b.src}, out: []int{q.out}}, consumed, []actQ{a, b})
+}
+
+// storedValue is the integer a stored byte holds.
+func storedValue(b byte, signed bool) int32 {
+	if signed {
+		return int32(int8(b))
+	}
+	return int32(b)
+}
+
+// binCode returns the code of an Add/Sub/Mul/Div step.
+func binCode(st *step) (ewCode, bool) {
+	switch {
+	case isOp(st, "Add"):
+		return ewcAdd, true
+	case isOp(st, "Sub"):
+		return ewcSub, true
+	case isOp(st, "Mul"):
+		return ewcMul, true
+	case isOp(st, "Div"):
+		return ewcDiv, true
+	}
+	return 0, false
+}
+
+// clipBoundsNode returns the constant bounds of a Clip step inside a fused
+// run (its kernel is the Clip's own).
+func (m *qdqFuser) clipBoundsNode(st *step) (float32, float32, bool) {
+	r := step{node: st.node, kernel: st.kernel}
+	return m.clipBounds(&r)
+}
+
+// binBlock is the number of elements a binary kernel computes at a time.
+const binBlock = 2048
+
+// Run computes the quantized op.
+func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	a, b := in[0], in[1]
+	if err := wantBytes(a, k.sa); err != nil {
+		return nil, err
+	}
+	if err := wantBytes(b, k.sb); err != nil {
+		return nil, err
+	}
+	shape, err := tensor.BroadcastShapes(a.Shape(), b.Shape())
+	if err != nil {
+		return nil, err
+	}
+	n := shapeNumel(shape)
+	y := make([]byte, n)
+	ab, bb := bytesOf(a), bytesOf(b)
+	if k.sameFastOK && a.Numel() == n && b.Numel() == n {
+		p := &qelem.BinaryParams{ScaleA: k.scA, ScaleB: k.scB, ScaleY: k.y.scale, ZeroA: k.za, ZeroB: k.zb, ZeroY: k.y.zp, Min: k.lo, Max: k.hi}
+		yt := byteTensor(y, k.y.signed, shape...)
+		switch {
+		case k.code == ewcAdd && !k.sa:
+			qelem.Add(y, ab, bb, p)
+		case k.code == ewcMul && !k.sa:
+			qelem.Mul(y, ab, bb, p)
+		case k.code == ewcAdd:
+			qelem.Add(yt.I8(), a.I8(), b.I8(), p)
+		default:
+			qelem.Mul(yt.I8(), a.I8(), b.I8(), p)
+		}
+		return []*tensor.Tensor{yt}, nil
+	}
+	if n == 0 {
+		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+	}
+	dims, sa, sb := collapse(shape, a.Shape(), b.Shape())
+	inner := dims[len(dims)-1]
+	rows := n / inner
+	pieces := (inner + binBlock - 1) / binBlock
+	parallel.For(rows*pieces, max(1, 8192/min(inner, binBlock)), func(s, e int) {
+		var fa, fb [binBlock]float32
+		for t := s; t < e; t++ {
+			row, piece := t/pieces, t%pieces
+			j0 := piece * binBlock
+			j1 := min(inner, j0+binBlock)
+			// The offsets of the row in a and b.
+			oa, ob, rem := 0, 0, row
+			for d := len(dims) - 2; d >= 0; d-- {
+				c := rem % dims[d]
+				rem /= dims[d]
+				oa += c * sa[d]
+				ob += c * sb[d]
+			}
+			cnt := j1 - j0
+			xa, xb := fa[:cnt], fb[:cnt]
+			ia, ib := sa[len(dims)-1], sb[len(dims)-1]
+			for j := range xa {
+				xa[j] = k.ta[ab[oa+(j0+j)*ia]]
+				xb[j] = k.tb[bb[ob+(j0+j)*ib]]
+			}
+			switch k.code {
+			case ewcAdd:
+				for j := range xa {
+					xa[j] = xa[j] + xb[j]
+				}
+			case ewcSub:
+				for j := range xa {
+					xa[j] = xa[j] - xb[j]
+				}
+			case ewcMul:
+				for j := range xa {
+					xa[j] = xa[j] * xb[j]
+				}
+			default:
+				for j := range xa {
+					xa[j] = xa[j] / xb[j]
+				}
+			}
+			quantizeBytes(y[row*inner+j0:row*inner+j1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+		}
+	})
+	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+}
+
+// quantizeBytes is QuantizeLinear of src into 8-bit dst within lo..hi.
+func quantizeBytes(dst []byte, src []float32, scale float32, zp, lo, hi int32, signed bool) {
+	if signed {
+		qelem.Quantize(byteTensor(dst, true, len(dst)).I8(), src, scale, zp, lo, hi)
+		return
+	}
+	qelem.Quantize(dst, src, scale, zp, lo, hi)
+}
+
+// collapse returns the broadcast output shape with adjacent dimensions
+// merged where both inputs step through them contiguously, and the
+// inputs' element strides per merged dimension (0 where broadcast).
+func collapse(shape, as, bs []int) (dims, sa, sb []int) {
+	r := len(shape)
+	stride := func(s []int) []int {
+		st := make([]int, r)
+		acc := 1
+		for d := r - 1; d >= 0; d-- {
+			i := d - (r - len(s))
+			if i >= 0 && s[i] != 1 {
+				st[d] = acc
+				acc *= s[i]
+			} else if i >= 0 {
+				acc *= 1
+			}
+		}
+		return st
+	}
+	fa, fb := stride(as), stride(bs)
+	for d := 0; d < r; d++ {
+		if shape[d] == 1 {
+			continue
+		}
+		if l := len(dims) - 1; l >= 0 && sa[l] == fa[d]*shape[d] && sb[l] == fb[d]*shape[d] {
+			dims[l] *= shape[d]
+			sa[l], sb[l] = fa[d], fb[d]
+			continue
+		}
+		dims = append(dims, shape[d])
+		sa = append(sa, fa[d])
+		sb = append(sb, fb[d])
+	}
+	if len(dims) == 0 {
+		return []int{1}, []int{0}, []int{0}
+	}
+	return dims, sa, sb
+}

@@ -1,0 +1,284 @@
+package exec
+
+import (
+	"fmt"
+
+	"github.com/quanta-go/quanta/graph"
+
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// Data-movement, Concat, pooling and Resize QDQ patterns, all
+// bit-identical to the literal graph:
+//
+//   - DQ(x) -> Reshape | Transpose | Flatten | Squeeze | Unsqueeze | Slice
+//     | Gather | Split | Expand | Tile | Identity | DepthToSpace |
+//     SpaceToDepth | MaxPool -> Q (one Q per output): the op's own kernel
+//     runs on the 8-bit tensor (it moves values without changing them;
+//     MaxPool picks the largest, and dequantization is increasing, so
+//     max commutes with it), then, when an output's qparams differ from
+//     the input's, the table Q(DQ(code)) maps the moved bytes.
+//   - DQ(x1), DQ(x2), ... -> Concat -> Q: each input through its table
+//     Q(DQ_i(code)) (none when its qparams are the output's), then the
+//     byte concatenation.
+//   - DQ(x) -> AveragePool | GlobalAveragePool | Resize | Upsample -> Q:
+//     the input is dequantized into a scratch buffer, the float kernel
+//     runs on it and the result is quantized, in one step: the literal
+//     graph's arithmetic, without the float tensors of the graph.
+
+// moveOps are the operators that only move (or, for MaxPool, select)
+// their first input's values.
+var moveOps = map[string]bool{
+	"Reshape": true, "Transpose": true, "Flatten": true, "Squeeze": true, "Unsqueeze": true, "Slice": true,
+	"Gather": true, "Split": true, "Expand": true, "Tile": true, "Identity": true, "DepthToSpace": true,
+	"SpaceToDepth": true, "MaxPool": true,
+}
+
+// floatCoreOps are the operators run on dequantized scratch data.
+var floatCoreOps = map[string]bool{"AveragePool": true, "GlobalAveragePool": true, "Resize": true, "Upsample": true}
+
+// moveKernel runs a data-movement kernel on 8-bit data.
+type moveKernel struct {
+	qdqBase
+	orig      Kernel
+	inSigned  bool
+	outSigned []bool
+	tabs      []*qelem.Table // per output; nil: the bytes as moved
+}
+
+// requantTable returns the table Q(DQ(code)) from a to o, or nil when it
+// is the identity on the same type.
+func requantTable(a actQ, o outQ) *qelem.Table {
+	t := new(qelem.Table)
+	id := a.signed == o.signed
+	lo, hi := int32(0), int32(255)
+	if a.signed {
+		lo, hi = -128, 127
+	}
+	for c := lo; c <= hi; c++ {
+		v := qmath.Quantize(qmath.Dequantize(c, a.zp, a.scale), o.scale, o.zp, o.lo(), o.hi())
+		t[byte(c)] = byte(v)
+		id = id && v == c
+	}
+	if id {
+		return nil
+	}
+	return t
+}
+
+// matchMove fuses data movement, Concat, pooling and Resize at step i.
+func (m *qdqFuser) matchMove(i int) {
+	st := &m.sp.steps[i]
+	if st.node == nil || (st.node.Domain != "" && st.node.Domain != "ai.onnx") || !m.literal(st) || len(st.in) == 0 {
+		return
+	}
+	op := st.node.OpType
+	switch {
+	case op == "Concat":
+		m.matchConcat(i)
+		return
+	case moveOps[op], floatCoreOps[op]:
+	default:
+		return
+	}
+	x, ok := m.act(st.in[0])
+	if !ok {
+		return
+	}
+	for _, s := range st.in[1:] {
+		if s == x.out {
+			return
+		}
+	}
+	consumed := []int{i}
+	var qs []outQ
+	for j, o := range st.out {
+		if o < 0 {
+			if op == "MaxPool" && j == 1 {
+				continue
+			}
+			if op != "Split" {
+				return
+			}
+			continue
+		}
+		if op == "MaxPool" && j > 0 {
+			return
+		}
+		q, ok := m.quantOut(o)
+		if !ok {
+			return
+		}
+		qs = append(qs, q)
+		consumed = append(consumed, q.q)
+	}
+	if len(qs) == 0 {
+		return
+	}
+	ns := step{node: st.node, in: append([]int{x.src}, st.in[1:]...)}
+	for _, q := range qs {
+		ns.out = append(ns.out, q.out)
+	}
+	nodes := nodesOf(m, x.dq, i)
+	for _, q := range qs {
+		nodes = append(nodes, m.sp.steps[q.q].node)
+	}
+	if floatCoreOps[op] {
+		if len(qs) != 1 {
+			return
+		}
+		ns.kernel = &floatCoreKernel{qdqBase: qdqBase{pattern: "QLinear" + op + " (float32 core)", nodes: nodes}, orig: st.kernel, x: x, y: qs[0]}
+	} else {
+		k := &moveKernel{qdqBase: qdqBase{pattern: "QMove" + op, nodes: nodes}, orig: st.kernel, inSigned: x.signed}
+		if op == "MaxPool" {
+			k.pattern = "QLinearMaxPool"
+		}
+		for _, q := range qs {
+			k.outSigned = append(k.outSigned, q.signed)
+			k.tabs = append(k.tabs, requantTable(x, q))
+		}
+		ns.kernel = k
+	}
+	// Outputs omitted by the node stay omitted.
+	if op == "Split" || op == "MaxPool" {
+		ns.out = ns.out[:0]
+		qi := 0
+		for _, o := range st.out {
+			if o < 0 {
+				ns.out = append(ns.out, -1)
+				continue
+			}
+			ns.out = append(ns.out, qs[qi].out)
+			qi++
+		}
+	}
+	m.commit(ns, consumed, []actQ{x})
+}
+
+// nodesOf returns the nodes of steps a and b.
+func nodesOf(m *qdqFuser, a, b int) []*graph.Node {
+	return []*graph.Node{m.sp.steps[a].node, m.sp.steps[b].node}
+}
+
+// Run moves the 8-bit data and requantizes the outputs that need it.
+func (k *moveKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	if err := wantBytes(in[0], k.inSigned); err != nil {
+		return nil, err
+	}
+	outs, err := k.orig.Run(f, in)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*tensor.Tensor, len(outs))
+	oi := 0
+	for j, o := range outs {
+		if o == nil {
+			continue
+		}
+		if oi >= len(k.tabs) {
+			break
+		}
+		if err := wantBytes(o, k.inSigned); err != nil {
+			return nil, fmt.Errorf("output %d: %w", j, err)
+		}
+		if t := k.tabs[oi]; t != nil {
+			y := make([]byte, o.Numel())
+			qelem.Lookup(y, bytesOf(o), t)
+			o = byteTensor(y, k.outSigned[oi], o.Shape()...)
+		}
+		res[j] = o
+		oi++
+	}
+	return res, nil
+}
+
+// concatKernel concatenates 8-bit inputs, each through its table.
+type concatKernel struct {
+	qdqBase
+	orig     Kernel
+	inSigned []bool
+	outSign  bool
+	tabs     []*qelem.Table
+}
+
+// matchConcat fuses DQ'd inputs -> Concat -> Q at step i.
+func (m *qdqFuser) matchConcat(i int) {
+	st := &m.sp.steps[i]
+	if len(st.out) != 1 || len(st.in) == 0 {
+		return
+	}
+	q, ok := m.quantOut(st.out[0])
+	if !ok {
+		return
+	}
+	k := &concatKernel{qdqBase: qdqBase{pattern: "QLinearConcat"}, orig: st.kernel, outSign: q.signed}
+	var acts []actQ
+	ns := step{node: st.node, out: []int{q.out}}
+	for _, s := range st.in {
+		a, ok := m.act(s)
+		if !ok {
+			return
+		}
+		acts = append(acts, a)
+		ns.in = append(ns.in, a.src)
+		k.inSigned = append(k.inSigned, a.signed)
+		k.tabs = append(k.tabs, requantTable(a, q))
+		k.nodes = append(k.nodes, m.sp.steps[a.dq].node)
+	}
+	k.nodes = append(k.nodes, st.node, m.sp.steps[q.q].node)
+	ns.kernel = k
+	m.commit(ns, []int{i, q.q}, acts)
+}
+
+// Run concatenates.
+func (k *concatKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	args := make([]*tensor.Tensor, len(in))
+	for i, t := range in {
+		if err := wantBytes(t, k.inSigned[i]); err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		args[i] = t
+		if k.tabs[i] != nil {
+			y := make([]byte, t.Numel())
+			qelem.Lookup(y, bytesOf(t), k.tabs[i])
+			args[i] = byteTensor(y, k.outSign, t.Shape()...)
+		}
+	}
+	return k.orig.Run(f, args)
+}
+
+// floatCoreKernel dequantizes, runs a float kernel and quantizes.
+type floatCoreKernel struct {
+	qdqBase
+	orig Kernel
+	x    actQ
+	y    outQ
+}
+
+// Run computes Q(op(DQ(x), ...)).
+func (k *floatCoreKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantBytes(x, k.x.signed); err != nil {
+		return nil, err
+	}
+	xf := f.allocF32(x.Numel())
+	if k.x.signed {
+		qelem.Dequantize(xf, x.I8(), k.x.scale, k.x.zp)
+	} else {
+		qelem.Dequantize(xf, x.U8(), k.x.scale, k.x.zp)
+	}
+	args := append([]*tensor.Tensor{nnTensor(xf, x.Shape())}, in[1:]...)
+	outs, err := k.orig.Run(f, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(outs) == 0 || outs[0] == nil || outs[0].DType() != tensor.Float32 {
+		return nil, errNoOutput
+	}
+	yf := outs[0]
+	y := make([]byte, yf.Numel())
+	quantizeBytes(y, yf.F32(), k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
+	return []*tensor.Tensor{byteTensor(y, k.y.signed, yf.Shape()...)}, nil
+}
