@@ -92,6 +92,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	if err := graph.Sort(m.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: Convert: %w", err)
 	}
+	graph.EliminateDeadCode(m.Graph) // the float weights the int8 ones replace (needs the sorted order)
 	if err := graph.Verify(m.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: Convert: the QDQ graph does not verify: %w", err)
 	}

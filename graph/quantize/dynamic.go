@@ -65,6 +65,7 @@ func QuantizeDynamic(m *graph.Model, opts Options) (*graph.Model, error) {
 	if err := graph.Sort(pm.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: QuantizeDynamic: %w", err)
 	}
+	graph.EliminateDeadCode(pm.Graph) // the float weights the int8 ones replace (needs the sorted order)
 	if err := graph.Verify(pm.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: QuantizeDynamic: the QDQ graph does not verify: %w", err)
 	}

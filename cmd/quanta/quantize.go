@@ -1,0 +1,358 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/graph/quantize"
+	"github.com/quanta-go/quanta/npy"
+	"github.com/quanta-go/quanta/onnx"
+	"github.com/quanta-go/quanta/quant"
+	"github.com/quanta-go/quanta/quant/observer"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// quantizeOpts are the parsed flags of `quanta quantize`.
+type quantizeOpts struct {
+	out, mode, calib, engine, method, format string
+	batch, limit                             int
+	perChannel, perTensor                    bool
+	exclude                                  inputFlags
+	resize, mean, std                        string
+	bgr                                      bool
+}
+
+func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
+	fs := newFlagSet("quantize", "MODEL.onnx -o OUT.onnx [--mode static|dynamic] [--calib FILE.npz|DIR] [flags]",
+		"Quantizes an ONNX model to a QDQ ONNX model (QuantizeLinear/DequantizeLinear around\n"+
+			"quantized ops, int8 weights, int32 biases) that quanta runs on int8 kernels and\n"+
+			"ONNX Runtime runs as it is. Static mode calibrates activation ranges on --calib\n"+
+			"data: an .npz keyed by input name (an array one rank higher than the input holds\n"+
+			"one whole feed per index of axis 0; an array of the input's rank is split along\n"+
+			"axis 0 into feeds of --calib-batch rows), or a folder of PNG/JPEG images for a\n"+
+			"one-input vision model (--resize, --mean, --std, --bgr). Dynamic mode quantizes\n"+
+			"weights and computes activation ranges at run time; it needs no data.")
+	var o quantizeOpts
+	fs.StringVar(&o.out, "o", "", "write the quantized model to `OUT.onnx` (never the input)")
+	fs.StringVar(&o.mode, "mode", "static", "`static` (calibrated activations) or dynamic")
+	fs.StringVar(&o.calib, "calib", "", "calibration data: an .npz `FILE` or a DIR of images (static mode)")
+	fs.IntVar(&o.batch, "calib-batch", 1, "rows per feed when an .npz array has the input's own rank")
+	fs.IntVar(&o.limit, "calib-limit", 0, "use at most `N` feeds (0: all)")
+	fs.StringVar(&o.engine, "engine", "quanta", "numerics preset: "+strings.Join(quant.Engines, ", "))
+	fs.StringVar(&o.method, "method", "", "activation calibration: minmax, histogram, percentile, entropy, mse (default: the engine's, histogram)")
+	fs.BoolVar(&o.perChannel, "per-channel", false, "one weight scale per output channel (the default of every engine but qnnpack)")
+	fs.BoolVar(&o.perTensor, "per-tensor", false, "one weight scale per tensor")
+	fs.Var(&o.exclude, "exclude", "keep float the nodes whose name or module path matches `REGEX` (repeatable)")
+	fs.StringVar(&o.format, "format", "qdq", "output format: qdq")
+	fs.StringVar(&o.resize, "resize", "", "image folder: resize to `WxH` (default: the model's input size)")
+	fs.StringVar(&o.mean, "mean", "0,0,0", "image folder: per-channel mean of x/255, comma separated")
+	fs.StringVar(&o.std, "std", "1,1,1", "image folder: per-channel std of x/255, comma separated")
+	fs.BoolVar(&o.bgr, "bgr", false, "image folder: channels in BGR order (OpenCV, PaddleOCR)")
+	return fs, func(args []string) error {
+		if len(args) != 1 {
+			return usageError{"want exactly one MODEL.onnx"}
+		}
+		return runQuantize(e, args[0], o)
+	}
+}
+
+func runQuantize(e *env, in string, o quantizeOpts) error {
+	switch {
+	case o.out == "":
+		return usageError{"-o OUT.onnx is required"}
+	case o.format != "qdq":
+		return usageError{fmt.Sprintf("--format %q: quanta writes qdq", o.format)}
+	case o.mode != "static" && o.mode != "dynamic":
+		return usageError{fmt.Sprintf("--mode %q: want static or dynamic", o.mode)}
+	case o.perChannel && o.perTensor:
+		return usageError{"--per-channel and --per-tensor exclude each other"}
+	case o.mode == "static" && o.calib == "":
+		return usageError{"static mode needs --calib FILE.npz or --calib DIR (or use --mode dynamic)"}
+	case o.batch < 1:
+		return usageError{fmt.Sprintf("--calib-batch %d: want 1 or more", o.batch)}
+	}
+	if same, err := samePath(in, o.out); err != nil {
+		return err
+	} else if same {
+		return fmt.Errorf("quantize: refusing to overwrite the input model %s; choose another -o", in)
+	}
+	var excl []*regexp.Regexp
+	for _, s := range o.exclude {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return usageError{fmt.Sprintf("--exclude %q: %v", s, err)}
+		}
+		excl = append(excl, re)
+	}
+	m, err := onnx.Load(in)
+	if err != nil {
+		return err
+	}
+	mapping, err := buildMapping(o)
+	if err != nil {
+		return err
+	}
+	opts := quantize.Options{Engine: o.engine, Mapping: mapping, Exclude: excl}
+	var q *graph.Model
+	if o.mode == "dynamic" {
+		if q, err = quantize.QuantizeDynamic(m, opts); err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+	} else {
+		feeds, err := calibrationFeeds(m, o)
+		if err != nil {
+			return err
+		}
+		p, err := quantize.Prepare(m, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		prog := newProgress(e.stderr, e.stderrIsTerminal)
+		prog.Begin("calibrate", len(feeds))
+		for i, f := range feeds {
+			if err := p.Observe(e.ctx, f); err != nil {
+				return fmt.Errorf("%s: calibration feed %d: %w", in, i, err)
+			}
+			prog.Step(1)
+		}
+		prog.End(fmt.Sprintf("%d feeds, %d observed values", len(feeds), len(p.Points)))
+		if q, err = quantize.Convert(p); err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		printUnits(e, p)
+		if un := p.Unreached(); len(un) > 0 {
+			fmt.Fprintf(e.stdout, "kept float (no calibration data reached them): %d units, first %s\n", len(un), un[0])
+		}
+	}
+	if err := onnx.Save(o.out, q); err != nil {
+		return err
+	}
+	fi, _ := os.Stat(in)
+	fo, _ := os.Stat(o.out)
+	if fi != nil && fo != nil {
+		fmt.Fprintf(e.stdout, "wrote %s: %s (float %s, %.2fx)\n", o.out, humanBytes(fo.Size()), humanBytes(fi.Size()), float64(fo.Size())/float64(fi.Size()))
+	}
+	return nil
+}
+
+// printUnits summarizes which units are quantized, by pattern.
+func printUnits(e *env, p *quantize.Prepared) {
+	q, f := map[string]int{}, map[string]int{}
+	for _, u := range p.Units {
+		if u.Quantized {
+			q[u.Key]++
+		} else if u.Reason != "inputs are float" && u.Reason != "not a float activation" {
+			f[u.Key+" ("+u.Reason+")"]++
+		}
+	}
+	fmt.Fprintf(e.stdout, "quantized: %s\n", countList(q))
+	if len(f) > 0 {
+		fmt.Fprintf(e.stdout, "float:     %s\n", countList(f))
+	}
+}
+
+func countList(c map[string]int) string {
+	var keys []string
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if c[keys[i]] != c[keys[j]] {
+			return c[keys[i]] > c[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", c[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// samePath reports whether a and b name the same file (b may not exist).
+func samePath(a, b string) (bool, error) {
+	aa, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	bb, err := filepath.Abs(b)
+	if err != nil {
+		return false, err
+	}
+	if aa == bb {
+		return true, nil
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(fa, fb), nil
+	}
+	return false, nil
+}
+
+// buildMapping returns the QConfigMapping the flags ask for, or nil for
+// the engine's default.
+func buildMapping(o quantizeOpts) (*quant.QConfigMapping, error) {
+	if o.mode == "dynamic" {
+		qc := quant.DefaultDynamicQConfig
+		if o.perChannel {
+			qc = quant.PerChannelDynamicQConfig
+		}
+		return quant.NewQConfigMapping().SetGlobal(qc), nil
+	}
+	if o.method == "" && !o.perChannel && !o.perTensor {
+		return nil, nil
+	}
+	base, err := quant.DefaultQConfig(o.engine)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	qc := *base
+	qc.Name = o.engine + " " + o.method
+	acfg := base.Activation().Config()
+	switch o.method {
+	case "", "histogram":
+	case "minmax":
+		qc.Activation = func() observer.Observer { return observer.NewMinMax(acfg) }
+	case "percentile":
+		qc.Activation = func() observer.Observer { return observer.NewPercentile(observer.PercentileConfig{Config: acfg}) }
+	case "entropy":
+		qc.Activation = func() observer.Observer { return observer.NewEntropy(observer.EntropyConfig{Config: acfg}) }
+	case "mse":
+		qc.Activation = func() observer.Observer { return observer.NewMSE(observer.MSEConfig{Config: acfg}) }
+	default:
+		return nil, usageError{fmt.Sprintf("--method %q: want minmax, histogram, percentile, entropy or mse", o.method)}
+	}
+	wcfg := observer.Config{Dtype: tensor.QInt8}
+	switch {
+	case o.perChannel:
+		wcfg.QScheme = tensor.PerChannelSymmetric
+		qc.Weight = func() observer.Observer { return observer.NewPerChannelMinMax(wcfg) }
+	case o.perTensor:
+		wcfg.QScheme = tensor.PerTensorSymmetric
+		qc.Weight = func() observer.Observer { return observer.NewMinMax(wcfg) }
+	}
+	m, err := quant.DefaultQConfigMapping(o.engine)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return m.SetGlobal(&qc), nil
+}
+
+// calibrationFeeds reads the --calib data as feeds of the model's inputs.
+func calibrationFeeds(m *graph.Model, o quantizeOpts) ([]map[string]*tensor.Tensor, error) {
+	st, err := os.Stat(o.calib)
+	if err != nil {
+		return nil, fmt.Errorf("--calib: %w", err)
+	}
+	var feeds []map[string]*tensor.Tensor
+	if st.IsDir() {
+		feeds, err = imageFeeds(m, o)
+	} else {
+		arrays, _, rerr := npy.ReadNPZ(o.calib)
+		if rerr != nil {
+			return nil, rerr
+		}
+		feeds, err = SplitFeeds(m.Graph, arrays, o.batch)
+		if err != nil {
+			err = fmt.Errorf("%s: %w", o.calib, err)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(feeds) == 0 {
+		return nil, fmt.Errorf("%s: no calibration feeds", o.calib)
+	}
+	if o.limit > 0 && len(feeds) > o.limit {
+		feeds = feeds[:o.limit]
+	}
+	return feeds, nil
+}
+
+// SplitFeeds turns arrays keyed by input name into feeds: an array one
+// rank higher than the model input holds one whole feed per index of axis
+// 0; an array of the input's own rank is split along axis 0 into feeds of
+// batch rows. An input with a single feed is given to every feed (a
+// scalar sample rate, an initial state). Inputs with a default value may
+// be left out; others are required.
+func SplitFeeds(g *graph.Graph, arrays map[string]*tensor.Tensor, batch int) ([]map[string]*tensor.Tensor, error) {
+	per := map[string][]*tensor.Tensor{}
+	n := 1
+	for _, in := range g.Inputs {
+		a, ok := arrays[in.Name]
+		if !ok {
+			if in.Const != nil {
+				continue
+			}
+			var have []string
+			for k := range arrays {
+				have = append(have, k)
+			}
+			sort.Strings(have)
+			return nil, fmt.Errorf("no array for model input %q (arrays: %s)", in.Name, strings.Join(have, ", "))
+		}
+		rank := -1
+		if in.Type.HasShape {
+			rank = len(in.Type.Shape)
+		}
+		var parts []*tensor.Tensor
+		switch {
+		case rank >= 0 && a.NDim() == rank+1:
+			for i := 0; i < a.Dim(0); i++ {
+				parts = append(parts, slice0(a, i, i+1, false))
+			}
+		case rank < 0 || a.NDim() == rank:
+			if a.NDim() == 0 {
+				parts = []*tensor.Tensor{a}
+				break
+			}
+			for i := 0; i < a.Dim(0); i += batch {
+				parts = append(parts, slice0(a, i, min(i+batch, a.Dim(0)), true))
+			}
+		default:
+			return nil, fmt.Errorf("array %q has shape %v; model input %q is %s: want its rank %d (split into batches) or %d (one feed per index)", in.Name, a.Shape(), in.Name, in.Type, rank, rank+1)
+		}
+		if len(parts) == 0 {
+			return nil, fmt.Errorf("array %q is empty", in.Name)
+		}
+		per[in.Name] = parts
+		if len(parts) > 1 {
+			if n > 1 && len(parts) != n {
+				return nil, fmt.Errorf("array %q gives %d feeds, other inputs %d", in.Name, len(parts), n)
+			}
+			n = len(parts)
+		}
+	}
+	feeds := make([]map[string]*tensor.Tensor, n)
+	for i := range feeds {
+		feeds[i] = map[string]*tensor.Tensor{}
+		for name, parts := range per {
+			if len(parts) == 1 {
+				feeds[i][name] = parts[0]
+			} else {
+				feeds[i][name] = parts[i]
+			}
+		}
+	}
+	return feeds, nil
+}
+
+// slice0 returns rows [lo, hi) of a along axis 0; keep keeps that axis,
+// otherwise it is dropped (hi = lo+1).
+func slice0(a *tensor.Tensor, lo, hi int, keep bool) *tensor.Tensor {
+	t := tensor.Narrow(a, 0, lo, hi-lo)
+	if !keep {
+		t = t.Reshape(a.Shape()[1:]...)
+	}
+	return t
+}
+
+var errNoImages = errors.New("no PNG or JPEG images")
