@@ -1,0 +1,73 @@
+package quantize_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/graph/exec"
+	"github.com/quanta-go/quanta/graph/quantize"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// Example quantizes a small Conv-Relu-Gemm model statically: Prepare,
+// Observe calibration feeds one at a time, Convert to QDQ, and run the
+// result on quanta's int8 kernels.
+func Example() {
+	r := rand.New(rand.NewSource(1))
+	rnd := func(shape ...int) *tensor.Tensor {
+		t := tensor.Zeros(shape...)
+		for i := range t.F32() {
+			t.F32()[i] = float32(r.NormFloat64()) * 0.3
+		}
+		return t
+	}
+	g := graph.New("net")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 1, 3, 8, 8))
+	conv := g.AddNode("conv", "Conv", []*graph.Value{x, g.AddInitializer("w", rnd(4, 3, 3, 3)), g.AddInitializer("b", rnd(4))}, []string{"c"}, nil)
+	relu := g.AddNode("relu", "Relu", conv.Outputs, []string{"r"}, nil)
+	flat := g.AddNode("flat", "Flatten", relu.Outputs, []string{"f"}, nil)
+	fc := g.AddNode("fc", "Gemm", []*graph.Value{flat.Outputs[0], g.AddInitializer("fw", rnd(2, 144))}, []string{"y"}, map[string]*graph.Attr{"transB": graph.AInt(1)})
+	g.Outputs = fc.Outputs
+	model := &graph.Model{Graph: g, Opsets: map[string]int64{"": 17}, IRVersion: 8}
+
+	p, err := quantize.Prepare(model, quantize.Options{Engine: "x86"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i := 0; i < 8; i++ {
+		if err := p.Observe(context.Background(), map[string]*tensor.Tensor{"x": rnd(1, 3, 8, 8)}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	q, err := quantize.Convert(p)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, u := range p.Units {
+		fmt.Println(u.Key, u.Quantized)
+	}
+	c := q.Graph.OpCounts()
+	fmt.Println("QuantizeLinear:", c["QuantizeLinear"], "DequantizeLinear:", c["DequantizeLinear"])
+	prog, err := exec.Compile(q, exec.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := prog.Run(context.Background(), map[string]*tensor.Tensor{"x": rnd(1, 3, 8, 8)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("output shape", out["y"].Shape())
+	// Output:
+	// Conv2d+ReLU true
+	// Flatten true
+	// Linear true
+	// QuantizeLinear: 3 DequantizeLinear: 6
+	// output shape [1 2]
+}
