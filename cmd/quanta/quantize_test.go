@@ -1,0 +1,182 @@
+package main
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/npy"
+	"github.com/quanta-go/quanta/onnx"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// writeCNN writes a Conv-Relu-Flatten-Gemm model with a 1x3x8x8 input.
+func writeCNN(t *testing.T, dir string) string {
+	r := rand.New(rand.NewSource(1))
+	rnd := func(shape ...int) *tensor.Tensor {
+		x := tensor.Zeros(shape...)
+		for i := range x.F32() {
+			x.F32()[i] = float32(r.NormFloat64()) * 0.3
+		}
+		return x
+	}
+	g := graph.New("net")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 1, 3, 8, 8))
+	conv := g.AddNode("conv", "Conv", []*graph.Value{x, g.AddInitializer("w", rnd(4, 3, 3, 3)), g.AddInitializer("b", rnd(4))}, []string{"c"}, nil)
+	relu := g.AddNode("relu", "Relu", conv.Outputs, []string{"r"}, nil)
+	flat := g.AddNode("flat", "Flatten", relu.Outputs, []string{"f"}, nil)
+	fc := g.AddNode("fc", "Gemm", []*graph.Value{flat.Outputs[0], g.AddInitializer("fw", rnd(2, 144))}, []string{"y"}, map[string]*graph.Attr{"transB": graph.AInt(1)})
+	g.Outputs = fc.Outputs
+	g.Outputs[0].Type = graph.TensorType(graph.Float, 1, 2)
+	path := filepath.Join(dir, "net.onnx")
+	if err := onnx.Save(path, &graph.Model{Graph: g, Opsets: map[string]int64{"": 17}, IRVersion: 8}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestQuantizeCommand(t *testing.T) {
+	dir := t.TempDir()
+	model := writeCNN(t, dir)
+	calib := filepath.Join(dir, "calib.npz")
+	// Rank 4 = the input's own rank: split into feeds of --calib-batch rows.
+	x := tensor.Zeros(6, 3, 8, 8)
+	for i := range x.F32() {
+		x.F32()[i] = float32(i%17) / 17
+	}
+	if err := npy.WriteNPZ(calib, map[string]*tensor.Tensor{"x": x}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "net_int8.onnx")
+	code, stdout, stderr := runArgs("quantize", model, "-o", out, "--calib", calib, "--engine", "x86", "--method", "minmax")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "6 feeds") || !strings.Contains(stdout, "Conv2d+ReLU") {
+		t.Errorf("stdout %q stderr %q: want 6 feeds calibrated and the quantized units listed", stdout, stderr)
+	}
+	q, err := onnx.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := q.Graph.OpCounts(); c["QuantizeLinear"] != 3 {
+		t.Errorf("op counts %v", c)
+	}
+	// The output runs, and --reference runs it literally.
+	one := filepath.Join(dir, "one.npz")
+	if err := npy.WriteNPZ(one, map[string]*tensor.Tensor{"x": tensor.Narrow(x, 0, 0, 1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range [][]string{nil, {"--reference"}} {
+		args := append([]string{"run", out, "--inputs", one, "-o", filepath.Join(dir, "out")}, extra...)
+		if code, _, stderr := runArgs(args...); code != 0 && !strings.Contains(stderr, "flag provided but not defined") {
+			t.Errorf("run %v: exit %d: %s", extra, code, stderr)
+		}
+	}
+	// Dynamic mode needs no data.
+	dyn := filepath.Join(dir, "net_dyn.onnx")
+	if code, _, stderr := runArgs("quantize", model, "-o", dyn, "--mode", "dynamic", "--per-channel"); code != 0 {
+		t.Fatalf("dynamic: exit %d: %s", code, stderr)
+	}
+	// Refuses to overwrite the input, names it, and leaves it intact.
+	before, _ := os.ReadFile(model)
+	code, _, stderr = runArgs("quantize", model, "-o", model, "--mode", "dynamic")
+	after, _ := os.ReadFile(model)
+	if code != 1 || !strings.Contains(stderr, "refusing to overwrite") || string(before) != string(after) {
+		t.Errorf("overwrite: exit %d, %s", code, stderr)
+	}
+	// Usage errors exit 2.
+	for _, args := range [][]string{
+		{"quantize", model, "-o", out},
+		{"quantize", model, "-o", out, "--mode", "fast"},
+		{"quantize", model, "-o", out, "--calib", calib, "--method", "magic"},
+		{"quantize", model, "-o", out, "--calib", calib, "--per-channel", "--per-tensor"},
+		{"quantize", model, "-o", out, "--calib", calib, "--format", "qoperator"},
+	} {
+		if code, _, _ := runArgs(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	// A missing input array is named.
+	bad := filepath.Join(dir, "bad.npz")
+	npy.WriteNPZ(bad, map[string]*tensor.Tensor{"image": x}, nil)
+	if code, _, stderr := runArgs("quantize", model, "-o", out, "--calib", bad); code != 1 || !strings.Contains(stderr, `"x"`) {
+		t.Errorf("missing input: exit %d: %s", code, stderr)
+	}
+}
+
+// TestSplitFeeds checks both array forms: one rank higher (whole feeds)
+// and the input's rank (batches), and a shared single feed.
+func TestSplitFeeds(t *testing.T) {
+	g := graph.New("g")
+	g.AddInput("input", graph.TensorType(graph.Float, 1, 4))
+	g.AddInput("state", graph.TensorType(graph.Float, 2, 1, 3))
+	sr := g.AddInput("sr", graph.TensorType(graph.Int64))
+	_ = sr
+	in := tensor.Zeros(5, 4)
+	for i := range in.F32() {
+		in.F32()[i] = float32(i)
+	}
+	state := tensor.Zeros(5, 2, 1, 3) // one rank higher: 5 whole feeds
+	state.F32()[6] = 7                // feed 1
+	feeds, err := SplitFeeds(g, map[string]*tensor.Tensor{
+		"input": in, "state": state, "sr": tensor.FromInt64([]int64{16000}).Reshape(),
+	}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feeds) != 5 {
+		t.Fatalf("%d feeds, want 5", len(feeds))
+	}
+	f := feeds[1]
+	if !tensor.SameShape(f["input"].Shape(), []int{1, 4}) || f["input"].F32()[0] != 4 {
+		t.Errorf("feed 1 input %v %v", f["input"].Shape(), f["input"].F32())
+	}
+	if !tensor.SameShape(f["state"].Shape(), []int{2, 1, 3}) || f["state"].F32()[0] != 7 {
+		t.Errorf("feed 1 state %v %v", f["state"].Shape(), f["state"].F32())
+	}
+	if f["sr"].I64()[0] != 16000 {
+		t.Errorf("feed 1 sr %v", f["sr"].I64())
+	}
+	if _, err := SplitFeeds(g, map[string]*tensor.Tensor{"input": in, "state": tensor.Zeros(3), "sr": f["sr"]}, 1); err == nil || !strings.Contains(err.Error(), "state") {
+		t.Errorf("a wrong-rank array: %v", err)
+	}
+}
+
+// TestImageFeeds checks the image-folder calibration input: resize,
+// normalization and channel order.
+func TestImageFeeds(t *testing.T) {
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 4, 2))
+	for y := 0; y < 2; y++ {
+		for x := 0; x < 4; x++ {
+			img.Set(x, y, color.RGBA{R: 255, G: 0, B: 51, A: 255})
+		}
+	}
+	f, _ := os.Create(filepath.Join(dir, "a.png"))
+	png.Encode(f, img)
+	f.Close()
+	g := graph.New("g")
+	g.AddInput("x", graph.TensorType(graph.Float, 1, 3, 2, 4))
+	feeds, err := imageFeeds(&graph.Model{Graph: g}, quantizeOpts{calib: dir, mean: "0.5,0.5,0.5", std: "0.5,0.5,0.5", bgr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := feeds[0]["x"]
+	if !tensor.SameShape(x.Shape(), []int{1, 3, 2, 4}) {
+		t.Fatalf("shape %v", x.Shape())
+	}
+	// BGR: channel 0 is blue 51/255 = 0.2 -> (0.2-0.5)/0.5 = -0.6; channel 2 is red -> 1.
+	if v := x.F32()[0]; v < -0.6001 || v > -0.5999 {
+		t.Errorf("blue %g, want -0.6", v)
+	}
+	if v := x.F32()[2*8]; v != 1 {
+		t.Errorf("red %g, want 1", v)
+	}
+}
