@@ -24,7 +24,8 @@ const MaxUpgradeOpset = 21
 // imports to target, a version from 7 to MaxUpgradeOpset: every node of
 // the main graph and of If/Loop/Scan subgraphs, recursively, whose
 // signature or meaning differs between the two opsets is rewritten to
-// compute exactly what it computed before, then m imports target (and its
+// compute exactly what it computed before (graph/exec gives the same bits
+// before and after), then m imports target (and its
 // IR version is raised to the one that opset needs). It returns how many
 // of m's nodes it rewrote. A model already at target or above is left as
 // it is (0, nil); the source opset must be 7 or later.
@@ -219,7 +220,9 @@ func init() {
 }
 
 // opsetUnchanged lists the operators whose nodes mean the same, written
-// as they are, in every opset from 7 to 21.
+// as they are, in every opset from 7 to 21. (OneHot's negative indices,
+// out of range before opset 11 and counted from the end after, are
+// counted from the end at every opset by the executor and ONNX Runtime.)
 var opsetUnchanged = map[string]bool{}
 
 func init() {

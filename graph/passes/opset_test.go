@@ -160,6 +160,9 @@ func TestUpgradeOpsetConformance(t *testing.T) {
 				if target == 13 {
 					rewritten += n
 				}
+				if n > 0 {
+					t.Logf("%d nodes rewritten: %s", n, opSummary(u.Graph))
+				}
 				if u.Opset("") != target {
 					t.Fatalf("opset %d after the upgrade, want %d", u.Opset(""), target)
 				}
@@ -530,6 +533,20 @@ func TestUpgradeOpsetHandBuilt(t *testing.T) {
 				}
 				ins = append(ins, g.AddInitializer("v", f32(0.5, 2)))
 				g.Outputs = opNode(g, "bn", "BatchNormalization", ins, attrs{"spatial": graph.AInt(1), "epsilon": graph.AFloat(1e-3)}, "y").Outputs
+			}},
+		{name: "batchnorm_no_positions", from: 8, feeds: map[string]*tensor.Tensor{"x": tensor.Randn(rng, 4, 2)}, count: for13(1),
+			build: func(g *graph.Graph) {
+				ins := []*graph.Value{floatIn(g, "x", 4, 2)}
+				for i, p := range []string{"s", "b", "m"} {
+					ins = append(ins, g.AddInitializer(p, bnParams[i]))
+				}
+				ins = append(ins, g.AddInitializer("v", f32(0.5, 2)))
+				g.Outputs = opNode(g, "bn", "BatchNormalization", ins, attrs{"spatial": graph.AInt(0)}, "y").Outputs
+			},
+			check: func(t *testing.T, m *graph.Model) {
+				if nodeNamed(t, m.Graph, "bn").Has("spatial") {
+					t.Error("attribute spatial kept")
+				}
 			}},
 		{name: "unchanged_ops", from: 9, feeds: map[string]*tensor.Tensor{"x": tensor.Randn(rng, 2, 3)}, count: for13(0),
 			build: func(g *graph.Graph) {
