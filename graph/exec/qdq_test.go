@@ -315,7 +315,9 @@ func (c qdqCase) qlinear(t *testing.T, d qdqData, sy float32, zy int32, in map[s
 }
 
 // TestQDQNotFused checks that a pattern whose intermediate value is also
-// returned by the graph, or read by a second node, stays literal.
+// returned by the graph stays literal, and that an activation
+// DequantizeLinear read by a second node stays for it while the pattern
+// fuses.
 func TestQDQNotFused(t *testing.T) {
 	c := qdqCase{name: "conv", op: "Conv", xsh: []int{1, 3, 5, 5}, wsh: []int{4, 3, 3, 3}, bias: true}
 	d := newQDQData(rand.New(rand.NewPCG(1, 2)), c, 4, 27)
@@ -337,7 +339,8 @@ func TestQDQNotFused(t *testing.T) {
 	if p, err = Compile(m, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if rep := p.Fused(); len(rep) != 2 || strings.HasPrefix(rep[0], "int8") {
-		t.Fatalf("report %q, want no int8 step", rep)
+	// The DequantizeLinear of x stays for Neg; the Conv reads x_q itself.
+	if rep := p.Fused(); len(rep) != 2 || !strings.HasPrefix(rep[0], "float: dqx") || !strings.HasPrefix(rep[1], "int8 QLinearConv") {
+		t.Fatalf("report %q, want the float DequantizeLinear and one int8 step", rep)
 	}
 }

@@ -1,0 +1,301 @@
+package exec
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/kernels/qconv"
+	"github.com/quanta-go/quanta/internal/kernels/qgemm"
+	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// linCase is a DQ -> Conv/ConvTranspose/MatMul -> [Clip] -> Q test graph
+// with an int32 bias given as DequantizeLinear(b, sx*sw, 0).
+type linCase struct {
+	name       string
+	op         string
+	xsh, wsh   []int
+	attrs      map[string]*graph.Attr
+	perChannel bool
+	axis       int64
+	nch        int // output channels
+	wzp        int8
+	clip       bool
+	xSigned    bool
+	ySigned    bool
+}
+
+type linData struct {
+	wq   []int8
+	sw   []float32
+	zw   []int8
+	b32  []int32
+	sx   float32
+	zx   int32
+	sy   float32
+	zy   int32
+	b    *qb
+	y    *graph.Value
+	xval *graph.Value
+}
+
+func (c linCase) build(seed uint64) *linData {
+	r := rand.New(rand.NewPCG(seed, 5))
+	d := &linData{b: newQB(c.name, seed), sx: 0.02, zx: 120, sy: 0.05, zy: 110}
+	if c.xSigned {
+		d.zx = -8
+	}
+	if c.ySigned {
+		d.zy = -18
+	}
+	b := d.b
+	x := b.input(c.xsh, c.xSigned, d.zx)
+	d.xval = x
+	d.wq = make([]int8, shapeNumel(c.wsh))
+	for i := range d.wq {
+		d.wq[i] = int8(r.IntN(255) - 127)
+	}
+	nq := 1
+	if c.perChannel {
+		nq = c.wsh[c.axis]
+	}
+	d.sw, d.zw = make([]float32, nq), make([]int8, nq)
+	for i := range d.sw {
+		d.sw[i] = float32(0.002 + 0.004*r.Float64())
+		d.zw[i] = c.wzp
+	}
+	var ws, wz *graph.Value
+	if c.perChannel {
+		ws = b.g.AddInitializer(b.name("ws"), tensor.FromFloat32(d.sw, nq))
+		wz = b.g.AddInitializer(b.name("wz"), tensor.FromInt8(d.zw, nq))
+	} else {
+		ws = b.g.AddInitializer(b.name("ws"), tensor.Scalar(d.sw[0]))
+		wz = b.g.AddInitializer(b.name("wz"), tensor.FromInt8(d.zw[:1]).Reshape())
+	}
+	wv := b.g.AddInitializer(b.name("wq"), tensor.FromInt8(d.wq, c.wsh...))
+	w := b.g.AddNode(b.name("dqw"), "DequantizeLinear", []*graph.Value{wv, ws, wz}, []string{b.name("w")}, map[string]*graph.Attr{"axis": graph.AInt(c.axis)}).Outputs[0]
+	in := []*graph.Value{b.dq(x, d.sx, d.zx, c.xSigned), w}
+	if c.op != "MatMul" {
+		d.b32 = make([]int32, c.nch)
+		bs := make([]float32, c.nch)
+		for i := range d.b32 {
+			d.b32[i] = int32(r.IntN(20001) - 10000)
+			s := d.sw[0]
+			if c.perChannel {
+				s = d.sw[i]
+			}
+			bs[i] = float32(d.sx * s)
+		}
+		bq := b.g.AddInitializer(b.name("bq"), tensor.FromInt32(d.b32, c.nch))
+		bsv := b.g.AddInitializer(b.name("bs"), tensor.FromFloat32(bs, c.nch))
+		bz := b.g.AddInitializer(b.name("bz"), tensor.FromInt32(make([]int32, c.nch), c.nch))
+		in = append(in, b.g.AddNode(b.name("dqb"), "DequantizeLinear", []*graph.Value{bq, bsv, bz}, []string{b.name("b")}, map[string]*graph.Attr{"axis": graph.AInt(0)}).Outputs[0])
+	}
+	v := b.node(c.op, in, c.attrs)
+	if c.clip {
+		v = b.node("Clip", []*graph.Value{v, b.scalar(0), b.scalar(6)}, nil)
+	}
+	d.y = b.q(v, d.sy, d.zy, c.ySigned)
+	return d
+}
+
+// TestQDQLinear checks the int8 Conv/ConvTranspose/MatMul steps: they
+// fuse (report), their outputs equal an independent int8 computation with
+// the graph's int32 bias bit for bit (QLinearConv/QLinearMatMul nodes, or
+// qconv's reference for ConvTranspose; int8 data shifted to uint8, Clip
+// applied as a clamp), are within one step of the literal graph, and do
+// not depend on the thread count.
+func TestQDQLinear(t *testing.T) {
+	pads1 := map[string]*graph.Attr{"pads": graph.AInts(1, 1, 1, 1)}
+	cases := []linCase{
+		{name: "conv-int32bias", op: "Conv", xsh: []int{1, 8, 9, 10}, wsh: []int{12, 8, 3, 3}, attrs: pads1, perChannel: true, nch: 12},
+		{name: "conv-wzp", op: "Conv", xsh: []int{2, 4, 7, 7}, wsh: []int{6, 4, 1, 1}, nch: 6, wzp: 3},
+		{name: "conv-clip6", op: "Conv", xsh: []int{1, 6, 8, 8}, wsh: []int{6, 1, 3, 3}, attrs: map[string]*graph.Attr{"group": graph.AInt(6), "pads": graph.AInts(1, 1, 1, 1), "strides": graph.AInts(2, 2)}, perChannel: true, nch: 6, clip: true},
+		{name: "conv-asym-pads", op: "Conv", xsh: []int{1, 3, 8, 9}, wsh: []int{5, 3, 3, 3}, attrs: map[string]*graph.Attr{"pads": graph.AInts(0, 1, 2, 1)}, perChannel: true, nch: 5},
+		{name: "conv1d", op: "Conv", xsh: []int{1, 16, 40}, wsh: []int{8, 16, 5}, attrs: map[string]*graph.Attr{"pads": graph.AInts(2, 2), "strides": graph.AInts(2)}, perChannel: true, nch: 8},
+		{name: "conv-int8", op: "Conv", xsh: []int{1, 5, 6, 6}, wsh: []int{7, 5, 3, 3}, nch: 7, xSigned: true, ySigned: true},
+		{name: "matmul-axis1-wzp", op: "MatMul", xsh: []int{3, 4, 20}, wsh: []int{20, 9}, perChannel: true, axis: 1, nch: 9, wzp: -2},
+		{name: "convT", op: "ConvTranspose", xsh: []int{1, 6, 5, 4}, wsh: []int{6, 4, 3, 3}, attrs: map[string]*graph.Attr{"strides": graph.AInts(2, 2), "pads": graph.AInts(1, 1, 1, 1), "output_padding": graph.AInts(1, 0)}, nch: 4},
+		{name: "convT-perchannel", op: "ConvTranspose", xsh: []int{2, 3, 4, 4}, wsh: []int{3, 5, 2, 2}, attrs: map[string]*graph.Attr{"strides": graph.AInts(2, 2)}, perChannel: true, axis: 1, nch: 5, clip: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.build(21)
+			m := d.b.model(d.y)
+			ref, err := Compile(m, Options{Reference: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.Run(context.Background(), d.b.feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first []int32
+			for _, th := range []int{1, 2} {
+				p, err := Compile(m, Options{Threads: th})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantAllInt8(t, p, map[string]string{"Conv": "QLinearConv", "MatMul": "QLinearMatMul", "ConvTranspose": "QLinearConvTranspose"}[c.op])
+				out, err := p.Run(context.Background(), d.b.feeds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := qvals(out[d.y.Name])
+				if first == nil {
+					first = got
+				}
+				wv := qvals(want[d.y.Name])
+				off := 0
+				for i := range got {
+					if got[i] != first[i] {
+						t.Fatalf("[%d]: %d with %d threads, %d with 1", i, got[i], th, first[i])
+					}
+					if diff := got[i] - wv[i]; diff < -1 || diff > 1 {
+						t.Fatalf("[%d]: fused %d, literal %d", i, got[i], wv[i])
+					} else if diff != 0 {
+						off++
+					}
+				}
+				if float64(off) > 0.02*float64(len(got)) {
+					t.Errorf("%d of %d one step off the literal graph", off, len(got))
+				}
+			}
+			exact := c.independent(t, d)
+			for i, v := range exact {
+				if first[i] != v {
+					t.Fatalf("[%d]: fused %d, independent int8 %d", i, first[i], v)
+				}
+			}
+		})
+	}
+}
+
+// independent computes the case with QLinearConv/QLinearMatMul nodes on
+// uint8 data (or qconv's ConvTranspose reference) and the int32 bias.
+func (c linCase) independent(t *testing.T, d *linData) []int32 {
+	x := d.b.feeds[d.xval.Name]
+	xb := bytesOf(x)
+	zx, zy := d.zx, d.zy
+	if c.xSigned {
+		xb, zx = flip128(nil, xb), zx+128
+	}
+	if c.ySigned {
+		zy += 128
+	}
+	lo, hi := int32(0), int32(255)
+	if c.clip {
+		lo = max(lo, qmath.Quantize(0, d.sy, zy, 0, 255))
+		hi = min(hi, qmath.Quantize(6, d.sy, zy, 0, 255))
+	}
+	var out []int32
+	if c.op == "ConvTranspose" {
+		p := qconv.TransposeParams{InZeroPoint: zx}
+		p.ConvTranspose2DParams = conv.ConvTranspose2DParams{N: c.xsh[0], C: c.xsh[1], H: c.xsh[2], W: c.xsh[3], OutC: c.nch, KH: c.wsh[2], KW: c.wsh[3]}
+		if s, ok := c.attrs["strides"]; ok {
+			p.StrideH, p.StrideW = int(s.Is[0]), int(s.Is[1])
+		}
+		if s, ok := c.attrs["pads"]; ok {
+			p.PadH, p.PadW = int(s.Is[0]), int(s.Is[1])
+		}
+		if s, ok := c.attrs["output_padding"]; ok {
+			p.OutPadH, p.OutPadW = int(s.Is[0]), int(s.Is[1])
+		}
+		mult := make([]float32, c.nch)
+		for i := range c.nch {
+			s, z := d.sw[0], d.zw[0]
+			if c.perChannel {
+				s, z = d.sw[i], d.zw[i]
+			}
+			p.WeightZeroPoints = append(p.WeightZeroPoints, int32(z))
+			mult[i] = qmath.Multiplier(d.sx, s, d.sy)
+		}
+		y := make([]uint8, p.Norm().OutputLen())
+		qconv.ConvTranspose2DReference(&p, xb, d.wq, &qgemm.Requant{Bias: d.b32, Multiplier: mult, ZeroPoint: zy, Min: lo, Max: hi}, y)
+		out = qvals(tensor.FromUint8(y, len(y)))
+	} else {
+		g := graph.New("ql")
+		dims := make([]int64, len(c.xsh))
+		for i, v := range c.xsh {
+			dims[i] = int64(v)
+		}
+		xv := g.AddInput("x", graph.TensorType(graph.Uint8, dims...))
+		nq := len(d.sw)
+		var ws, wz *graph.Value
+		if nq == 1 {
+			ws, wz = g.AddInitializer("ws", tensor.Scalar(d.sw[0])), g.AddInitializer("wz", tensor.FromInt8(d.zw[:1]).Reshape())
+		} else {
+			ws, wz = g.AddInitializer("ws", tensor.FromFloat32(d.sw, nq)), g.AddInitializer("wz", tensor.FromInt8(d.zw, nq))
+		}
+		in := []*graph.Value{xv, g.AddInitializer("xs", tensor.Scalar(d.sx)), g.AddInitializer("xz", tensor.FromUint8([]uint8{uint8(zx)}).Reshape()),
+			g.AddInitializer("w", tensor.FromInt8(d.wq, c.wsh...)), ws, wz,
+			g.AddInitializer("ys", tensor.Scalar(d.sy)), g.AddInitializer("yz", tensor.FromUint8([]uint8{uint8(zy)}).Reshape())}
+		op := "QLinearMatMul"
+		if c.op == "Conv" {
+			op = "QLinearConv"
+			in = append(in, g.AddInitializer("b", tensor.FromInt32(d.b32, len(d.b32))))
+		}
+		g.Outputs = g.AddNode("ql", op, in, []string{"y"}, c.attrs).Outputs
+		y, _ := runModel(t, model(g, 13), Options{}, map[string]*tensor.Tensor{"x": tensor.FromUint8(xb, c.xsh...)})
+		out = qvals(y)
+		for i := range out {
+			out[i] = min(max(out[i], lo), hi)
+		}
+	}
+	if c.ySigned {
+		for i := range out {
+			out[i] -= 128
+		}
+	}
+	return out
+}
+
+// TestQDQLinearBiasExact checks that an int32 bias given through
+// DequantizeLinear is used as it is: biases above 2^24 do not survive a
+// round trip through float32, and the fused step must hold them exactly.
+func TestQDQLinearBiasExact(t *testing.T) {
+	c := linCase{name: "bias", op: "Conv", xsh: []int{1, 2, 3, 3}, wsh: []int{3, 2, 1, 1}, nch: 3}
+	d := c.build(3)
+	for i := range d.b32 {
+		d.b32[i] = 1<<24 + 1 + int32(i)*2
+	}
+	p, err := Compile(d.b.model(d.y), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := p.main.steps[0].kernel.(*qlinearKernel)
+	for i, v := range k.req.Bias {
+		if v != d.b32[i] {
+			t.Fatalf("bias[%d] = %d, want %d", i, v, d.b32[i])
+		}
+	}
+	// Dequantizing and rounding again loses these values.
+	s := float32(d.sx * d.sw[0])
+	if v := qmath.Quantize(qmath.Dequantize(d.b32[0], 0, s), s, 0, math.MinInt32, math.MaxInt32); v == d.b32[0] {
+		t.Fatalf("bias %d survives a float round trip; the test would not show exactness", v)
+	}
+}
+
+// TestQDQLinearNotFused: a Conv whose float output has a second reader,
+// or whose Relu output is returned, stays literal.
+func TestQDQLinearNotFused(t *testing.T) {
+	c := linCase{name: "kept", op: "Conv", xsh: []int{1, 2, 4, 4}, wsh: []int{3, 2, 1, 1}, nch: 3}
+	d := c.build(3)
+	conv := d.y.Producer.Inputs[0]
+	p := runQDQBoth(t, d.b.model(d.y, d.b.node("Neg", []*graph.Value{conv}, nil)), d.b.feeds)
+	if pat, _ := int8Nodes(p); len(pat) != 0 {
+		t.Fatalf("fused %v with the conv output read twice", pat)
+	}
+	c.clip = true
+	d = c.build(3)
+	clip := d.y.Producer.Inputs[0]
+	p = runQDQBoth(t, d.b.model(d.y, clip), d.b.feeds)
+	if pat, _ := int8Nodes(p); len(pat) != 0 {
+		t.Fatalf("fused %v with the Clip output returned", pat)
+	}
+}

@@ -1,0 +1,124 @@
+package exec
+
+import (
+	"testing"
+
+	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/tensor"
+)
+
+// TestQDQMove checks data movement, MaxPool, Concat, AveragePool,
+// GlobalAveragePool and Resize between DequantizeLinear and
+// QuantizeLinear against the literal graph bit for bit, with the output
+// qparams equal to the input's (bytes moved as they are) and different
+// (a requantizing table, or the float core's quantization).
+func TestQDQMove(t *testing.T) {
+	type build func(b *qb, x *graph.Value) []*graph.Value
+	one := func(op string, extra func(b *qb) []*graph.Value, attrs map[string]*graph.Attr) build {
+		return func(b *qb, x *graph.Value) []*graph.Value {
+			in := []*graph.Value{x}
+			if extra != nil {
+				in = append(in, extra(b)...)
+			}
+			return []*graph.Value{b.node(op, in, attrs)}
+		}
+	}
+	ints := func(v ...int64) func(b *qb) []*graph.Value {
+		return func(b *qb) []*graph.Value { return []*graph.Value{b.ints(v...)} }
+	}
+	cases := []struct {
+		name    string
+		f       build
+		pattern string
+		shape   []int
+	}{
+		{name: "reshape", f: one("Reshape", ints(2, -1), nil), pattern: "QMoveReshape"},
+		{name: "transpose", f: one("Transpose", nil, map[string]*graph.Attr{"perm": graph.AInts(0, 2, 3, 1)}), pattern: "QMoveTranspose"},
+		{name: "flatten", f: one("Flatten", nil, map[string]*graph.Attr{"axis": graph.AInt(2)}), pattern: "QMoveFlatten"},
+		{name: "unsqueeze", f: one("Unsqueeze", ints(0), nil), pattern: "QMoveUnsqueeze"},
+		{name: "squeeze", f: one("Squeeze", ints(0), nil), pattern: "QMoveSqueeze", shape: []int{1, 3, 5, 4}},
+		{name: "slice", f: one("Slice", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.ints(1, 0), b.ints(3, 4), b.ints(2, 3), b.ints(1, 2)}
+		}, nil), pattern: "QMoveSlice"},
+		{name: "gather", f: one("Gather", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.g.AddInitializer(b.name("idx"), tensor.FromInt64([]int64{2, 0, -1}, 3))}
+		}, map[string]*graph.Attr{"axis": graph.AInt(1)}), pattern: "QMoveGather"},
+		{name: "split", f: func(b *qb, x *graph.Value) []*graph.Value {
+			return b.nodeN("Split", []*graph.Value{x, b.ints(2, 3)}, 2, map[string]*graph.Attr{"axis": graph.AInt(2)})
+		}, pattern: "QMoveSplit"},
+		{name: "maxpool", f: one("MaxPool", nil, map[string]*graph.Attr{"kernel_shape": graph.AInts(3, 3), "strides": graph.AInts(2, 2), "pads": graph.AInts(1, 1, 1, 1)}), pattern: "QLinearMaxPool"},
+		{name: "avgpool", f: one("AveragePool", nil, map[string]*graph.Attr{"kernel_shape": graph.AInts(3, 3), "pads": graph.AInts(1, 0, 1, 1)}), pattern: "QLinearAveragePool (float32 core)"},
+		{name: "gap", f: one("GlobalAveragePool", nil, nil), pattern: "QLinearGlobalAveragePool (float32 core)"},
+		{name: "resize-nearest", f: one("Resize", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 2, 2}, 4))}
+		}, map[string]*graph.Attr{"mode": graph.AString("nearest")}), pattern: "QLinearResize (float32 core)"},
+		{name: "resize-linear", f: one("Resize", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 1.5, 2}, 4))}
+		}, map[string]*graph.Attr{"mode": graph.AString("linear")}), pattern: "QLinearResize (float32 core)"},
+	}
+	for _, c := range cases {
+		for _, same := range []bool{true, false} {
+			name := c.name + "/same"
+			if !same {
+				name = c.name + "/requant"
+			}
+			t.Run(name, func(t *testing.T) {
+				b := newQB(c.name, 11)
+				shape := c.shape
+				if shape == nil {
+					shape = []int{2, 3, 5, 4}
+				}
+				x := b.input(shape, false, 77)
+				outs := c.f(b, b.dq(x, 0.03, 77, false))
+				var ys []*graph.Value
+				for _, o := range outs {
+					if same {
+						ys = append(ys, b.q(o, 0.03, 77, false))
+					} else {
+						ys = append(ys, b.q(o, 0.025, 100, false))
+					}
+				}
+				p := runQDQBoth(t, b.model(ys...), b.feeds)
+				wantAllInt8(t, p, c.pattern)
+			})
+		}
+	}
+}
+
+// TestQDQConcat checks Concat of DQ'd inputs with equal and different
+// qparams (and an int8 input) against the literal graph bit for bit.
+func TestQDQConcat(t *testing.T) {
+	for _, mixed := range []bool{false, true} {
+		b := newQB("concat", 4)
+		a := b.dq(b.input([]int{2, 3, 4}, false, 128), 0.05, 128, false)
+		var c *graph.Value
+		if mixed {
+			c = b.dq(b.input([]int{2, 5, 4}, true, -3), 0.08, -3, true)
+		} else {
+			c = b.dq(b.input([]int{2, 5, 4}, false, 128), 0.05, 128, false)
+		}
+		cat := b.node("Concat", []*graph.Value{a, c, a}, map[string]*graph.Attr{"axis": graph.AInt(1)})
+		p := runQDQBoth(t, b.model(b.q(cat, 0.05, 128, false)), b.feeds)
+		wantAllInt8(t, p, "QLinearConcat")
+	}
+	// Not fused: the float concatenation is read by a second node.
+	b := newQB("kept", 4)
+	a := b.dq(b.input([]int{2, 3}, false, 128), 0.05, 128, false)
+	cat := b.node("Concat", []*graph.Value{a, a}, map[string]*graph.Attr{"axis": graph.AInt(0)})
+	p := runQDQBoth(t, b.model(b.q(cat, 0.05, 128, false), b.node("Neg", []*graph.Value{cat}, nil)), b.feeds)
+	if pat, _ := int8Nodes(p); len(pat) != 0 {
+		t.Fatalf("fused %v with the float result read twice", pat)
+	}
+}
+
+// TestQDQMoveNotFused: a Transpose whose float output is a graph output
+// stays literal.
+func TestQDQMoveNotFused(t *testing.T) {
+	b := newQB("kept", 4)
+	x := b.dq(b.input([]int{2, 3}, false, 128), 0.05, 128, false)
+	tr := b.node("Transpose", []*graph.Value{x}, nil)
+	p := runQDQBoth(t, b.model(b.q(tr, 0.05, 128, false), tr), b.feeds)
+	if pat, _ := int8Nodes(p); len(pat) != 0 {
+		t.Fatalf("fused %v with the float result returned", pat)
+	}
+}
