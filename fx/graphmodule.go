@@ -8,6 +8,7 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/nn"
+	"github.com/quanta-go/quanta/ops"
 	"github.com/quanta-go/quanta/quant/fakequant"
 	"github.com/quanta-go/quanta/quant/observer"
 	"github.com/quanta-go/quanta/tensor"
@@ -44,7 +45,7 @@ type GraphModule struct {
 	params map[string]bool
 
 	observers map[*graph.Value]observer.Observer
-	weights   map[*graph.Node]map[int]observer.Observer
+	weights   map[*graph.Node]map[int]weightHook
 }
 
 // GraphModuleOptions configure NewGraphModule.
@@ -190,8 +191,8 @@ func (gm *GraphModule) step(n *graph.Node, vals map[*graph.Value]*tensor.Tensor)
 		if !ok {
 			return fmt.Errorf("fx: GraphModule: node %s reads %q before it is computed", n, v.Name)
 		}
-		if obs := gm.weights[n][i]; obs != nil {
-			if t, err = applyObserver(obs, t); err != nil {
+		if h, ok := gm.weights[n][i]; ok {
+			if t, err = h.apply(t); err != nil {
 				return fmt.Errorf("fx: GraphModule: node %s: weight %q: %w", n, v.Name, err)
 			}
 		}
@@ -278,11 +279,27 @@ func (gm *GraphModule) SetObservers(obs map[string]observer.Observer) error {
 	return nil
 }
 
-// WeightInput names input Input of the node called Node: a weight that a
-// weight observer or fake quantizer watches.
-type WeightInput struct {
+// WeightHook attaches an observer or fake quantizer to input Input (a
+// weight) of the node called Node.
+type WeightHook struct {
 	Node  string
 	Input int
+	// Observer records the weight, or fake-quantizes it when it is a
+	// fakequant.FakeQuantizer.
+	Observer observer.Observer
+	// Axis is the weight's output-channel axis: the observer sees the
+	// weight with that axis moved first (as graph/quantize's weight
+	// observers expect), and the result is moved back.
+	Axis int
+	// PerTensor makes the observer see the weight as one row [1, numel].
+	PerTensor bool
+}
+
+// weightHook is a WeightHook resolved to its node.
+type weightHook struct {
+	obs       observer.Observer
+	axis      int
+	perTensor bool
 }
 
 // SetWeightObservers attaches observers to node inputs (weights),
@@ -290,31 +307,58 @@ type WeightInput struct {
 // observer, or replaced by its fake-quantized value for a
 // fakequant.FakeQuantizer, as the node reads it (the parameter itself is
 // not changed, so the optimizer updates the float weight, as in PyTorch's
-// QAT modules). An unknown node or input index is an error.
-func (gm *GraphModule) SetWeightObservers(obs map[WeightInput]observer.Observer) error {
+// QAT modules). An unknown node, input or axis is an error.
+func (gm *GraphModule) SetWeightObservers(hooks []WeightHook) error {
 	byName := map[string]*graph.Node{}
 	for _, n := range gm.order {
 		byName[n.Name] = n
 	}
-	m := map[*graph.Node]map[int]observer.Observer{}
-	for k, o := range obs {
-		n, ok := byName[k.Node]
+	m := map[*graph.Node]map[int]weightHook{}
+	for _, h := range hooks {
+		n, ok := byName[h.Node]
 		if !ok {
-			return fmt.Errorf("fx: SetWeightObservers: the graph has no node %q", k.Node)
+			return fmt.Errorf("fx: SetWeightObservers: the graph has no node %q", h.Node)
 		}
-		if k.Input < 0 || k.Input >= len(n.Inputs) || n.Inputs[k.Input] == nil {
-			return fmt.Errorf("fx: SetWeightObservers: node %s has no input %d", n, k.Input)
+		if h.Input < 0 || h.Input >= len(n.Inputs) || n.Inputs[h.Input] == nil {
+			return fmt.Errorf("fx: SetWeightObservers: node %s has no input %d", n, h.Input)
 		}
-		if o == nil {
-			return fmt.Errorf("fx: SetWeightObservers: nil observer for input %d of %s", k.Input, n)
+		if h.Observer == nil {
+			return fmt.Errorf("fx: SetWeightObservers: nil observer for input %d of %s", h.Input, n)
+		}
+		if r := n.Inputs[h.Input].Type.Rank(); h.Axis < 0 || r >= 0 && h.Axis >= max(r, 1) {
+			return fmt.Errorf("fx: SetWeightObservers: axis %d for input %d of %s (rank %d)", h.Axis, h.Input, n, r)
 		}
 		if m[n] == nil {
-			m[n] = map[int]observer.Observer{}
+			m[n] = map[int]weightHook{}
 		}
-		m[n][k.Input] = o
+		m[n][h.Input] = weightHook{h.Observer, h.Axis, h.PerTensor}
 	}
 	gm.weights = m
 	return nil
+}
+
+// apply observes or fake-quantizes weight w in the observer's layout.
+func (h weightHook) apply(w *tensor.Tensor) (*tensor.Tensor, error) {
+	switch {
+	case h.perTensor:
+		y, err := applyObserver(h.obs, ops.Reshape(w, 1, w.Numel()))
+		if err != nil {
+			return nil, err
+		}
+		return ops.Reshape(y, w.Shape()...), nil
+	case h.axis != 0:
+		perm := make([]int, w.NDim())
+		for i := range perm {
+			perm[i] = i
+		}
+		perm[0], perm[h.axis] = h.axis, 0
+		y, err := applyObserver(h.obs, ops.Permute(w, perm...))
+		if err != nil {
+			return nil, err
+		}
+		return ops.Permute(y, perm...), nil
+	}
+	return applyObserver(h.obs, w)
 }
 
 // SupportedOpTypes returns the ONNX operator types GraphModule interprets,

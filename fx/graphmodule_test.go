@@ -360,7 +360,7 @@ func TestGraphModuleObservers(t *testing.T) {
 	if err := gm.SetObservers(map[string]observer.Observer{"output": out}); err != nil {
 		t.Fatal(err)
 	}
-	if err := gm.SetWeightObservers(map[WeightInput]observer.Observer{{Node: gemm.Name, Input: 1}: wq}); err != nil {
+	if err := gm.SetWeightObservers([]WeightHook{{Node: gemm.Name, Input: 1, Observer: wq}}); err != nil {
 		t.Fatal(err)
 	}
 	y = gm.Forward(x)
@@ -389,7 +389,7 @@ func TestGraphModuleObservers(t *testing.T) {
 	if err := gm.SetObservers(map[string]observer.Observer{"nope": mm}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown value: %v", err)
 	}
-	if err := gm.SetWeightObservers(map[WeightInput]observer.Observer{{Node: gemm.Name, Input: 7}: wq}); err == nil {
+	if err := gm.SetWeightObservers([]WeightHook{{Node: gemm.Name, Input: 7, Observer: wq}}); err == nil {
 		t.Error("input 7 of a Gemm was accepted")
 	}
 }
@@ -446,4 +446,38 @@ func TestSupportedOpTypesCoverTracing(t *testing.T) {
 		}
 	}
 	t.Logf("%d traced operator types, %d interpreted", len(seen), len(sup))
+}
+
+// TestGraphModuleWeightAxis fake-quantizes the [K, N] weight of a MatMul
+// per output channel (axis 1): the observer sees it channels first, the
+// node reads per-channel fake quantization along axis 1.
+func TestGraphModuleWeightAxis(t *testing.T) {
+	rng := tensor.NewRNG(4)
+	g := graph.New("g")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 2, 3))
+	w := g.AddInitializer("w", tensor.Randn(rng, 3, 4))
+	n := g.AddNode("mm", "MatMul", []*graph.Value{x, w}, []string{"y"}, nil)
+	g.Outputs = append(g.Outputs, n.Outputs[0])
+	gm, err := NewGraphModule(&graph.Model{Graph: g, Opsets: map[string]int64{"": 17}}, GraphModuleOptions{Parameters: []string{"w"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fq := fakequant.New(observer.NewPerChannelMinMax(observer.Config{Dtype: tensor.QInt8, QScheme: tensor.PerChannelSymmetric}))
+	if err := gm.SetWeightObservers([]WeightHook{{Node: "mm", Input: 1, Observer: fq, Axis: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	in := tensor.Randn(rng, 2, 3)
+	y := gm.Forward(in)
+	q, err := fq.CalculateQParams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Scale) != 4 {
+		t.Fatalf("%d scales, want one per output column", len(q.Scale))
+	}
+	want := ops.MatMul(in, ops.FakeQuantizePerChannel(w.Const, q.Scale, q.ZeroPoint, 1, -128, 127))
+	assertCloseQuiet(t, "per-column fake quantization", y, want, 0, new(float64))
+	if err := gm.SetWeightObservers([]WeightHook{{Node: "mm", Input: 1, Observer: fq, Axis: 2}}); err == nil {
+		t.Error("axis 2 of a 2-D weight accepted")
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/quanta-go/quanta/autograd"
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/graph/exec"
-	"github.com/quanta-go/quanta/internal/demo"
 	"github.com/quanta-go/quanta/nn"
 	"github.com/quanta-go/quanta/onnx"
 	"github.com/quanta-go/quanta/ops"
@@ -124,10 +123,10 @@ func roundTrip(t *testing.T, m *graph.Model, ins ...*tensor.Tensor) *graph.Model
 	return back
 }
 
-func newDemo(t *testing.T) (*demo.Net, *tensor.Tensor) {
+func newDemo(t *testing.T) (*demoNet, *tensor.Tensor) {
 	t.Helper()
 	rng := tensor.NewRNG(7)
-	net, err := demo.NewNet(4, rng)
+	net, err := newDemoNet(4, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
