@@ -80,14 +80,17 @@ func outputFile(name string) string {
 }
 
 func runFlags(e *env) (*flag.FlagSet, func(args []string) error) {
-	fs := newFlagSet("run", "MODEL.onnx [-i NAME=FILE.npy|FILE.pb ...] [--inputs FILE.npz] -o OUTDIR [--threads N]",
-		"Runs an ONNX model in float on quanta's kernels and writes each output to\n"+
-			"OUTDIR/<output>.npy ('/' and ':' in output names become '_').")
+	fs := newFlagSet("run", "MODEL.onnx [-i NAME=FILE.npy|FILE.pb ...] [--inputs FILE.npz] -o OUTDIR [--threads N] [--reference] [--report]",
+		"Runs an ONNX model on quanta's kernels and writes each output to\n"+
+			"OUTDIR/<output>.npy ('/' and ':' in output names become '_'). The quantized\n"+
+			"patterns of a QDQ model run as int8 kernels (--reference: literally).")
 	var pairs inputFlags
 	fs.Var(&pairs, "i", "an input as `NAME=FILE` (.npy or TensorProto .pb); repeatable")
 	npz := fs.String("inputs", "", "inputs from an .npz `FILE` keyed by input name")
 	out := fs.String("o", "", "output `DIR` (created if missing)")
 	threads := fs.Int("threads", 0, "threads per op (0: one per CPU)")
+	reference := fs.Bool("reference", false, "run a QDQ model literally (dequantize, float op, quantize) instead of fusing its patterns into int8 kernels")
+	report := fs.Bool("report", false, "print which nodes ran in int8 kernels and which in float, with the float fallbacks by node")
 	return fs, func(args []string) error {
 		if len(args) != 1 {
 			return usageError{"want exactly one MODEL.onnx"}
@@ -98,9 +101,13 @@ func runFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		if *threads < 0 {
 			return usageError{fmt.Sprintf("--threads must be 0 or more, got %d", *threads)}
 		}
-		_, p, err := loadModel(args[0], *threads)
+		m, err := onnx.Load(args[0])
 		if err != nil {
 			return err
+		}
+		p, err := exec.Compile(m, exec.Options{Threads: *threads, Reference: *reference})
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
 		}
 		in, err := readInputs(pairs, *npz)
 		if err != nil {
@@ -122,8 +129,42 @@ func runFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			}
 			fmt.Fprintf(e.stdout, "%s\t%s%v\t%s\n", name, res[name].DType(), res[name].Shape(), path)
 		}
+		if *report {
+			printQuantReport(e, p.QuantReport())
+		}
 		fmt.Fprintf(e.stderr, "ran %s in %.2f ms\n", filepath.Base(args[0]), float64(elapsed)/1e6)
 		return nil
+	}
+}
+
+// printQuantReport prints the nodes run in int8 kernels and in float per
+// operator type, then every float node (the fallbacks of a quantized
+// model).
+func printQuantReport(e *env, rows []exec.QuantNode) {
+	sum := exec.SummarizeQuant(rows)
+	var i8, fl int
+	for _, s := range sum {
+		i8 += s.Int8
+		fl += s.Float
+	}
+	fmt.Fprintf(e.stdout, "\nnodes: %d int8, %d float\n%-24s %6s %6s\n", i8, fl, "op", "int8", "float")
+	for _, s := range sum {
+		fmt.Fprintf(e.stdout, "%-24s %6d %6d\n", s.Op, s.Int8, s.Float)
+	}
+	if fl == 0 {
+		fmt.Fprintln(e.stdout, "float fallbacks: none")
+		return
+	}
+	fmt.Fprintf(e.stdout, "float fallbacks (%d):\n", fl)
+	for _, r := range rows {
+		if r.Int8 {
+			continue
+		}
+		name := r.Node
+		if r.Graph != "" {
+			name = r.Graph + ": " + name
+		}
+		fmt.Fprintf(e.stdout, "  %-22s %s\n", r.Op, name)
 	}
 }
 
