@@ -22,12 +22,14 @@ func demoFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			"(the linear layer), static (fused, calibrated on 256 training digits) and\n"+
 			"quantization-aware training (one epoch of fine-tuning). For each form it reports\n"+
 			"the accuracy on the other 2,000 digits, the size as saved, the batch-1 latency\n"+
-			"(median) and the speedup over float.")
+			"(median) and the speedup over float. Graph mode (fx_static, fx_qat) quantizes the\n"+
+			"same float model traced, with no stubs and no fuse list.")
 	def := demo.DefaultConfig()
 	epochs := fs.Int("epochs", def.Epochs, "training epochs")
 	seed := fs.Uint64("seed", def.Seed, "seed for initialization and shuffling")
 	threads := fs.Int("threads", 0, "threads per op (0: one per CPU)")
 	engine := fs.String("engine", def.Engine, "quantization preset: x86, fbgemm, qnnpack, onednn or quanta")
+	graphMode := fs.Bool("graph-mode", def.GraphMode, "also quantize in graph mode (rows fx_static and fx_qat)")
 	jsonPath := fs.String("json", "", "also write the results as JSON to `FILE`")
 	return fs, func(args []string) error {
 		if len(args) > 0 {
@@ -43,7 +45,7 @@ func demoFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			return usageError{fmt.Sprintf("--engine: %v", err)}
 		}
 		cfg := def
-		cfg.Epochs, cfg.Seed, cfg.Threads, cfg.Engine = *epochs, *seed, *threads, *engine
+		cfg.Epochs, cfg.Seed, cfg.Threads, cfg.Engine, cfg.GraphMode = *epochs, *seed, *threads, *engine, *graphMode
 		cfg.Progress = newProgress(e.stderr, e.stderrIsTerminal)
 		return runDemo(e, cfg, *jsonPath)
 	}

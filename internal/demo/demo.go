@@ -67,6 +67,11 @@ type Config struct {
 	// QATLR is the Adam learning rate of QAT fine-tuning (cosine decay to
 	// zero).
 	QATLR float64
+	// GraphMode adds the graph-mode rows (fx_static, fx_qat): the float
+	// model traced and quantized by package fx with no stubs and no fuse
+	// list, calibrated on the same digits as the static row, and QAT
+	// fine-tuned as the qat row. DefaultConfig sets it.
+	GraphMode bool
 	// Progress receives progress reports; nil means none.
 	Progress Progress
 }
@@ -76,7 +81,7 @@ type Config struct {
 // 2e-3 with cosine decay, 8 epochs.
 func DefaultConfig() Config {
 	return Config{Epochs: 8, Seed: 1, Train: 8000, Test: 2000, Width: 16, BatchSize: 64, LR: 2e-3, Shift: 1, LatencyRuns: 300,
-		Engine: "x86", Calibration: 256, QATEpochs: 1, QATLR: 1e-4}
+		Engine: "x86", Calibration: 256, QATEpochs: 1, QATLR: 1e-4, GraphMode: true}
 }
 
 func (c Config) withDefaults() Config {
@@ -241,6 +246,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if rep.QAT, err = measure(ctx, "qat", q, testSet, cfg, prog); err != nil {
 		return nil, err
 	}
+	if cfg.GraphMode {
+		if err := graphMode(ctx, model, trainSet, testSet, cfg, prog, rep); err != nil {
+			return nil, err
+		}
+	}
 	rep.setSpeedups()
 	return rep, nil
 }
@@ -341,7 +351,7 @@ func train(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Pr
 
 // trainLoop is train with a phase-name prefix and functions to call before
 // given (0-based) steps.
-func trainLoop(ctx context.Context, model *Net, ds data.Dataset, cfg Config, prog Progress, prefix string, at map[int]func()) error {
+func trainLoop(ctx context.Context, model nn.Layer, ds data.Dataset, cfg Config, prog Progress, prefix string, at map[int]func()) error {
 	loader, err := data.NewDataLoader(ds, data.LoaderOptions{BatchSize: cfg.BatchSize, Shuffle: true, Seed: cfg.Seed, DropLast: true})
 	if err != nil {
 		return err
@@ -400,12 +410,12 @@ func trainLoop(ctx context.Context, model *Net, ds data.Dataset, cfg Config, pro
 
 // measure evaluates accuracy on ds, the saved size and the batch-1 latency
 // of model, the form called name ("float", "dynamic", ...).
-func measure(ctx context.Context, name string, model *Net, ds data.Dataset, cfg Config, prog Progress) (*Result, error) {
+func measure(ctx context.Context, name string, model nn.Layer, ds data.Dataset, cfg Config, prog Progress) (*Result, error) {
 	acc, err := evaluate(ctx, name, model, ds, prog)
 	if err != nil {
 		return nil, err
 	}
-	size, err := savedSize(model)
+	size, err := sizeOf(model)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +432,7 @@ func measure(ctx context.Context, name string, model *Net, ds data.Dataset, cfg 
 
 // evaluate returns the fraction of ds that model classifies correctly, in
 // evaluation mode without autograd.
-func evaluate(ctx context.Context, name string, model *Net, ds data.Dataset, prog Progress) (float64, error) {
+func evaluate(ctx context.Context, name string, model nn.Layer, ds data.Dataset, prog Progress) (float64, error) {
 	loader, err := data.NewDataLoader(ds, data.LoaderOptions{BatchSize: 250})
 	if err != nil {
 		return 0, err
@@ -451,7 +461,7 @@ func evaluate(ctx context.Context, name string, model *Net, ds data.Dataset, pro
 // latency returns the median wall time of runs forward passes of model on
 // the single image x, in evaluation mode without autograd, after a few
 // warm-up passes.
-func latency(ctx context.Context, name string, model *Net, x *tensor.Tensor, runs int, prog Progress) (time.Duration, error) {
+func latency(ctx context.Context, name string, model nn.Layer, x *tensor.Tensor, runs int, prog Progress) (time.Duration, error) {
 	nn.Eval(model)
 	defer nn.Train(model)
 	prog.Begin("latency "+name, runs)

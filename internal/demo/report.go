@@ -43,6 +43,15 @@ type Report struct {
 	// QAT is the float model fine-tuned with quantization-aware training
 	// and converted to int8.
 	QAT *Result `json:"qat,omitempty"`
+	// FXStatic is the float model quantized in graph mode (package fx):
+	// traced with no stubs and no fuse list, batch norms folded, patterns
+	// fused, calibrated on the static row's digits, converted to a QDQ
+	// model run by graph/exec's int8 kernels. Its size is the ONNX file's.
+	FXStatic *Result `json:"fx_static,omitempty"`
+	// FXQAT is the float model fine-tuned with graph-mode QAT
+	// (fx.PrepareQATFX: fake quantization on the BN-folded weights) and
+	// converted as FXStatic.
+	FXQAT *Result `json:"fx_qat,omitempty"`
 
 	// Config is the configuration the report was made with (defaults filled).
 	Config Config `json:"-"`
@@ -61,7 +70,8 @@ type Row struct {
 // Rows returns the produced results in a fixed order, named as in the JSON.
 func (r *Report) Rows() []Row {
 	var rows []Row
-	for _, row := range []Row{{"float", r.Float}, {"dynamic", r.Dynamic}, {"static", r.Static}, {"qat", r.QAT}} {
+	for _, row := range []Row{{"float", r.Float}, {"dynamic", r.Dynamic}, {"static", r.Static}, {"qat", r.QAT},
+		{"fx_static", r.FXStatic}, {"fx_qat", r.FXQAT}} {
 		if row.Result != nil {
 			rows = append(rows, row)
 		}
