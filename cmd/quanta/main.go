@@ -47,6 +47,7 @@ func commands() []command {
 		{name: "run", summary: "run an ONNX model on inputs from .npy/.pb/.npz files; write its outputs as .npy", flags: runFlags},
 		{name: "inspect", summary: "show an ONNX model's inputs, outputs, opsets, operators and parameters", flags: inspectFlags},
 		{name: "bench", summary: "measure an ONNX model's latency (p50/p90/p99) and throughput", flags: benchFlags},
+		{name: "compare", summary: "compare a float model with its quantized version layer by layer (SQNR, cosine; HTML report)", flags: compareFlags},
 		{name: "quantize", summary: "quantize an ONNX model (static with calibration data, or dynamic) to a QDQ ONNX model", flags: quantizeFlags},
 	}
 }
