@@ -83,8 +83,18 @@ func (m *qdqFuser) matchLinear(i int) {
 		return
 	}
 	n := st.node
-	if !m.literal(st) || len(st.out) != 1 || len(n.Inputs) < 2 {
+	if len(st.out) != 1 || len(n.Inputs) < 2 {
 		return
+	}
+	// A BatchNormalization the float rewrite folded into the Conv step
+	// (its output is the step's): its per-channel affine map goes into the
+	// multipliers and the bias.
+	var bn *bnAffine
+	if !m.literal(st) {
+		var ok bool
+		if bn, ok = m.foldedBN(st); !ok {
+			return
+		}
 	}
 	x, ok := m.act(st.in[0])
 	if !ok {
@@ -103,6 +113,9 @@ func (m *qdqFuser) matchLinear(i int) {
 		k.zx += 128
 	}
 	k.nodes = append(k.nodes, m.sp.steps[x.dq].node, n)
+	if bn != nil {
+		k.nodes = append(k.nodes, bn.node)
+	}
 	var cout int
 	var biasV *graph.Value
 	// chOf maps an output channel to its weight qparams index.
@@ -229,6 +242,22 @@ func (m *qdqFuser) matchLinear(i int) {
 		mult[c] = qmath.Multiplier(x.scale, sw.scale[chOf(c)], q.scale)
 		zws[c] = sw.zp[chOf(c)]
 	}
+	if bn != nil {
+		if len(bn.a) != cout {
+			return
+		}
+		if b32 == nil {
+			b32 = make([]int32, cout)
+		}
+		blo, bhi, _ := qRange(tensor.Int32)
+		for c := range cout {
+			// y = a*(S*acc + b) + t = a*S*(acc + (b + t/a)/S), S = sx*sw[c].
+			sc := float64(float32(x.scale * sw.scale[chOf(c)]))
+			b := float64(b32[c])*sc + float64(bn.t[c])/float64(bn.a[c])
+			b32[c] = qmath.Saturate(int64(math.Max(math.Min(math.RoundToEven(b/sc), 1<<40), -1<<40)), blo, bhi)
+			mult[c] = float32(sc * float64(bn.a[c]) / float64(q.scale))
+		}
+	}
 	off := int32(0)
 	if q.signed {
 		off = 128
@@ -258,6 +287,68 @@ func (m *qdqFuser) matchLinear(i int) {
 	}
 	ns := step{node: n, kernel: k, in: []int{x.src}, out: []int{q.out}}
 	m.commit(ns, consumed, []actQ{x})
+}
+
+// bnAffine is a folded BatchNormalization: y = a[c]*x + t[c].
+type bnAffine struct {
+	node *graph.Node
+	a, t []float32
+}
+
+// foldedBN returns the BatchNormalization the float rewrite folded into
+// Conv or ConvTranspose step st (with the node's own inputs): the only
+// reader of the node's output, producing the step's output.
+func (m *qdqFuser) foldedBN(st *step) (*bnAffine, bool) {
+	n := st.node
+	if !(isOp(st, "Conv") || isOp(st, "ConvTranspose")) || len(st.in) != len(n.Inputs) || len(n.Outputs) != 1 {
+		return nil, false
+	}
+	for i, v := range n.Inputs {
+		if st.in[i] != m.slotOf(v) {
+			return nil, false
+		}
+	}
+	var bn *graph.Node
+	for _, c := range m.sp.g.Nodes {
+		for _, in := range c.Inputs {
+			if in == n.Outputs[0] {
+				if bn != nil {
+					return nil, false
+				}
+				bn = c
+			}
+		}
+	}
+	for _, o := range m.sp.g.Outputs {
+		if o == n.Outputs[0] {
+			return nil, false
+		}
+	}
+	if bn == nil || bn.OpType != "BatchNormalization" || (bn.Domain != "" && bn.Domain != "ai.onnx") || len(bn.Inputs) != 5 ||
+		bn.Inputs[0] != n.Outputs[0] || len(bn.Outputs) < 1 || m.slotOf(bn.Outputs[0]) != st.out[0] {
+		return nil, false
+	}
+	eps, err := bn.Float("epsilon", 1e-5)
+	if err != nil {
+		return nil, false
+	}
+	var p [4][]float32
+	for i := range p {
+		c := m.constOf(bn.Inputs[1+i])
+		if c == nil || c.DType() != tensor.Float32 || (i > 0 && c.Numel() != len(p[0])) {
+			return nil, false
+		}
+		p[i] = c.F32()
+	}
+	r := &bnAffine{node: bn, a: make([]float32, len(p[0])), t: make([]float32, len(p[0]))}
+	for c := range r.a {
+		r.a[c] = p[0][c] / float32(math.Sqrt(float64(p[3][c]+eps)))
+		r.t[c] = p[1][c] - p[2][c]*r.a[c]
+		if !(r.a[c] != 0) || math.IsInf(float64(r.a[c]), 0) {
+			return nil, false
+		}
+	}
+	return r, true
 }
 
 // clipBounds returns the constant bounds of a Clip step.
