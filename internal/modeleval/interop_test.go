@@ -61,8 +61,10 @@ func interopFeeds(t *testing.T, models string, j job) []map[string]*tensor.Tenso
 }
 
 // TestWriteQuantized writes every quantized model as ONNX with its interop
-// inputs (one .npz of the feeds stacked along a new first axis) and a
-// manifest.json, into -modeleval.out or a temporary folder, and checks
+// inputs (one .npz of the feeds stacked along a new first axis), each
+// model's calibration set (calib_MODEL.npz, for quanta quantize --calib),
+// one benchmark feed per model (bench_MODEL.npz, for quanta bench
+// --inputs) and a manifest.json, into -modeleval.out or a temporary folder, and checks
 // that the written file decodes into a program with bit-identical outputs
 // and that quantizing again writes the same bytes (the ONNX Runtime
 // references stay valid as long as the quantizer does not change).
@@ -98,6 +100,33 @@ func TestWriteQuantized(t *testing.T) {
 			t.Fatal(err)
 		}
 		manifest = append(manifest, e)
+		// One feed for `quanta bench --inputs`: the first evaluation
+		// sample (Silero: the first interop chunk, with its state).
+		bench := feeds[0]
+		if j.m != Silero {
+			samples, err := testData(t).imageSamples(j.m, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bench = samples[0].feed
+		}
+		if err := npy.WriteNPZ(filepath.Join(dir, "bench_"+j.m.String()+".npz"), bench, nil); err != nil {
+			t.Fatal(err)
+		}
+		if j.mode == Static {
+			// The calibration set, for `quanta quantize --calib`.
+			var float *exec.Program
+			if j.m == Silero {
+				float = compile(t, loadModel(t, models, j.m))
+			}
+			cal, err := testData(t).CalibrationFeeds(ctx, j.m, float)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteCalibration(filepath.Join(dir, "calib_"+j.m.String()+".npz"), j.m, cal); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		back, err := onnx.Decode(data, onnx.DecodeOptions{})
 		if err != nil {
