@@ -209,10 +209,13 @@ func preprocess(m *graph.Model) (*graph.Model, error) {
 	if err := graph.Sort(pm.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
+	// Constants first: exporters feed weights and batch-norm parameters
+	// through Constant and Identity nodes, which FoldBatchNorm must see
+	// as initializers.
+	foldConstants(pm.Graph)
 	if _, err := passes.FoldBatchNorm(pm.Graph); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	foldConstants(pm.Graph)
 	if _, err := exec.InferShapes(pm); err != nil {
 		return nil, fmt.Errorf("quantize: shape inference: %w", err)
 	}
