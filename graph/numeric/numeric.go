@@ -25,7 +25,6 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/graph/exec"
-	"github.com/quanta-go/quanta/graph/passes"
 	"github.com/quanta-go/quanta/graph/quantize"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -201,12 +200,16 @@ func (c *comparison) compile() error {
 	}
 	for _, n := range allNodes(c.fm.Graph) {
 		if isOp(n, "BatchNormalization") && !qnames[n.Name] {
-			c.fm = c.fm.Clone()
-			k, err := passes.FoldBatchNorm(c.fm.Graph)
+			// The quantizer's own preprocessing: exporters often feed
+			// batch-norm parameters through Constant nodes, which must
+			// become initializers before the fold.
+			before := countOp(c.fm.Graph, "BatchNormalization")
+			fm, err := quantize.Preprocess(c.fm)
 			if err != nil {
 				return fmt.Errorf("numeric: %s: %w", c.opts.FloatName, err)
 			}
-			c.folded = k
+			c.fm = fm
+			c.folded = before - countOp(c.fm.Graph, "BatchNormalization")
 			break
 		}
 	}
@@ -553,4 +556,15 @@ func (in *inputNoise) value(v *graph.Value) float64 {
 	}
 	in.memo[v] = s
 	return s
+}
+
+// countOp counts the nodes of op type op in g and its subgraphs.
+func countOp(g *graph.Graph, op string) int {
+	k := 0
+	for _, n := range allNodes(g) {
+		if isOp(n, op) {
+			k++
+		}
+	}
+	return k
 }

@@ -195,6 +195,15 @@ func Prepare(m *graph.Model, opts Options) (*Prepared, error) {
 	return p, nil
 }
 
+// Preprocess returns the float model Prepare and QuantizeDynamic start
+// from: a copy of m (m is not changed) raised to opset 13 if older, with
+// Constant nodes (and Identity and Transpose nodes of constants) turned
+// into initializers, inference batch norms folded into the Conv,
+// ConvTranspose or Gemm before them, and shapes inferred. Tools that
+// compare a float model with its quantized form (package numeric) run the
+// float side through it, so both sides hold the same folded layers.
+func Preprocess(m *graph.Model) (*graph.Model, error) { return preprocess(m) }
+
 // preprocess copies m and applies the passes every mode needs.
 func preprocess(m *graph.Model) (*graph.Model, error) {
 	if m == nil || m.Graph == nil {
