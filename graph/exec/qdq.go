@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -124,9 +125,7 @@ func fuseQDQ(sp *Subprogram) {
 			m.matchRegion(i)
 		}
 	}
-	if len(m.replaced) == 0 {
-		return
-	}
+	m.fastEdges()
 	for dq, n := range m.dqReads {
 		o := sp.steps[dq].out[0]
 		if n == m.si.uses[o] && !m.si.pinned[o] {
@@ -163,6 +162,63 @@ func fuseQDQ(sp *Subprogram) {
 	if sp.release != nil {
 		sp.release = releasePlan(sp)
 	}
+}
+
+// fastEdges gives the per-tensor DequantizeLinear and QuantizeLinear
+// steps left at the edges of the 8-bit regions qelem's kernels, which
+// compute the same values as the reference kernels (qmath's formulas)
+// with vector code.
+func (m *qdqFuser) fastEdges() {
+	for i := range m.sp.steps {
+		st := &m.sp.steps[i]
+		if !m.live(i) || len(st.out) != 1 || st.out[0] < 0 {
+			continue
+		}
+		if isOp(st, "DequantizeLinear") {
+			if a, ok := m.act(st.out[0]); ok && a.dq == i {
+				m.sp.steps[i].kernel = &dqFastKernel{a: a}
+			}
+		} else if isOp(st, "QuantizeLinear") {
+			if q, ok := m.quantStep(i); ok {
+				m.sp.steps[i].kernel = &qFastKernel{q: q, orig: st.kernel}
+			}
+		}
+	}
+}
+
+// dqFastKernel is a per-tensor DequantizeLinear.
+type dqFastKernel struct{ a actQ }
+
+// Run dequantizes in[0].
+func (k *dqFastKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantBytes(x, k.a.signed); err != nil {
+		return nil, err
+	}
+	y := f.allocF32(x.Numel())
+	if k.a.signed {
+		qelem.Dequantize(y, x.I8(), k.a.scale, k.a.zp)
+	} else {
+		qelem.Dequantize(y, x.U8(), k.a.scale, k.a.zp)
+	}
+	return []*tensor.Tensor{nnTensor(y, x.Shape())}, nil
+}
+
+// qFastKernel is a per-tensor QuantizeLinear of float32 data.
+type qFastKernel struct {
+	q    outQ
+	orig Kernel // for int32 input
+}
+
+// Run quantizes in[0].
+func (k *qFastKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if x == nil || x.DType() != tensor.Float32 {
+		return k.orig.Run(f, in)
+	}
+	y := make([]byte, x.Numel())
+	quantizeBytes(y, x.F32(), k.q.scale, k.q.zp, k.q.lo(), k.q.hi(), k.q.signed)
+	return []*tensor.Tensor{byteTensor(y, k.q.signed, x.Shape()...)}, nil
 }
 
 // bodyKernel is implemented by control-flow kernels to expose their

@@ -423,29 +423,37 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	}
 	dims, sa, sb := collapse(shape, a.Shape(), b.Shape())
 	inner := dims[len(dims)-1]
-	rows := n / inner
-	pieces := (inner + binBlock - 1) / binBlock
-	parallel.For(rows*pieces, max(1, 8192/min(inner, binBlock)), func(s, e int) {
+	if l := len(dims) - 1; inner >= 64 && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
+		k.rowTables(y, ab, bb, dims, sa, sb)
+		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+	}
+	nb := (n + binBlock - 1) / binBlock
+	l := len(dims) - 1
+	parallel.For(nb, max(1, 16384/binBlock), func(s, e int) {
 		var fa, fb [binBlock]float32
-		for t := s; t < e; t++ {
-			row, piece := t/pieces, t%pieces
-			j0 := piece * binBlock
-			j1 := min(inner, j0+binBlock)
-			// The offsets of the row in a and b.
-			oa, ob, rem := 0, 0, row
-			for d := len(dims) - 2; d >= 0; d-- {
-				c := rem % dims[d]
-				rem /= dims[d]
-				oa += c * sa[d]
-				ob += c * sb[d]
+		for blk := s; blk < e; blk++ {
+			i0 := blk * binBlock
+			i1 := min(n, i0+binBlock)
+			for i := i0; i < i1; {
+				row, j0 := i/inner, i%inner
+				j1 := min(inner, j0+i1-i)
+				// The offsets of the row in a and b.
+				oa, ob, rem := 0, 0, row
+				for d := l - 1; d >= 0; d-- {
+					c := rem % dims[d]
+					rem /= dims[d]
+					oa += c * sa[d]
+					ob += c * sb[d]
+				}
+				xa, xb := fa[i-i0:i-i0+j1-j0], fb[i-i0:i-i0+j1-j0]
+				ia, ib := sa[l], sb[l]
+				for j := range xa {
+					xa[j] = k.ta[ab[oa+(j0+j)*ia]]
+					xb[j] = k.tb[bb[ob+(j0+j)*ib]]
+				}
+				i += j1 - j0
 			}
-			cnt := j1 - j0
-			xa, xb := fa[:cnt], fb[:cnt]
-			ia, ib := sa[len(dims)-1], sb[len(dims)-1]
-			for j := range xa {
-				xa[j] = k.ta[ab[oa+(j0+j)*ia]]
-				xb[j] = k.tb[bb[ob+(j0+j)*ib]]
-			}
+			xa, xb := fa[:i1-i0], fb[:i1-i0]
 			switch k.code {
 			case ewcAdd:
 				for j := range xa {
@@ -464,10 +472,69 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 					xa[j] = xa[j] / xb[j]
 				}
 			}
-			quantizeBytes(y[row*inner+j0:row*inner+j1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+			quantizeBytes(y[i0:i1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 		}
 	})
 	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+}
+
+// rowTables computes rows along which one operand is one value (a
+// squeeze-excite scale, a per-channel bias): per row, the table of the
+// op with that value over the other operand's 256 codes (the same float
+// operation and rounding per element), then a lookup.
+func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int) {
+	l := len(dims) - 1
+	inner := dims[l]
+	rows := len(y) / inner
+	aVaries := sa[l] == 1
+	parallel.For(rows, max(1, 16384/inner), func(s, e int) {
+		var tabs [256]*qelem.Table
+		for row := s; row < e; row++ {
+			oa, ob, rem := 0, 0, row
+			for d := l - 1; d >= 0; d-- {
+				c := rem % dims[d]
+				rem /= dims[d]
+				oa += c * sa[d]
+				ob += c * sb[d]
+			}
+			src, code := ab[oa:oa+inner], bb[ob]
+			if !aVaries {
+				src, code = bb[ob:ob+inner], ab[oa]
+			}
+			t := tabs[code]
+			if t == nil {
+				t = new(qelem.Table)
+				var r [256]float32
+				for c := range r {
+					x, v := k.ta[c], k.tb[code]
+					if !aVaries {
+						x, v = k.ta[code], k.tb[c]
+					}
+					switch k.code {
+					case ewcAdd:
+						r[c] = x + v
+					case ewcSub:
+						r[c] = x - v
+					case ewcMul:
+						r[c] = x * v
+					default:
+						r[c] = x / v
+					}
+				}
+				quantizeBytes(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+				tabs[code] = t
+			}
+			lutGeneric(y[row*inner:(row+1)*inner], src, t)
+		}
+	})
+}
+
+// lutGeneric maps bytes through a table on the calling goroutine.
+func lutGeneric(dst, src []byte, t *qelem.Table) {
+	src = src[:len(dst)]
+	for i, b := range src {
+		dst[i] = t[b]
+	}
 }
 
 // quantizeBytes is QuantizeLinear of src into 8-bit dst within lo..hi.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
+	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -125,7 +126,16 @@ func (m *qdqFuser) matchMove(i int) {
 	for _, q := range qs {
 		nodes = append(nodes, m.sp.steps[q.q].node)
 	}
-	if floatCoreOps[op] {
+	if op == "GlobalAveragePool" {
+		if len(qs) != 1 {
+			return
+		}
+		k := &gapKernel{qdqBase: qdqBase{pattern: "QLinearGlobalAveragePool", nodes: nodes}, x: x, y: qs[0]}
+		for c := range k.tab {
+			k.tab[c] = float64(qmath.Dequantize(storedValue(byte(c), x.signed), x.zp, x.scale))
+		}
+		ns.kernel = k
+	} else if floatCoreOps[op] {
 		if len(qs) != 1 {
 			return
 		}
@@ -281,4 +291,62 @@ func (k *floatCoreKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, 
 	y := make([]byte, yf.Numel())
 	quantizeBytes(y, yf.F32(), k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
 	return []*tensor.Tensor{byteTensor(y, k.y.signed, yf.Shape()...)}, nil
+}
+
+// gapKernel is GlobalAveragePool on 8-bit data. The float kernel computes
+// float32(sum / hw) with the sum of the plane's float32 values in
+// float64; those values are dequantized codes, multiples of one power of
+// two at most 2^9 times larger than their smallest, so for planes of up to
+// 2^21 elements every partial sum is exact in float64 and the sum is
+// sum over codes c of count[c] * DQ(c), whatever the order. The step
+// counts the codes per plane and forms that sum: the float kernel's bits.
+type gapKernel struct {
+	qdqBase
+	x   actQ
+	y   outQ
+	tab [256]float64
+}
+
+// gapMaxPlane bounds the plane size of the exact histogram sum.
+const gapMaxPlane = 1 << 21
+
+// Run pools every plane.
+func (k *gapKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantBytes(x, k.x.signed); err != nil {
+		return nil, err
+	}
+	xs := x.Shape()
+	if len(xs) < 2 {
+		return nil, fmt.Errorf("input has shape %v: want [N, C, ...]", xs)
+	}
+	planes, hw := xs[0]*xs[1], shapeNumel(xs[2:])
+	if hw > gapMaxPlane {
+		return nil, fmt.Errorf("planes of %d elements are over the %d the exact sum takes", hw, gapMaxPlane)
+	}
+	xb := bytesOf(x)
+	yf := make([]float32, planes)
+	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
+		var cnt [256]int
+		for pl := s; pl < e; pl++ {
+			cnt = [256]int{}
+			for _, b := range xb[pl*hw : (pl+1)*hw] {
+				cnt[b]++
+			}
+			var sum float64
+			for c, n := range cnt {
+				if n != 0 {
+					sum += float64(n) * k.tab[c]
+				}
+			}
+			yf[pl] = float32(sum / float64(hw))
+		}
+	})
+	y := make([]byte, planes)
+	quantizeBytes(y, yf, k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
+	shape := []int{xs[0], xs[1]}
+	for range xs[2:] {
+		shape = append(shape, 1)
+	}
+	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
 }
