@@ -299,3 +299,46 @@ func TestQDQLinearNotFused(t *testing.T) {
 		t.Fatalf("fused %v with the Clip output returned", pat)
 	}
 }
+
+// TestQDQLinearBatchNorm checks a Conv followed by a BatchNormalization
+// (which the float rewrite folds into the Conv step) with negative and
+// positive scales: the BatchNormalization goes into the int8 step's
+// multipliers and bias, within one step of the literal graph.
+func TestQDQLinearBatchNorm(t *testing.T) {
+	for _, convT := range []bool{false, true} {
+		c := linCase{name: "bn", op: "Conv", xsh: []int{1, 6, 9, 9}, wsh: []int{5, 6, 3, 3}, attrs: map[string]*graph.Attr{"pads": graph.AInts(1, 1, 1, 1)}, perChannel: true, nch: 5}
+		if convT {
+			c = linCase{name: "bnT", op: "ConvTranspose", xsh: []int{1, 6, 5, 5}, wsh: []int{6, 5, 2, 2}, attrs: map[string]*graph.Attr{"strides": graph.AInts(2, 2)}, nch: 5}
+		}
+		d := c.build(4)
+		b := d.b
+		q := d.y.Producer
+		conv := q.Inputs[0]
+		f := func(v ...float32) *graph.Value { return b.g.AddInitializer(b.name("bn"), tensor.FromFloat32(v, len(v))) }
+		bn := b.node("BatchNormalization", []*graph.Value{conv, f(1.5, -0.7, 0.9, 2, -1.2), f(0.1, -0.3, 0.2, 0, 1), f(0.5, -1, 0, 2, 0.3), f(1, 2, 0.5, 4, 1.5)}, nil)
+		relu := b.node("Relu", []*graph.Value{bn}, nil)
+		q.Inputs[0] = relu
+		m := b.model(d.y)
+		if err := graph.Verify(m.Graph); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
+		got, p := runModel(t, m, Options{}, b.feeds)
+		pat, fl := int8Nodes(p)
+		if len(fl) != 0 || pat["QLinear"+c.op] != 5 {
+			t.Fatalf("report %v, float %v; want DQ, %s, BatchNormalization, Relu, Q in one int8 step", pat, fl, c.op)
+		}
+		gv, wv := qvals(got), qvals(want)
+		off := 0
+		for i := range gv {
+			if dv := gv[i] - wv[i]; dv < -1 || dv > 1 {
+				t.Fatalf("[%d]: fused %d, literal %d", i, gv[i], wv[i])
+			} else if dv != 0 {
+				off++
+			}
+		}
+		if float64(off) > 0.02*float64(len(gv)) {
+			t.Errorf("%d of %d one step off", off, len(gv))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/quanta-go/quanta/graph"
 
@@ -135,6 +136,12 @@ func (m *qdqFuser) matchMove(i int) {
 			k.tab[c] = float64(qmath.Dequantize(storedValue(byte(c), x.signed), x.zp, x.scale))
 		}
 		ns.kernel = k
+	} else if op == "Resize" && resizeNearest(st) && m.constInputs(st) {
+		if len(qs) != 1 {
+			return
+		}
+		pat := "QLinearResize (nearest gather)"
+		ns.kernel = &gatherKernel{qdqBase: qdqBase{pattern: pat, nodes: nodes}, orig: st.kernel, x: x, y: qs[0], tab: requantTable(x, qs[0]), maps: map[string]*gatherMap{}}
 	} else if floatCoreOps[op] {
 		if len(qs) != 1 {
 			return
@@ -349,4 +356,112 @@ func (k *gapKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		shape = append(shape, 1)
 	}
 	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+}
+
+// resizeNearest reports whether a Resize step picks input elements
+// (mode nearest).
+func resizeNearest(st *step) bool {
+	mode, err := st.node.StringAttr("mode", "nearest")
+	return err == nil && mode == "nearest"
+}
+
+// constInputs reports whether every input of st but the first is absent
+// or a compile-time constant.
+func (m *qdqFuser) constInputs(st *step) bool {
+	for _, s := range st.in[1:] {
+		if s >= 0 && m.si.constant(s) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// gatherKernel runs an op that copies input elements (nearest Resize) as
+// a byte gather: per input shape, the op's own float kernel is run once
+// on the element indices 0, 1, 2, ... (exact in float32 below 2^24), and
+// the output holds the indices of the elements it copies.
+type gatherKernel struct {
+	qdqBase
+	orig Kernel
+	x    actQ
+	y    outQ
+	tab  *qelem.Table // nil: no requantization
+	mu   sync.Mutex
+	maps map[string]*gatherMap
+}
+
+// gatherMap is the gather of one input shape.
+type gatherMap struct {
+	idx   []int32
+	shape []int
+}
+
+// maxGatherMaps bounds the cached input shapes.
+const maxGatherMaps = 16
+
+func (k *gatherKernel) gather(f *Frame, in []*tensor.Tensor) (*gatherMap, error) {
+	x := in[0]
+	key := fmt.Sprint(x.Shape())
+	k.mu.Lock()
+	g := k.maps[key]
+	k.mu.Unlock()
+	if g != nil {
+		return g, nil
+	}
+	n := x.Numel()
+	if n >= 1<<24 {
+		return nil, fmt.Errorf("input of %d elements is too large for the gather map", n)
+	}
+	iota := make([]float32, n)
+	for i := range iota {
+		iota[i] = float32(i)
+	}
+	args := append([]*tensor.Tensor{tensor.FromFloat32(iota, x.Shape()...)}, in[1:]...)
+	outs, err := k.orig.Run(&Frame{ctx: f.ctx}, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(outs) == 0 || outs[0] == nil || outs[0].DType() != tensor.Float32 {
+		return nil, errNoOutput
+	}
+	g = &gatherMap{idx: make([]int32, outs[0].Numel()), shape: outs[0].Shape()}
+	for i, v := range outs[0].F32() {
+		j := int32(v)
+		if float32(j) != v || j < 0 || int(j) >= n {
+			return nil, fmt.Errorf("the op does not copy input elements")
+		}
+		g.idx[i] = j
+	}
+	k.mu.Lock()
+	if len(k.maps) < maxGatherMaps {
+		k.maps[key] = g
+	}
+	k.mu.Unlock()
+	return g, nil
+}
+
+// Run gathers the bytes.
+func (k *gatherKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x := in[0]
+	if err := wantBytes(x, k.x.signed); err != nil {
+		return nil, err
+	}
+	g, err := k.gather(f, in)
+	if err != nil {
+		return nil, err
+	}
+	xb := bytesOf(x)
+	y := make([]byte, len(g.idx))
+	parallel.For(len(y), 1<<14, func(s, e int) {
+		if k.tab == nil {
+			for i, j := range g.idx[s:e] {
+				y[s+i] = xb[j]
+			}
+			return
+		}
+		for i, j := range g.idx[s:e] {
+			y[s+i] = k.tab[xb[j]]
+		}
+	})
+	return []*tensor.Tensor{byteTensor(y, k.y.signed, g.shape...)}, nil
 }

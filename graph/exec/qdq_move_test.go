@@ -52,7 +52,10 @@ func TestQDQMove(t *testing.T) {
 		{name: "gap-wide", f: one("GlobalAveragePool", nil, nil), pattern: "QLinearGlobalAveragePool", shape: []int{1, 4, 61, 67}},
 		{name: "resize-nearest", f: one("Resize", func(b *qb) []*graph.Value {
 			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 2, 2}, 4))}
-		}, map[string]*graph.Attr{"mode": graph.AString("nearest")}), pattern: "QLinearResize (float32 core)"},
+		}, map[string]*graph.Attr{"mode": graph.AString("nearest")}), pattern: "QLinearResize (nearest gather)"},
+		{name: "resize-nearest-frac", f: one("Resize", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 1.7, 0.6}, 4))}
+		}, map[string]*graph.Attr{"mode": graph.AString("nearest"), "nearest_mode": graph.AString("floor"), "coordinate_transformation_mode": graph.AString("asymmetric")}), pattern: "QLinearResize (nearest gather)"},
 		{name: "resize-linear", f: one("Resize", func(b *qb) []*graph.Value {
 			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 1.5, 2}, 4))}
 		}, map[string]*graph.Attr{"mode": graph.AString("linear")}), pattern: "QLinearResize (float32 core)"},
