@@ -314,7 +314,9 @@ func TestQDQLinearBatchNorm(t *testing.T) {
 		b := d.b
 		q := d.y.Producer
 		conv := q.Inputs[0]
-		f := func(v ...float32) *graph.Value { return b.g.AddInitializer(b.name("bn"), tensor.FromFloat32(v, len(v))) }
+		f := func(v ...float32) *graph.Value {
+			return b.g.AddInitializer(b.name("bn"), tensor.FromFloat32(v, len(v)))
+		}
 		bn := b.node("BatchNormalization", []*graph.Value{conv, f(1.5, -0.7, 0.9, 2, -1.2), f(0.1, -0.3, 0.2, 0, 1), f(0.5, -1, 0, 2, 0.3), f(1, 2, 0.5, 4, 1.5)}, nil)
 		relu := b.node("Relu", []*graph.Value{bn}, nil)
 		q.Inputs[0] = relu
