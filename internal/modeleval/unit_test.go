@@ -1,11 +1,13 @@
 package modeleval
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/npy"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -299,5 +301,71 @@ func TestWriteCalibration(t *testing.T) {
 	bad := []map[string]*tensor.Tensor{{"x": tensor.Zeros(1, 2)}, {"x": tensor.Zeros(1, 3)}}
 	if err := WriteCalibration(filepath.Join(dir, "bad.npz"), Det, bad); err == nil {
 		t.Error("WriteCalibration accepted feeds of different shapes")
+	}
+}
+
+func TestWithinStep(t *testing.T) {
+	a := []float32{1, 1.5, 2, 0, float32(math.NaN())}
+	b := []float32{1.25, 1, 3, 0, 0}
+	// Differences 0.25, 0.5, 1, 0, NaN: within a step of 0.5 are three.
+	if got := WithinStep(a, b, 0.5); got != 3 {
+		t.Errorf("WithinStep(step 0.5) = %d, want 3", got)
+	}
+	// Step 0 means no quantized input: a float tolerance of 1e-5*max(1,|b|).
+	if got := WithinStep([]float32{1e6 + 5, 1 + 2e-5}, []float32{1e6, 1}, 0); got != 1 {
+		t.Errorf("WithinStep(step 0) = %d, want 1", got)
+	}
+}
+
+func TestOutputSteps(t *testing.T) {
+	g := graph.New("steps")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 4))
+	s1 := g.AddInitializer("s1", tensor.Scalar(0.5))
+	s2 := g.AddInitializer("s2", tensor.Scalar(0.25))
+	zp := g.AddInitializer("zp", tensor.FromUint8([]uint8{0}).Reshape())
+	xq := g.AddNode("q1", "QuantizeLinear", []*graph.Value{x, s1, zp}, []string{"xq"}, nil).Outputs[0]
+	xd := g.AddNode("d1", "DequantizeLinear", []*graph.Value{xq, s1, zp}, []string{"xd"}, nil).Outputs[0]
+	// y: a float output computed from a quantized activation (step 0.5).
+	y := g.AddNode("relu", "Relu", []*graph.Value{xd}, []string{"y"}, nil).Outputs[0]
+	// z: the output of a DequantizeLinear (step 0.25).
+	zq := g.AddNode("q2", "QuantizeLinear", []*graph.Value{y, s2, zp}, []string{"zq"}, nil).Outputs[0]
+	z := g.AddNode("d2", "DequantizeLinear", []*graph.Value{zq, s2, zp}, []string{"z"}, nil).Outputs[0]
+	// w: float only (step 0).
+	w := g.AddNode("mul", "Mul", []*graph.Value{x, x}, []string{"w"}, nil).Outputs[0]
+	// v: dynamic quantization (the scale is computed per call).
+	dq := g.AddNode("dql", "DynamicQuantizeLinear", []*graph.Value{x}, []string{"vq", "vs", "vz"}, nil)
+	v := g.AddNode("d3", "DequantizeLinear", dq.Outputs, []string{"v"}, nil).Outputs[0]
+	g.Outputs = []*graph.Value{y, z, w, v}
+	m := &graph.Model{Graph: g, Opsets: map[string]int64{"": 13}}
+	feed := map[string]*tensor.Tensor{"x": tensor.FromFloat32([]float32{-1, 0.5, 2, 4.1}, 4)}
+	steps, err := OutputSteps(context.Background(), m, feed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float32{"y": 0.5, "z": 0.25, "w": 0, "v": float32(4.1-(-1)) / 255}
+	for k, s := range want {
+		if got := steps[k]; math.Abs(float64(got-s)) > 1e-7 {
+			t.Errorf("step of %s = %v, want %v", k, got, s)
+		}
+	}
+}
+
+func TestStackFeeds(t *testing.T) {
+	feeds := []map[string]*tensor.Tensor{
+		{"a": tensor.FromFloat32([]float32{1, 2}, 2), "b": tensor.FromInt64([]int64{7}, 1)},
+		{"a": tensor.FromFloat32([]float32{3, 4}, 2), "b": tensor.FromInt64([]int64{8}, 1)},
+	}
+	st, keys, err := StackFeeds(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"a", "b"}) || !slices.Equal(st["a"].Shape(), []int{2, 2}) || !slices.Equal(st["a"].F32(), []float32{1, 2, 3, 4}) || !slices.Equal(st["b"].I64(), []int64{7, 8}) {
+		t.Errorf("StackFeeds = %v %v %v", keys, st["a"], st["b"])
+	}
+	if _, _, err := StackFeeds(nil); err == nil {
+		t.Error("StackFeeds(nil) succeeded")
+	}
+	if _, _, err := StackFeeds([]map[string]*tensor.Tensor{{"a": tensor.Zeros(1)}, {"c": tensor.Zeros(1)}}); err == nil {
+		t.Error("StackFeeds accepted feeds with different inputs")
 	}
 }
