@@ -16,7 +16,7 @@ import (
 // pages of the detector; for the recognizer the first evaluation line at
 // most InteropRecWidth pixels wide, padded to that width only (the
 // recognizer takes any width; its output, 6625 float probabilities per
-// step, is the largest reference, so the line is short); the first 8
+// step, is the largest reference, so the line is short); the first 64
 // evaluation crops of the classifier; and Silero's chunks 8-23 of the
 // first evaluation clip, each with the state the float program float
 // produced on the chunks before it (float is only used for Silero).
@@ -31,7 +31,7 @@ func (d *Data) InteropFeeds(ctx context.Context, m Model, float *exec.Program) (
 		return nil, fmt.Errorf("modeleval: no evaluation line is at most %d pixels wide", InteropRecWidth)
 	}
 	if m != Silero {
-		n := map[Model]int{Det: 2, Cls: 8}[m]
+		n := map[Model]int{Det: 2, Cls: 64}[m]
 		samples, err := d.imageSamples(m, false)
 		if err != nil {
 			return nil, err

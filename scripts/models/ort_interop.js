@@ -4,6 +4,10 @@
 //
 //   NODE_PATH=/tmp/ort/node_modules node scripts/models/ort_interop.js QDIR [OUTDIR]
 //
+// ORT_OPT=disabled|basic|extended|all (default all) sets ORT's graph
+// optimization level: 'disabled' runs the QDQ graph literally, as
+// `quanta run --reference` does; 'all' is what the references hold.
+//
 // QDIR holds what `go test ./internal/modeleval -run TestWriteQuantized
 // -args -modeleval.out QDIR` writes: manifest.json, and per quantized model
 // NAME.onnx and NAME_inputs.npz (each input's feeds stacked along a new
@@ -21,6 +25,7 @@ const { readNpz, writeNpz } = require('../ort/npz.js');
 
 const qdir = process.argv[2];
 const outDir = process.argv[3] || path.join('internal', 'modeleval', 'testdata', 'ort');
+const level = process.env.ORT_OPT || 'all';
 if (!qdir) {
   console.error('usage: node ort_interop.js QDIR [OUTDIR]');
   process.exit(2);
@@ -37,7 +42,7 @@ function slice(t, i, n) {
   const written = [];
   for (const e of manifest) {
     const sess = await ort.InferenceSession.create(path.join(qdir, e.model), {
-      graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+      graphOptimizationLevel: level, intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
     });
     const inputs = readNpz(path.join(qdir, e.inputs));
     const outs = {};
