@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/quanta-go/quanta/graph"
@@ -62,6 +63,8 @@ type lutKernel struct {
 	identity            bool // the table is the identity and the types agree
 	inSigned, outSigned bool
 	rank                int // the least output rank (one-element constants' broadcast)
+	// chans holds one table per channel (axis 1) instead of tab.
+	chans []qelem.Table
 }
 
 // matchRegion fuses the region ending at the QuantizeLinear step i.
@@ -75,6 +78,10 @@ func (m *qdqFuser) matchRegion(i int) {
 	var ok bool
 	var src actQ
 	region := map[int]bool{}
+	// Constants that vary along axis 1 (per channel) make a table per
+	// channel: their shapes, and BatchNormalization steps.
+	var chanShapes [][]int
+	perChannel := false
 	if a, isAct := m.act(s); isAct {
 		// DequantizeLinear -> QuantizeLinear: a requantization.
 		if q, ok = m.quantStep(i); !ok {
@@ -89,7 +96,10 @@ func (m *qdqFuser) matchRegion(i int) {
 		var visit func(s int) bool
 		visit = func(s int) bool {
 			if c := m.si.constant(s); c != nil {
-				return c.Numel() == 1
+				if c.Numel() != 1 {
+					chanShapes = append(chanShapes, c.Shape())
+				}
+				return true
 			}
 			if a, isAct := m.act(s); isAct {
 				if found && a.out != src.out {
@@ -105,11 +115,30 @@ func (m *qdqFuser) matchRegion(i int) {
 			if region[p] {
 				return true
 			}
-			if len(region) >= maxRegion || !elementwise(&m.sp.steps[p]) {
+			ps := &m.sp.steps[p]
+			bn := isOp(ps, "BatchNormalization") && len(ps.out) >= 1 && ps.out[0] >= 0 && len(ps.in) == 5
+			if bn {
+				for _, o := range ps.out[1:] {
+					if o >= 0 {
+						return false
+					}
+				}
+				perChannel = true
+			}
+			if len(region) >= maxRegion || (!bn && !elementwise(ps)) {
 				return false
 			}
 			region[p] = true
-			for _, in := range m.sp.steps[p].in {
+			if bn {
+				// Scale, bias, mean and variance: constants per channel.
+				for _, in := range ps.in[1:] {
+					if m.si.constant(in) == nil {
+						return false
+					}
+				}
+				return visit(ps.in[0])
+			}
+			for _, in := range ps.in {
 				if in >= 0 && !visit(in) {
 					return false
 				}
@@ -131,7 +160,12 @@ func (m *qdqFuser) matchRegion(i int) {
 			}
 		}
 	}
-	k, ok := m.regionTable(src, q, region, s)
+	var k *lutKernel
+	if perChannel || len(chanShapes) > 0 {
+		k, ok = m.channelTables(src, q, region, s, chanShapes)
+	} else {
+		k, ok = m.regionTable(src, q, region, s)
+	}
 	if !ok {
 		return
 	}
@@ -150,18 +184,95 @@ func (m *qdqFuser) matchRegion(i int) {
 	m.commit(step{node: st.node, kernel: k, in: []int{src.src}, out: []int{q.out}}, consumed, []actQ{src})
 }
 
+// regionCodes returns DequantizeLinear's values of the 256 stored bytes.
+func regionCodes(src actQ) []float32 {
+	codes := make([]float32, 256)
+	for b := range codes {
+		codes[b] = qmath.Dequantize(storedValue(byte(b), src.signed), src.zp, src.scale)
+	}
+	return codes
+}
+
+// channelTables evaluates a region with per-channel constants on a tensor
+// [1, C, 1, ..., 1, 256] holding the 256 codes in every channel (the
+// input's rank r >= 3, from its declared type), so that each constant
+// broadcasts as it does on [N, C, ...], and quantizes one table per
+// channel.
+func (m *qdqFuser) channelTables(src actQ, q outQ, region map[int]bool, s int, shapes [][]int) (*lutKernel, bool) {
+	xv := m.sp.values[src.src]
+	if xv == nil || !xv.Type.HasShape || len(xv.Type.Shape) < 3 {
+		return nil, false
+	}
+	r := len(xv.Type.Shape)
+	C := 0
+	if d := xv.Type.Shape[1]; d.Known() {
+		C = int(d.Size)
+	}
+	for _, sh := range shapes {
+		if len(sh) > r {
+			return nil, false
+		}
+		for d, n := range sh {
+			ax := d + r - len(sh)
+			if n == 1 {
+				continue
+			}
+			if ax != 1 || (C != 0 && n != C) {
+				return nil, false
+			}
+			C = n
+		}
+	}
+	for p := range region {
+		if st := &m.sp.steps[p]; isOp(st, "BatchNormalization") {
+			c := m.si.constant(st.in[1])
+			if c == nil || (C != 0 && c.Numel() != C) {
+				return nil, false
+			}
+			C = c.Numel()
+		}
+	}
+	if C <= 0 || C > 1<<16 {
+		return nil, false
+	}
+	codes := regionCodes(src)
+	x := make([]float32, C*256)
+	for c := 0; c < C; c++ {
+		copy(x[c*256:], codes)
+	}
+	shape := make([]int, r)
+	for d := range shape {
+		shape[d] = 1
+	}
+	shape[1], shape[r-1] = C, 256
+	var idx []int
+	for p := range region {
+		idx = append(idx, p)
+	}
+	sortInts(idx)
+	vals, err := runSteps(m.sp, m.si, idx, map[int]*tensor.Tensor{src.out: tensor.FromFloat32(x, shape...)})
+	if err != nil {
+		return nil, false
+	}
+	res := vals[s]
+	if res == nil || res.DType() != tensor.Float32 || !tensor.SameShape(res.Shape(), shape) {
+		return nil, false
+	}
+	k := &lutKernel{qdqBase: qdqBase{pattern: "QLinearLUT (per channel)"}, inSigned: src.signed, outSigned: q.signed, rank: r}
+	y := make([]byte, C*256)
+	quantizeBytes(y, res.F32(), q.scale, q.zp, q.lo(), q.hi(), q.signed)
+	k.chans = make([]qelem.Table, C)
+	for c := range k.chans {
+		copy(k.chans[c][:], y[c*256:(c+1)*256])
+	}
+	return k, true
+}
+
 // regionTable evaluates the region (steps of region, from the activation
 // src to float slot s) on the 256 codes with its own kernels and
 // quantizes the results.
 func (m *qdqFuser) regionTable(src actQ, q outQ, region map[int]bool, s int) (*lutKernel, bool) {
-	lo, hi := int32(0), int32(255)
-	if src.signed {
-		lo, hi = -128, 127
-	}
-	codes := make([]float32, 256)
-	for c := lo; c <= hi; c++ {
-		codes[byte(c)] = qmath.Dequantize(c, src.zp, src.scale)
-	}
+	codes := regionCodes(src)
 	var idx []int
 	for p := range region {
 		idx = append(idx, p)
@@ -181,10 +292,10 @@ func (m *qdqFuser) regionTable(src actQ, q outQ, region map[int]bool, s int) (*l
 	}
 	rv := r.F32()
 	k.identity = src.signed == q.signed
-	for c := lo; c <= hi; c++ {
-		v := qmath.Quantize(rv[byte(c)], q.scale, q.zp, q.lo(), q.hi())
-		k.tab[byte(c)] = byte(v)
-		k.identity = k.identity && v == c
+	for b := 0; b < 256; b++ {
+		v := qmath.Quantize(rv[b], q.scale, q.zp, q.lo(), q.hi())
+		k.tab[b] = byte(v)
+		k.identity = k.identity && v == storedValue(byte(b), src.signed)
 	}
 	return k, true
 }
@@ -227,6 +338,9 @@ func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			shape[i] = 1
 		}
 	}
+	if k.chans != nil {
+		return k.runChannels(x)
+	}
 	if k.identity {
 		if len(shape) == x.NDim() {
 			return []*tensor.Tensor{x}, nil
@@ -236,6 +350,24 @@ func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	y := make([]byte, x.Numel())
 	qelem.Lookup(y, bytesOf(x), k.tab)
 	return []*tensor.Tensor{byteTensor(y, k.outSigned, shape...)}, nil
+}
+
+// runChannels maps each channel's planes through its table.
+func (k *lutKernel) runChannels(x *tensor.Tensor) ([]*tensor.Tensor, error) {
+	C := len(k.chans)
+	if x.NDim() != k.rank || x.Dim(1) != C {
+		return nil, fmt.Errorf("input %v does not have the %d channels (rank %d) of the tables", x.Shape(), C, k.rank)
+	}
+	inner := shapeNumel(x.Shape()[2:])
+	planes := x.Dim(0) * C
+	xb := bytesOf(x)
+	y := make([]byte, len(xb))
+	parallel.For(planes, max(1, 16384/max(1, inner)), func(s, e int) {
+		for p := s; p < e; p++ {
+			lutGeneric(y[p*inner:(p+1)*inner], xb[p*inner:(p+1)*inner], &k.chans[p%C])
+		}
+	})
+	return []*tensor.Tensor{byteTensor(y, k.outSigned, x.Shape()...)}, nil
 }
 
 // binKernel is a fused binary op of two 8-bit activations.
@@ -248,12 +380,22 @@ type binKernel struct {
 	ta, tb     [256]float32 // DequantizeLinear's value per stored byte
 	y          outQ
 	lo, hi     int32
-	sameFastOK bool // Add/Mul with one signedness: qelem's kernels
+	sameFastOK bool // Add/Mul with one signedness and no tails: qelem's kernels
+	tails      []binTail
+}
+
+// binTail is an op by a constant after a binary op: v = v op c, or
+// c op v with constFirst; c is one value or broadcasts along a run of
+// the output's dimensions.
+type binTail struct {
+	code       ewCode
+	c          *tensor.Tensor
+	constFirst bool
 }
 
 // matchBinary fuses Add/Sub/Mul/Div of two DQ'd activations at step i
-// (a node, or a fused elementwise run starting with the op and followed
-// by Relu/Clip) with the Relu/Clip steps and the QuantizeLinear after it.
+// (a node, or a fused elementwise run starting with the op), the ops by
+// constants and the Relu/Clip steps after it, and the QuantizeLinear.
 func (m *qdqFuser) matchBinary(i int) {
 	st := &m.sp.steps[i]
 	if len(st.out) != 1 || st.out[0] < 0 || st.node == nil {
@@ -261,6 +403,42 @@ func (m *qdqFuser) matchBinary(i int) {
 	}
 	type clamp struct{ lo, hi float32 }
 	var clamps []clamp
+	var tails []binTail
+	// add takes one op after the binary one: running is its operand
+	// holding the running value, slot maps its other operands to slots.
+	add := func(r *step, running int, slot func(int) int) bool {
+		if len(r.in) == 0 {
+			return false
+		}
+		if isOp(r, "Relu") || isOp(r, "Clip") {
+			if r.in[0] != running || len(clamps) >= 4 {
+				return false
+			}
+			c := clamp{0, float32(math.Inf(1))}
+			if isOp(r, "Clip") {
+				var ok bool
+				if c.lo, c.hi, ok = m.clipBoundsNode(r); !ok {
+					return false
+				}
+			}
+			clamps = append(clamps, c)
+			return true
+		}
+		code, isBin := binCode(r)
+		if !isBin || len(r.in) != 2 || len(clamps) > 0 || len(tails) >= 4 || (r.in[0] == running) == (r.in[1] == running) {
+			return false
+		}
+		other := r.in[1]
+		if other == running {
+			other = r.in[0]
+		}
+		c := m.si.constant(slot(other))
+		if c == nil || c.DType() != tensor.Float32 {
+			return false
+		}
+		tails = append(tails, binTail{code: code, c: c, constFirst: r.in[0] != running})
+		return true
+	}
 	var code ewCode
 	var ia, ib int
 	k := &binKernel{}
@@ -274,18 +452,16 @@ func (m *qdqFuser) matchBinary(i int) {
 			return
 		}
 		ia, ib = st.in[o[0].in[0]], st.in[o[0].in[1]]
+		slot := func(x int) int {
+			if x < 0 || x >= ew.nIn {
+				return -1
+			}
+			return st.in[x]
+		}
 		for r := 1; r < len(o); r++ {
-			if len(o[r].in) == 0 || o[r].in[0] != ew.nIn+r-1 || (!isOp(&o[r], "Relu") && !isOp(&o[r], "Clip")) {
+			if !add(&o[r], ew.nIn+r-1, slot) {
 				return
 			}
-			c := clamp{0, float32(math.Inf(1))}
-			if isOp(&o[r], "Clip") {
-				var ok bool
-				if c.lo, c.hi, ok = m.clipBoundsNode(&o[r]); !ok {
-					return
-				}
-			}
-			clamps = append(clamps, c)
 		}
 		for _, os := range o {
 			k.nodes = append(k.nodes, os.node)
@@ -312,15 +488,10 @@ func (m *qdqFuser) matchBinary(i int) {
 		}
 		j := m.readers[o][0]
 		r := &m.sp.steps[j]
-		if m.live(j) && m.literal(r) && len(r.out) == 1 && (isOp(r, "Relu") || isOp(r, "Clip")) && r.in[0] == o && len(clamps) < 4 {
-			c := clamp{0, float32(math.Inf(1))}
-			if isOp(r, "Clip") {
-				var ok bool
-				if c.lo, c.hi, ok = m.clipBounds(r); !ok {
-					return
-				}
-			}
-			clamps = append(clamps, c)
+		if ew, isEw := r.kernel.(*ewFused); isEw && len(ew.orig) != 1 {
+			return
+		}
+		if m.live(j) && len(r.out) == 1 && r.out[0] >= 0 && add(r, o, func(x int) int { return x }) {
 			k.nodes = append(k.nodes, r.node)
 			consumed = append(consumed, j)
 			o = r.out[0]
@@ -332,9 +503,22 @@ func (m *qdqFuser) matchBinary(i int) {
 		}
 		break
 	}
+	// Constants must not widen the output: at most the operands' rank.
+	rank := 0
+	for _, v := range []*graph.Value{m.sp.values[ia], m.sp.values[ib], m.sp.values[a.src], m.sp.values[b.src]} {
+		if v != nil && v.Type.HasShape {
+			rank = max(rank, len(v.Type.Shape))
+		}
+	}
+	for _, t := range tails {
+		if t.c.Numel() != 1 && t.c.NDim() > rank {
+			return
+		}
+	}
 	consumed = append(consumed, q.q)
 	k.nodes = append([]*graph.Node{m.sp.steps[a.dq].node, m.sp.steps[b.dq].node}, append(k.nodes, m.sp.steps[q.q].node)...)
 	k.code, k.sa, k.sb, k.za, k.zb, k.scA, k.scB, k.y = code, a.signed, b.signed, a.zp, b.zp, a.scale, b.scale, q
+	k.tails = tails
 	k.lo, k.hi = q.lo(), q.hi()
 	for _, c := range clamps {
 		// NaN results (0/0) quantize to the zero point with or without
@@ -349,9 +533,59 @@ func (m *qdqFuser) matchBinary(i int) {
 		k.ta[c] = qmath.Dequantize(storedValue(byte(c), a.signed), a.zp, a.scale)
 		k.tb[c] = qmath.Dequantize(storedValue(byte(c), b.signed), b.zp, b.scale)
 	}
-	k.sameFastOK = (code == ewcAdd || code == ewcMul) && a.signed == b.signed && b.signed == q.signed
+	k.sameFastOK = (code == ewcAdd || code == ewcMul) && a.signed == b.signed && b.signed == q.signed && len(tails) == 0
 	k.pattern = map[ewCode]string{ewcAdd: "QLinearAdd", ewcSub: "QLinearSub", ewcMul: "QLinearMul", ewcDiv: "QLinearDiv"}[code]
 	m.commit(step{node: st.node, kernel: k, in: []int{a.src, b.src}, out: []int{q.out}}, consumed, []actQ{a, b})
+}
+
+// qarith returns float32(x op y), rounded on its own.
+func qarith(code ewCode, x, y float32) float32 {
+	switch code {
+	case ewcAdd:
+		return float32(x + y)
+	case ewcSub:
+		return float32(x - y)
+	case ewcMul:
+		return float32(x * y)
+	}
+	return float32(x / y)
+}
+
+// tailAt resolves the tails against the output shape: per tail, element
+// i reads c[(i/inner)%cnt].
+func (k *binKernel) tailAt(shape []int) ([][2]int, error) {
+	at := make([][2]int, len(k.tails))
+	for t, tl := range k.tails {
+		if tl.c.Numel() == 1 {
+			at[t] = [2]int{1, 1}
+			continue
+		}
+		if s, err := tensor.BroadcastShapes(shape, tl.c.Shape()); err != nil || !tensor.SameShape(s, shape) {
+			return nil, fmt.Errorf("constant of shape %v does not broadcast into %v", tl.c.Shape(), shape)
+		}
+		inner, cnt, ok := ewPattern(tl.c.Shape(), shape)
+		if !ok {
+			return nil, fmt.Errorf("constant of shape %v broadcast into %v is not supported", tl.c.Shape(), shape)
+		}
+		at[t] = [2]int{inner, cnt}
+	}
+	return at, nil
+}
+
+// applyTails applies the tails to v, the elements from flat index i0.
+func (k *binKernel) applyTails(v []float32, i0 int, at [][2]int) {
+	for t, tl := range k.tails {
+		c := tl.c.F32()
+		inner, cnt := at[t][0], at[t][1]
+		for j, x := range v {
+			cv := c[((i0+j)/inner)%cnt]
+			if tl.constFirst {
+				v[j] = qarith(tl.code, cv, x)
+			} else {
+				v[j] = qarith(tl.code, x, cv)
+			}
+		}
+	}
 }
 
 // storedValue is the integer a stored byte holds.
@@ -421,10 +655,18 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if n == 0 {
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
 	}
+	at, err := k.tailAt(shape)
+	if err != nil {
+		return nil, err
+	}
 	dims, sa, sb := collapse(shape, a.Shape(), b.Shape())
 	inner := dims[len(dims)-1]
-	if l := len(dims) - 1; inner >= 64 && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
-		k.rowTables(y, ab, bb, dims, sa, sb)
+	rowConst := true // every tail is one value per row
+	for _, t := range at {
+		rowConst = rowConst && (t[1] == 1 || t[0]%inner == 0)
+	}
+	if l := len(dims) - 1; inner >= 64 && rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
+		k.rowTables(y, ab, bb, dims, sa, sb, at)
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
 	}
 	nb := (n + binBlock - 1) / binBlock
@@ -457,21 +699,22 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			switch k.code {
 			case ewcAdd:
 				for j := range xa {
-					xa[j] = xa[j] + xb[j]
+					xa[j] = float32(xa[j] + xb[j])
 				}
 			case ewcSub:
 				for j := range xa {
-					xa[j] = xa[j] - xb[j]
+					xa[j] = float32(xa[j] - xb[j])
 				}
 			case ewcMul:
 				for j := range xa {
-					xa[j] = xa[j] * xb[j]
+					xa[j] = float32(xa[j] * xb[j])
 				}
 			default:
 				for j := range xa {
-					xa[j] = xa[j] / xb[j]
+					xa[j] = float32(xa[j] / xb[j])
 				}
 			}
+			k.applyTails(xa, i0, at)
 			quantizeBytes(y[i0:i1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 		}
 	})
@@ -482,7 +725,7 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 // squeeze-excite scale, a per-channel bias): per row, the table of the
 // op with that value over the other operand's 256 codes (the same float
 // operation and rounding per element), then a lookup.
-func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int) {
+func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int) {
 	l := len(dims) - 1
 	inner := dims[l]
 	rows := len(y) / inner
@@ -502,23 +745,28 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int) {
 				src, code = bb[ob:ob+inner], ab[oa]
 			}
 			t := tabs[code]
-			if t == nil {
-				t = new(qelem.Table)
+			if t == nil || len(k.tails) > 0 {
+				if t == nil {
+					t = new(qelem.Table)
+				}
 				var r [256]float32
 				for c := range r {
 					x, v := k.ta[c], k.tb[code]
 					if !aVaries {
 						x, v = k.ta[code], k.tb[c]
 					}
-					switch k.code {
-					case ewcAdd:
-						r[c] = x + v
-					case ewcSub:
-						r[c] = x - v
-					case ewcMul:
-						r[c] = x * v
-					default:
-						r[c] = x / v
+					r[c] = qarith(k.code, x, v)
+				}
+				// Every element of the row reads the tails' values of
+				// its first element.
+				for ti, tl := range k.tails {
+					cv := tl.c.F32()[(row*inner/at[ti][0])%at[ti][1]]
+					for c, x := range r {
+						if tl.constFirst {
+							r[c] = qarith(tl.code, cv, x)
+						} else {
+							r[c] = qarith(tl.code, x, cv)
+						}
 					}
 				}
 				quantizeBytes(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)

@@ -26,7 +26,7 @@ func TestQDQRegionLUT(t *testing.T) {
 		inS, outS  bool
 		sy         float32
 		zy         int32
-		wantLookup bool
+		perChannel bool
 	}{
 		{name: "sigmoid", f: unary("Sigmoid", nil), sy: 1.0 / 256},
 		{name: "hardsigmoid", f: unary("HardSigmoid", map[string]*graph.Attr{"alpha": graph.AFloat(1.0 / 6)}), sy: 1.0 / 255},
@@ -54,6 +54,21 @@ func TestQDQRegionLUT(t *testing.T) {
 			return b.node("Mul", []*graph.Value{x, c}, nil)
 		}, sy: 0.02, zy: 128},
 		{name: "requantize", f: func(b *qb, x *graph.Value) *graph.Value { return x }, sy: 0.07, zy: 90},
+		{name: "channel-add", f: func(b *qb, x *graph.Value) *graph.Value {
+			c := b.g.AddInitializer(b.name("c"), tensor.FromFloat32([]float32{0.5, -1, 2}, 3, 1, 1))
+			return b.node("Add", []*graph.Value{x, c}, nil)
+		}, sy: 0.05, zy: 100, perChannel: true},
+		{name: "channel-bn-relu", f: func(b *qb, x *graph.Value) *graph.Value {
+			f := func(v ...float32) *graph.Value {
+				return b.g.AddInitializer(b.name("bn"), tensor.FromFloat32(v, len(v)))
+			}
+			bn := b.node("BatchNormalization", []*graph.Value{x, f(1.5, -0.7, 0.9), f(0.1, -0.3, 0.2), f(0.5, -1, 0), f(1, 2, 0.5)}, nil)
+			return b.node("Relu", []*graph.Value{bn}, nil)
+		}, sy: 0.03, perChannel: true},
+		{name: "channel-mul-sigmoid", f: func(b *qb, x *graph.Value) *graph.Value {
+			c := b.g.AddInitializer(b.name("c"), tensor.FromFloat32([]float32{0.5, -1, 2}, 1, 3, 1, 1))
+			return b.node("Sigmoid", []*graph.Value{b.node("Mul", []*graph.Value{x, c}, nil)}, nil)
+		}, sy: 1.0 / 256, perChannel: true},
 		{name: "int8-in", f: unary("Sigmoid", nil), inS: true, sy: 1.0 / 256},
 		{name: "int8-both", f: unary("HardSwish", nil), inS: true, outS: true, sy: 0.03, zy: -10},
 	}
@@ -71,6 +86,9 @@ func TestQDQRegionLUT(t *testing.T) {
 			pattern := "QLinearLUT"
 			if c.name == "requantize" {
 				pattern = "QLinearRequantize"
+			}
+			if c.perChannel {
+				pattern = "QLinearLUT (per channel)"
 			}
 			wantAllInt8(t, p, pattern)
 			if len(p.main.steps) != 1 {
@@ -99,8 +117,8 @@ func TestQDQRegionNotFused(t *testing.T) {
 	mu := b.node("Mul", []*graph.Value{b.dq(x, 0.1, 128, false), c}, nil)
 	m = b.model(b.q(mu, 0.2, 128, false))
 	p = runQDQBoth(t, m, b.feeds)
-	if pat, _ := int8Nodes(p); pat["QLinearLUT"] != 0 {
-		t.Fatalf("fused %v with a vector operand", pat)
+	if pat, _ := int8Nodes(p); len(pat) != 0 {
+		t.Fatalf("fused %v with an operand along the last axis", pat)
 	}
 }
 
@@ -127,6 +145,10 @@ func TestQDQBinary(t *testing.T) {
 		{name: "div", op: "Div", as: []int{2, 40}, bs: []int{2, 40}, sameZero: true},
 		{name: "add-int8", op: "Add", as: []int{3, 50}, bs: []int{3, 50}, sa: true, sb: true, outS: true},
 		{name: "mul-mixed", op: "Mul", as: []int{3, 50}, bs: []int{50}, sa: true, tail: "Relu"},
+		{name: "mul-se-equalize", op: "Mul", as: []int{2, 8, 9, 11}, bs: []int{2, 8, 1, 1}, tail: "Equalize"},
+		{name: "mul-se-small-equalize", op: "Mul", as: []int{2, 8, 3, 5}, bs: []int{2, 8, 1, 1}, tail: "Equalize"},
+		{name: "add-equalize-relu", op: "Add", as: []int{2, 3, 4, 5}, bs: []int{2, 3, 4, 5}, tail: "EqualizeRelu"},
+		{name: "add-bcast-constfirst", op: "Add", as: []int{2, 6, 70}, bs: []int{1, 6, 1}, tail: "ConstSub"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -146,6 +168,17 @@ func TestQDQBinary(t *testing.T) {
 				v = b.node("Relu", []*graph.Value{v}, nil)
 			case "Clip":
 				v = b.node("Clip", []*graph.Value{v, b.scalar(-1), b.scalar(2)}, nil)
+			case "Equalize", "EqualizeRelu":
+				cs := make([]float32, c.as[1])
+				for i := range cs {
+					cs[i] = 0.4 + 0.37*float32(i)
+				}
+				v = b.node("Mul", []*graph.Value{v, b.g.AddInitializer(b.name("eq"), tensor.FromFloat32(cs, 1, len(cs), 1, 1))}, nil)
+				if c.tail == "EqualizeRelu" {
+					v = b.node("Relu", []*graph.Value{v}, nil)
+				}
+			case "ConstSub":
+				v = b.node("Sub", []*graph.Value{b.scalar(1.5), v}, nil)
 			}
 			zy := int32(128)
 			if c.outS {
