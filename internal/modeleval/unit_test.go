@@ -369,3 +369,41 @@ func TestStackFeeds(t *testing.T) {
 		t.Error("StackFeeds accepted feeds with different inputs")
 	}
 }
+
+// TestOutputStepsIf takes the step from the If branch that ran: each
+// branch quantizes x with its own scale.
+func TestOutputStepsIf(t *testing.T) {
+	g := graph.New("if")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 2))
+	c := g.AddInput("c", graph.TensorType(graph.Bool))
+	zp := g.AddInitializer("zp", tensor.FromUint8([]uint8{0}).Reshape())
+	branch := func(name string, scale float32) *graph.Graph {
+		b := graph.New(name)
+		s := b.AddInitializer(name+"_s", tensor.Scalar(scale))
+		q := b.AddNode(name+"_q", "QuantizeLinear", []*graph.Value{x, s, zp}, []string{name + "_xq"}, nil)
+		d := b.AddNode(name+"_d", "DequantizeLinear", []*graph.Value{q.Outputs[0], s, zp}, []string{name + "_xd"}, nil)
+		r := b.AddNode(name+"_r", "Relu", d.Outputs, []string{name + "_out"}, nil)
+		b.Outputs = r.Outputs
+		return b
+	}
+	n := g.AddNode("if", "If", []*graph.Value{c}, []string{"y"}, map[string]*graph.Attr{
+		"then_branch": graph.AGraph(branch("then", 0.5)), "else_branch": graph.AGraph(branch("else", 0.125))})
+	g.Outputs = n.Outputs
+	m := &graph.Model{Graph: g, Opsets: map[string]int64{"": 13}}
+	for _, tc := range []struct {
+		cond bool
+		want float32
+	}{{true, 0.5}, {false, 0.125}} {
+		feed := map[string]*tensor.Tensor{
+			"x": tensor.FromFloat32([]float32{1, 2}, 2),
+			"c": tensor.FromBool([]bool{tc.cond}).Reshape(),
+		}
+		steps, err := OutputSteps(context.Background(), m, feed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if steps["y"] != tc.want {
+			t.Errorf("condition %v: step %v, want %v (the branch that ran)", tc.cond, steps["y"], tc.want)
+		}
+	}
+}
