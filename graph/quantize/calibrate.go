@@ -36,12 +36,20 @@ func (p *Prepared) Observe(ctx context.Context, feed map[string]*tensor.Tensor) 
 				return fmt.Errorf("quantize: Observe: graph input %q: %w", in.Name, err)
 			}
 		}
+		if e := p.eqOf[in]; e != nil {
+			if err := e.obs.Observe(t); err != nil {
+				return fmt.Errorf("quantize: Observe: graph input %q: %w", in.Name, err)
+			}
+		}
 	}
 	_, err := p.prog.RunWith(ctx, feed, exec.RunOptions{Observe: func(v *graph.Value, t *tensor.Tensor) error {
 		for _, pt := range p.byValue[v] {
 			if err := pt.Observer.Observe(t); err != nil {
 				return err
 			}
+		}
+		if e := p.eqOf[v]; e != nil {
+			return e.obs.Observe(t)
 		}
 		return nil
 	}})
@@ -82,6 +90,9 @@ func (p *Prepared) observers() []observer.Observer {
 			seen[pt.Observer] = true
 			out = append(out, pt.Observer)
 		}
+	}
+	for _, e := range p.eq {
+		out = append(out, e.obs)
 	}
 	return out
 }

@@ -39,6 +39,42 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			}
 		}
 	}
+	// Input equalization of depthwise convolutions, before anything reads
+	// the weights it rescales.
+	unitOfClone := map[*graph.Node]*Unit{}
+	for _, u := range p.Units {
+		for _, n := range u.Nodes {
+			unitOfClone[nodes[n]] = u
+		}
+	}
+	moved := map[*Point]*graph.Value{}
+	reobserve := map[*Unit]bool{}
+	for _, e := range p.eq {
+		if unreached[e.conv] || !p.observed(e.pt) {
+			continue
+		}
+		s, err := e.scales()
+		if err != nil {
+			continue
+		}
+		d := nodes[e.conv.Nodes[0]]
+		nx, prod, err := c.equalize(d, vals[e.x], s, e)
+		if err != nil {
+			return nil, errEqualize(d, err)
+		}
+		qp, err := e.scaledQParams(s)
+		if err != nil {
+			return nil, errEqualize(d, err)
+		}
+		c.qp[e.pt.Observer] = qp
+		moved[e.pt] = nx
+		reobserve[e.conv] = true
+		if prod != nil {
+			if u := unitOfClone[prod]; u != nil {
+				reobserve[u] = true
+			}
+		}
+	}
 	users := readers(m.Graph)
 	// Activation points.
 	for _, pt := range p.Points {
@@ -50,6 +86,9 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			return nil, err
 		}
 		v := vals[pt.Value]
+		if nv, ok := moved[pt]; ok {
+			v = nv
+		}
 		var rd []*graph.Node
 		for _, r := range users[v] {
 			if pt.all || quantUnit[r] {
@@ -64,7 +103,17 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			continue
 		}
 		n := nodes[u.Weight.Node]
-		wqp, err := u.Weight.Observer.CalculateQParams()
+		wobs := u.Weight.Observer
+		if reobserve[u] {
+			// Equalization rescaled the weight: observe the new one.
+			w := *u.Weight
+			w.Node, w.Observer = n, u.QConfig.Weight()
+			if err := observeWeight(&w); err != nil {
+				return nil, err
+			}
+			wobs = w.Observer
+		}
+		wqp, err := wobs.CalculateQParams()
 		if err != nil {
 			return nil, fmt.Errorf("quantize: Convert: weight of node %s: %w", n, err)
 		}
@@ -72,7 +121,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		if len(wqp.Scale) == 1 {
 			axis = -1
 		}
-		if err := c.quantizeWeight(n, u.Weight.Input, wqp, axis, u.Weight.Observer.Config()); err != nil {
+		if err := c.quantizeWeight(n, u.Weight.Input, wqp, axis, wobs.Config()); err != nil {
 			return nil, err
 		}
 		if bi := biasInput(n); bi > 0 {

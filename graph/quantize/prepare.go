@@ -34,6 +34,10 @@ type Options struct {
 	// Exclude keeps float every node whose name or module path matches
 	// one of the expressions (unanchored, as regexp.MatchString).
 	Exclude []*regexp.Regexp
+	// NoEqualize turns off the input equalization of depthwise
+	// convolutions (equalize.go). It is never applied with QAT, whose
+	// fake quantizers have learned the input qparams.
+	NoEqualize bool
 }
 
 // resolve fills in the defaults.
@@ -157,6 +161,8 @@ type Prepared struct {
 	opts    Options
 	byValue map[*graph.Value][]*Point
 	prog    *exec.Program
+	eq      []*eqPoint
+	eqOf    map[*graph.Value]*eqPoint
 }
 
 // Prepare readies m for calibration: it copies m (m is never changed),
@@ -191,6 +197,13 @@ func Prepare(m *graph.Model, opts Options) (*Prepared, error) {
 		pt.Fixed = pt.group.find().fixed
 		p.Points = append(p.Points, pt)
 		p.byValue[pt.Value] = append(p.byValue[pt.Value], pt)
+	}
+	p.eqOf = map[*graph.Value]*eqPoint{}
+	if !opts.NoEqualize && !opts.QAT {
+		p.eq = a.findEqualization()
+		for _, e := range p.eq {
+			p.eqOf[e.x] = e
+		}
 	}
 	return p, nil
 }
@@ -409,7 +422,71 @@ func (a *analysis) graph(g *graph.Graph) error {
 		}
 		a.add(&Unit{Nodes: []*graph.Node{n}, Key: kind, cfg: cfg})
 	}
+	a.mergeTails(g)
 	return nil
+}
+
+// mergeTails joins an element-wise chain to the weighted op computing its
+// only input (Conv → Mul → Add → HardSwish written out → ..., a Conv with
+// a learned affine and activation): the pair is one unit, quantized at
+// the chain's output only, as Conv+ReLU is. Chains with fixed output
+// qparams (a lone Sigmoid, Tanh, ...) stay separate.
+func (a *analysis) mergeTails(g *graph.Graph) {
+	byNode := map[*graph.Node]*Unit{}
+	for _, u := range a.units {
+		if len(u.Nodes) > 0 && u.Nodes[0].Graph == g {
+			for _, n := range u.Nodes {
+				byNode[n] = u
+			}
+		}
+	}
+	drop := map[*Unit]bool{}
+	for _, u := range a.units {
+		if len(u.Nodes) == 0 || u.Nodes[0].Graph != g || u.cfg == nil || !u.cfg.HasWeight || drop[u] {
+			continue
+		}
+		last := u.Nodes[len(u.Nodes)-1]
+		if len(last.Outputs) != 1 || last.Outputs[0] == nil || a.outputs[last.Outputs[0]] {
+			continue
+		}
+		out := last.Outputs[0]
+		rd := a.users[out]
+		if len(rd) == 0 {
+			continue
+		}
+		r := byNode[rd[0]]
+		if r == nil || r.Key != "Elementwise" || drop[r] {
+			continue
+		}
+		same := true
+		for _, n := range rd {
+			same = same && byNode[n] == r
+		}
+		if !same {
+			continue
+		}
+		if len(r.Nodes) == 1 {
+			if cfg := a.opts.Backend.Lookup(passes.OpKind(r.Nodes[0])); cfg != nil && cfg.Observation == quant.OutputFixedQParams {
+				continue
+			}
+		}
+		u.Nodes = append(u.Nodes, r.Nodes...)
+		u.Key += "+Elementwise"
+		for _, n := range r.Nodes {
+			a.unitOf[n] = u
+		}
+		drop[r] = true
+	}
+	if len(drop) == 0 {
+		return
+	}
+	kept := a.units[:0]
+	for _, u := range a.units {
+		if !drop[u] {
+			kept = append(kept, u)
+		}
+	}
+	a.units = kept
 }
 
 // usableMatch drops the matches graph mode splits: Conv+Add(+ReLU) (the

@@ -82,7 +82,7 @@ func TestPrepareConvertCNN(t *testing.T) {
 	m := smallCNN(1)
 	var before bytes.Buffer
 	graph.Dump(&before, m.Graph)
-	p, err := Prepare(m, Options{Mapping: minmaxMapping()})
+	p, err := Prepare(m, Options{Mapping: minmaxMapping(), NoEqualize: true})
 	if err != nil {
 		t.Fatal(err)
 	}
