@@ -62,8 +62,8 @@ func lineInput(img []uint8, stride, width, W int) *tensor.Tensor {
 	return tensor.FromFloat32(out, 1, 3, h, W)
 }
 
-// RecInput turns line i of Lines-like storage (uint8 RGB [48,320,3] with
-// its text in the first width columns) into the recognizer's input
+// RecInput turns a line as Lines stores it (uint8 RGB [48,320,3], the
+// text in the first width columns) into the recognizer's input
 // [1,3,48,320], as PaddleOCR's resize_norm_img does after its resize.
 func RecInput(line []uint8, width int) (*tensor.Tensor, error) {
 	if len(line) != RecHeight*RecWidth*3 || width < 1 || width > RecWidth {

@@ -16,7 +16,7 @@ found at ../shared/models/ppocr or the path in $PPOCR_KEYS).
 
 Images are stored as they would be decoded from files: uint8 RGB, [N,H,W,3].
 The Go side turns them into BGR and normalizes them the way PaddleOCR does
-(internal/modeleval/normalize.go). Files:
+(internal/modeleval/input.go). Files:
 
   rec.npz   images [N,48,320,3] uint8: each line already resized to height 48
             at its aspect ratio (PaddleOCR's resize_norm_img with imgW 320),
