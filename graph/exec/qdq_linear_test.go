@@ -344,3 +344,54 @@ func TestQDQLinearBatchNorm(t *testing.T) {
 		}
 	}
 }
+
+// TestQDQLinearFloatTail checks an int8 Conv or MatMul whose float result
+// goes through elementwise nodes (HardSwish written out, a per-channel
+// Mul, a Sigmoid) before the QuantizeLinear: one step, within one
+// quantization step of the literal graph on all but a few elements.
+func TestQDQLinearFloatTail(t *testing.T) {
+	cases := []linCase{
+		{name: "conv-hardswish", op: "Conv", xsh: []int{1, 6, 9, 9}, wsh: []int{5, 6, 3, 3}, attrs: map[string]*graph.Attr{"pads": graph.AInts(1, 1, 1, 1)}, perChannel: true, nch: 5},
+		{name: "matmul-sigmoid", op: "MatMul", xsh: []int{4, 30}, wsh: []int{30, 7}, perChannel: true, axis: 1, nch: 7},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.build(6)
+			b := d.b
+			q := d.y.Producer
+			v := q.Inputs[0]
+			if c.op == "Conv" {
+				a := b.node("Add", []*graph.Value{v, b.scalar(3)}, nil)
+				cl := b.node("Clip", []*graph.Value{a, b.scalar(0), b.scalar(6)}, nil)
+				hs := b.node("Div", []*graph.Value{b.node("Mul", []*graph.Value{v, cl}, nil), b.scalar(6)}, nil)
+				eq := b.g.AddInitializer(b.name("eq"), tensor.FromFloat32([]float32{0.5, 1, 1.5, 2, 0.7}, 1, 5, 1, 1))
+				q.Inputs[0] = b.node("Mul", []*graph.Value{hs, eq}, nil)
+			} else {
+				q.Inputs[0] = b.node("Sigmoid", []*graph.Value{v}, nil)
+			}
+			m := b.model(d.y)
+			want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
+			got, p := runModel(t, m, Options{Threads: 1}, b.feeds)
+			got2, _ := runModel(t, m, Options{Threads: 2}, b.feeds)
+			pat, fl := int8Nodes(p)
+			if len(fl) != 0 || len(p.main.steps) != 1 {
+				t.Fatalf("report %v, float %v; want one int8 step", pat, fl)
+			}
+			gv, g2, wv := qvals(got), qvals(got2), qvals(want)
+			off := 0
+			for i := range gv {
+				if gv[i] != g2[i] {
+					t.Fatalf("[%d]: %d with 1 thread, %d with 2", i, gv[i], g2[i])
+				}
+				if dv := gv[i] - wv[i]; dv < -1 || dv > 1 {
+					t.Fatalf("[%d]: fused %d, literal %d", i, gv[i], wv[i])
+				} else if dv != 0 {
+					off++
+				}
+			}
+			if float64(off) > 0.02*float64(len(gv)) {
+				t.Errorf("%d of %d one step off", off, len(gv))
+			}
+		})
+	}
+}
