@@ -77,8 +77,8 @@ type qlinearKernel struct {
 // its rounding of each product and sum), runs the region's own kernels on
 // it and quantizes.
 type floatTail struct {
-	idx    []int        // the region's steps, in order
-	steps  []step       // their copies
+	idx    []int  // the region's steps, in order
+	steps  []step // their copies
 	consts map[int]*tensor.Tensor
 	src    int // the slot of the op's float result
 	out    int // the slot the QuantizeLinear reads
