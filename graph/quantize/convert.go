@@ -133,7 +133,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := c.quantizeBias(n, bi, xqp.Scale[0], wqp.Scale); err != nil {
+			if err := c.quantizeBias(n, bi, xqp.Scale, wqp.Scale); err != nil {
 				return nil, err
 			}
 		}
@@ -276,19 +276,29 @@ func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quantize: Convert: value %q: %w (run the prepared model on calibration data before Convert)", pt.Value.Name, err)
 	}
-	if len(q.Scale) != 1 {
+	if len(q.Scale) != 1 && !pt.PerChannel {
 		return nil, fmt.Errorf("quantize: Convert: value %q: activation qparams must be per tensor, the observer gave %d scales", pt.Value.Name, len(q.Scale))
 	}
 	c.qp[pt.Observer] = q
 	return q, nil
 }
 
-// zeroPoint returns the zero-point initializer of an activation.
+// zeroPointTensor returns the zero-point initializer of an activation
+// (1-D for per-channel qparams).
 func zeroPointTensor(q *tensor.QParams, signed bool) *tensor.Tensor {
+	n := len(q.ZeroPoint)
 	if signed {
-		return tensor.FromInt8([]int8{int8(q.ZeroPoint[0])})
+		b := make([]int8, n)
+		for i, z := range q.ZeroPoint {
+			b[i] = int8(z)
+		}
+		return tensor.FromInt8(b, n)
 	}
-	return tensor.FromUint8([]uint8{uint8(q.ZeroPoint[0])})
+	b := make([]uint8, n)
+	for i, z := range q.ZeroPoint {
+		b[i] = uint8(z)
+	}
+	return tensor.FromUint8(b, n)
 }
 
 // scalar returns a rank-0 tensor.
@@ -301,9 +311,16 @@ func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*grap
 	g := v.Graph
 	signed := q.QuantMin < 0
 	base := v.Name
-	scale := g.AddInitializer(c.unique(base+"_scale"), scalar(tensor.FromFloat32([]float32{q.Scale[0]}, 1)))
-	zp := g.AddInitializer(c.unique(base+"_zero_point"), scalar(zeroPointTensor(q, signed)))
-	qn := g.AddNode(c.unique(base+"_QuantizeLinear"), "QuantizeLinear", []*graph.Value{v, scale, zp}, []string{c.unique(base + "_quantized")}, nil)
+	st, zt := tensor.FromFloat32(append([]float32(nil), q.Scale...), len(q.Scale)), zeroPointTensor(q, signed)
+	var attrs map[string]*graph.Attr
+	if len(q.Scale) == 1 {
+		st, zt = scalar(st), scalar(zt)
+	} else {
+		attrs = map[string]*graph.Attr{"axis": graph.AInt(int64(q.Axis))}
+	}
+	scale := g.AddInitializer(c.unique(base+"_scale"), st)
+	zp := g.AddInitializer(c.unique(base+"_zero_point"), zt)
+	qn := g.AddNode(c.unique(base+"_QuantizeLinear"), "QuantizeLinear", []*graph.Value{v, scale, zp}, []string{c.unique(base + "_quantized")}, attrs)
 	elem := graph.Uint8
 	if signed {
 		elem = graph.Int8
@@ -320,7 +337,7 @@ func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*grap
 	} else {
 		dqName = c.unique(dqName)
 	}
-	dq := g.AddNode(c.unique(base+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qn.Outputs[0], scale, zp}, []string{dqName}, nil)
+	dq := g.AddNode(c.unique(base+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qn.Outputs[0], scale, zp}, []string{dqName}, copyAttrs(attrs))
 	out := dq.Outputs[0]
 	out.Type = v.Type
 	for _, r := range readers {
@@ -424,7 +441,7 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 
 // quantizeBias replaces input i of n (a constant float 1-D bias) by the
 // DequantizeLinear of int32 RNE(b / float32(sx*sw[c])).
-func (c *converter) quantizeBias(n *graph.Node, i int, sx float32, sw []float32) error {
+func (c *converter) quantizeBias(n *graph.Node, i int, sxs []float32, sw []float32) error {
 	b := n.Inputs[i]
 	data := b.Const.F32()
 	scales := make([]float32, len(data))
@@ -436,6 +453,15 @@ func (c *converter) quantizeBias(n *graph.Node, i int, sx float32, sw []float32)
 				return fmt.Errorf("quantize: Convert: bias %s of node %s has %d entries for %d weight scales", b.Name, n, len(data), len(sw))
 			}
 			s = sw[j]
+		}
+		sx := sxs[0]
+		if len(sxs) > 1 {
+			// Per-channel input qparams: a depthwise convolution, whose
+			// output channel j reads input channel j alone.
+			if len(sxs) != len(data) {
+				return fmt.Errorf("quantize: Convert: bias %s of node %s has %d entries for %d input scales", b.Name, n, len(data), len(sxs))
+			}
+			sx = sxs[j]
 		}
 		scales[j] = float32(sx * s)
 		if scales[j] == 0 {
@@ -452,4 +478,17 @@ func (c *converter) quantizeBias(n *graph.Node, i int, sx float32, sw []float32)
 	dq.Outputs[0].Type = b.Type
 	n.Inputs[i] = dq.Outputs[0]
 	return nil
+}
+
+// copyAttrs returns a copy of an attribute map (nil stays nil).
+func copyAttrs(a map[string]*graph.Attr) map[string]*graph.Attr {
+	if a == nil {
+		return nil
+	}
+	out := make(map[string]*graph.Attr, len(a))
+	for k, v := range a {
+		c := *v
+		out[k] = &c
+	}
+	return out
 }
