@@ -572,18 +572,37 @@ func (k *binKernel) tailAt(shape []int) ([][2]int, error) {
 	return at, nil
 }
 
-// applyTails applies the tails to v, the elements from flat index i0.
+// scalarTails reports whether every tail is one value.
+func (k *binKernel) scalarTails() bool {
+	for _, t := range k.tails {
+		if t.c.Numel() != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// applyTails applies the tails to v, the elements from flat index i0, a
+// run of elements reading one constant value at a time.
 func (k *binKernel) applyTails(v []float32, i0 int, at [][2]int) {
 	for t, tl := range k.tails {
 		c := tl.c.F32()
 		inner, cnt := at[t][0], at[t][1]
-		for j, x := range v {
-			cv := c[((i0+j)/inner)%cnt]
+		for j := 0; j < len(v); {
+			i := i0 + j
+			cv := c[(i/inner)%cnt]
+			e := min(len(v), j+inner-i%inner)
+			seg := v[j:e]
 			if tl.constFirst {
-				v[j] = qarith(tl.code, cv, x)
+				for q, x := range seg {
+					seg[q] = qarith(tl.code, cv, x)
+				}
 			} else {
-				v[j] = qarith(tl.code, x, cv)
+				for q, x := range seg {
+					seg[q] = qarith(tl.code, x, cv)
+				}
 			}
+			j = e
 		}
 	}
 }
@@ -665,7 +684,15 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	for _, t := range at {
 		rowConst = rowConst && (t[1] == 1 || t[0]%inner == 0)
 	}
-	if l := len(dims) - 1; inner >= 64 && rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
+	// A table per row pays off on long rows; it can be reused across
+	// rows of one code when no tail varies.
+	minRow := 64
+	for _, t := range at {
+		if t[1] > 1 {
+			minRow = 1024
+		}
+	}
+	if l := len(dims) - 1; inner >= minRow && rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
 		k.rowTables(y, ab, bb, dims, sa, sb, at)
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
 	}
@@ -745,7 +772,7 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 				src, code = bb[ob:ob+inner], ab[oa]
 			}
 			t := tabs[code]
-			if t == nil || len(k.tails) > 0 {
+			if t == nil || !k.scalarTails() {
 				if t == nil {
 					t = new(qelem.Table)
 				}

@@ -71,7 +71,7 @@ type qlinearKernel struct {
 }
 
 // floatTail is a region of float elementwise steps between an int8
-// Conv/MatMul/Gemm (whose float result it reads) and a QuantizeLinear:
+// MatMul/Gemm (whose float result it reads) and a QuantizeLinear:
 // the step computes the float result with the dequantizing epilogue
 // y = float32(acc)*float32(sx*sw[c]) + b[c] (as the literal graph, up to
 // its rounding of each product and sum), runs the region's own kernels on
@@ -332,7 +332,11 @@ func (m *qdqFuser) matchLinear(i int) {
 	var q outQ
 	var tail *floatTail
 	for {
-		if len(clamps) == 0 && kind != qlinConvT {
+		// (Convolutions have no fast float-output int8 kernel: measured
+		// on PP-OCR, their float kernels are faster than an int8 GEMM on
+		// input patches with a float epilogue, so they keep a float tail
+		// literal.)
+		if len(clamps) == 0 && kind == qlinGemm {
 			if ft, ok := m.floatTail(o); ok {
 				tail, q = ft, ft.q
 				for _, j := range ft.idx {
@@ -982,8 +986,9 @@ func (k *qlinearKernel) runConvT(xv []byte, xsh []int) ([]byte, []int, error) {
 }
 
 // runFloat computes the op's float result from uint8 data with the
-// dequantizing epilogue: per group, input patches times the packed
-// weights (Conv), or the rows of x (MatMul/Gemm).
+// dequantizing epilogue: the rows of x times the packed weights
+// (MatMul/Gemm), or per group, input patches times them (Conv; not used
+// by the patterns, kept for the layout).
 func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor, error) {
 	t := k.tail
 	if k.kind != qlinConv {
@@ -1012,13 +1017,24 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 	if q == 0 || mg == 0 {
 		return nil, fmt.Errorf("empty convolution %v x %v", xsh, k.wsh)
 	}
-	src := g.taps()
+	var src []int
+	pw := pointwise(k.attrs, k.wsh) && P == S
+	if !pw {
+		src = g.taps()
+	}
 	a := make([]uint8, P*q)
 	c := make([]float32, P*mg)
 	for b := 0; b < g.batch; b++ {
 		for gr := 0; gr < g.group; gr++ {
 			for ch := 0; ch < cg; ch++ {
 				plane := xv[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
+				if pw {
+					// A 1x1 convolution: the patches are the pixels.
+					for p, v := range plane {
+						a[p*q+ch] = v
+					}
+					continue
+				}
 				for kk := 0; kk < K; kk++ {
 					col := ch*K + kk
 					for p, s := range src[kk*P : (kk+1)*P] {
@@ -1042,4 +1058,25 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 		}
 	}
 	return nnTensor(out, g.outShape()), nil
+}
+
+// pointwise reports whether a convolution is 1x1 with stride 1 and no
+// padding.
+func pointwise(a qconvAttrs, wsh []int) bool {
+	for _, d := range wsh[2:] {
+		if d != 1 {
+			return false
+		}
+	}
+	for _, v := range a.strides {
+		if v != 1 {
+			return false
+		}
+	}
+	for _, v := range a.pads {
+		if v != 0 {
+			return false
+		}
+	}
+	return a.autoPad == "NOTSET" || a.autoPad == "VALID"
 }

@@ -336,6 +336,15 @@ func (k *gapKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
 		var cnt [256]int
 		for pl := s; pl < e; pl++ {
+			if hw < 1024 {
+				// Short planes: the same exact sum, element by element.
+				var sum float64
+				for _, b := range xb[pl*hw : (pl+1)*hw] {
+					sum += k.tab[b]
+				}
+				yf[pl] = float32(sum / float64(hw))
+				continue
+			}
 			cnt = [256]int{}
 			for _, b := range xb[pl*hw : (pl+1)*hw] {
 				cnt[b]++
