@@ -201,11 +201,13 @@ func samePath(a, b string) (bool, error) {
 // the engine's default.
 func buildMapping(o quantizeOpts) (*quant.QConfigMapping, error) {
 	if o.mode == "dynamic" {
-		qc := quant.DefaultDynamicQConfig
-		if o.perChannel {
-			qc = quant.PerChannelDynamicQConfig
+		switch {
+		case o.perChannel:
+			return quant.NewQConfigMapping().SetGlobal(quant.PerChannelDynamicQConfig), nil
+		case o.perTensor:
+			return quant.NewQConfigMapping().SetGlobal(quant.DefaultDynamicQConfig), nil
 		}
-		return quant.NewQConfigMapping().SetGlobal(qc), nil
+		return nil, nil // the engine's default
 	}
 	if o.method == "" && !o.perChannel && !o.perTensor {
 		return nil, nil

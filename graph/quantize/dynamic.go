@@ -22,15 +22,22 @@ import (
 //     DequantizeLinear (weight-only); the recurrence computes in float.
 //
 // The qconfig of each op comes from opts.Mapping as in Prepare (nil:
-// quant.DefaultDynamicQConfig globally; the weight observer decides per
-// tensor or per channel); a nil qconfig or an Exclude match keeps an op
+// quant.PerChannelDynamicQConfig under the quanta preset,
+// quant.DefaultDynamicQConfig (per tensor, as PyTorch) under the others;
+// the weight observer decides per tensor or per channel); a nil qconfig or an Exclude match keeps an op
 // float. m is not changed.
 func QuantizeDynamic(m *graph.Model, opts Options) (*graph.Model, error) {
 	if opts.Engine == "" {
 		opts.Engine = "quanta"
 	}
 	if opts.Mapping == nil {
-		opts.Mapping = quant.NewQConfigMapping().SetGlobal(quant.DefaultDynamicQConfig)
+		// PyTorch's presets keep PyTorch's per-tensor dynamic weights;
+		// quanta's own preset quantizes them per channel.
+		qc := quant.DefaultDynamicQConfig
+		if opts.Engine == "quanta" {
+			qc = quant.PerChannelDynamicQConfig
+		}
+		opts.Mapping = quant.NewQConfigMapping().SetGlobal(qc)
 	}
 	var err error
 	if opts.Backend == nil {
