@@ -71,7 +71,7 @@ type qlinearKernel struct {
 }
 
 // floatTail is a region of float elementwise steps between an int8
-// MatMul/Gemm (whose float result it reads) and a QuantizeLinear:
+// Conv/MatMul/Gemm (whose float result it reads) and a QuantizeLinear:
 // the step computes the float result with the dequantizing epilogue
 // y = float32(acc)*float32(sx*sw[c]) + b[c] (as the literal graph, up to
 // its rounding of each product and sum), runs the region's own kernels on
@@ -332,11 +332,12 @@ func (m *qdqFuser) matchLinear(i int) {
 	var q outQ
 	var tail *floatTail
 	for {
-		// (Convolutions have no fast float-output int8 kernel: measured
-		// on PP-OCR, their float kernels are faster than an int8 GEMM on
-		// input patches with a float epilogue, so they keep a float tail
-		// literal.)
-		if len(clamps) == 0 && kind == qlinGemm {
+		// (Grouped convolutions, depthwise ones in particular, have no
+		// fast float-output int8 kernel here: their float kernels beat a
+		// GEMM per group, so they keep a float tail literal. Measured on
+		// the PP-OCR detector, ungrouped ones gain from the int8 GEMM on
+		// patches with a float epilogue.)
+		if len(clamps) == 0 && (kind == qlinGemm || kind == qlinConv && k.attrs.group == 1) {
 			if ft, ok := m.floatTail(o); ok {
 				tail, q = ft, ft.q
 				for _, j := range ft.idx {
@@ -987,8 +988,7 @@ func (k *qlinearKernel) runConvT(xv []byte, xsh []int) ([]byte, []int, error) {
 
 // runFloat computes the op's float result from uint8 data with the
 // dequantizing epilogue: the rows of x times the packed weights
-// (MatMul/Gemm), or per group, input patches times them (Conv; not used
-// by the patterns, kept for the layout).
+// (MatMul/Gemm), or per group, input patches times them (Conv).
 func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor, error) {
 	t := k.tail
 	if k.kind != qlinConv {

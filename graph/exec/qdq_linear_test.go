@@ -345,12 +345,14 @@ func TestQDQLinearBatchNorm(t *testing.T) {
 	}
 }
 
-// TestQDQLinearFloatTail checks an int8 MatMul whose float result goes
-// through elementwise nodes (HardSwish written out, a per-column Mul, a
-// Sigmoid) before the QuantizeLinear: one step, within one quantization
-// step of the literal graph on all but a few elements.
+// TestQDQLinearFloatTail checks an int8 Conv or MatMul whose float result
+// goes through elementwise nodes (HardSwish written out, a per-channel
+// Mul, a Sigmoid) before the QuantizeLinear: one step, within one
+// quantization step of the literal graph on all but a few elements.
 func TestQDQLinearFloatTail(t *testing.T) {
 	cases := []linCase{
+		{name: "conv-hardswish", op: "Conv", xsh: []int{1, 6, 9, 9}, wsh: []int{5, 6, 3, 3}, attrs: map[string]*graph.Attr{"pads": graph.AInts(1, 1, 1, 1)}, perChannel: true, nch: 5},
+		{name: "conv1x1-hardswish", op: "Conv", xsh: []int{2, 6, 7, 5}, wsh: []int{5, 6, 1, 1}, perChannel: true, nch: 5},
 		{name: "matmul-hardswish", op: "MatMul", xsh: []int{3, 4, 20}, wsh: []int{20, 5}, perChannel: true, axis: 1, nch: 5},
 		{name: "matmul-sigmoid", op: "MatMul", xsh: []int{4, 30}, wsh: []int{30, 7}, perChannel: true, axis: 1, nch: 7},
 	}
@@ -360,11 +362,15 @@ func TestQDQLinearFloatTail(t *testing.T) {
 			b := d.b
 			q := d.y.Producer
 			v := q.Inputs[0]
-			if c.name == "matmul-hardswish" {
+			if c.name != "matmul-sigmoid" {
 				a := b.node("Add", []*graph.Value{v, b.scalar(3)}, nil)
 				cl := b.node("Clip", []*graph.Value{a, b.scalar(0), b.scalar(6)}, nil)
 				hs := b.node("Div", []*graph.Value{b.node("Mul", []*graph.Value{v, cl}, nil), b.scalar(6)}, nil)
-				eq := b.g.AddInitializer(b.name("eq"), tensor.FromFloat32([]float32{0.5, 1, 1.5, 2, 0.7}, 5))
+				eqs := []int{5}
+				if c.op == "Conv" {
+					eqs = []int{1, 5, 1, 1}
+				}
+				eq := b.g.AddInitializer(b.name("eq"), tensor.FromFloat32([]float32{0.5, 1, 1.5, 2, 0.7}, eqs...))
 				q.Inputs[0] = b.node("Mul", []*graph.Value{hs, eq}, nil)
 			} else {
 				q.Inputs[0] = b.node("Sigmoid", []*graph.Value{v}, nil)
