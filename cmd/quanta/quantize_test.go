@@ -65,7 +65,7 @@ func TestQuantizeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := q.Graph.OpCounts(); c["QuantizeLinear"] != 3 {
+	if c := q.Graph.OpCounts(); c["QuantizeLinear"] != 4 {
 		t.Errorf("op counts %v", c)
 	}
 	// The output runs, and --reference runs it literally.

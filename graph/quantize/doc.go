@@ -41,11 +41,20 @@
 // and float-only computations (a LayerNormalization written out as
 // ReduceMean, Sub, Pow, Sqrt, Div) are not turned into a chain of lossy
 // quantize-dequantize steps. Activation-only ops whose output is a graph
-// output stay float, and a weighted op whose output is read only by float
-// ops or returned by the graph keeps a float output (no output
-// quantization step: only error, no speed, would come from it). These are
-// choices PyTorch's FX leaves to hand-written configs; quanta makes them
-// by default and documents them here.
+// output, or is read only by float ops, stay float. Weighted ops always
+// quantize their output, as PyTorch's convert does. These are choices
+// PyTorch's FX leaves to hand-written configs; quanta makes them by
+// default and documents them here.
+//
+// Two rewrites keep 8-bit activations accurate on mobile CNNs, whose
+// channels can span ranges a hundred times apart after batch-norm
+// folding (equalize.go): input equalization (per-channel scales folded
+// into the weights; PyTorch's input-weight equalization, applied by
+// default, Options.NoEqualize to turn it off), and, under quanta's own
+// preset, per-channel activation qparams for the inputs of depthwise
+// convolutions. Weighted ops also absorb the element-wise chain after
+// them (a Conv with a learned affine and a written-out HardSwish is one
+// unit, quantized at its end, as Conv+ReLU is).
 //
 // Calibration streams: Observe runs the prepared model on one feed and
 // updates the observers; observers' state merges (Prepared.Merge) and

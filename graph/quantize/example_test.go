@@ -68,6 +68,6 @@ func Example() {
 	// Conv2d+ReLU true
 	// Flatten true
 	// Linear true
-	// QuantizeLinear: 3 DequantizeLinear: 6
+	// QuantizeLinear: 4 DequantizeLinear: 7
 	// output shape [1 2]
 }

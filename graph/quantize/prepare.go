@@ -631,10 +631,9 @@ func (a *analysis) decide() {
 			}
 		}
 	}
-	// Backwards: a unit whose outputs only float ops read gains nothing
-	// from quantized outputs. A weighted unit keeps them float; an
-	// activation-only unit is not quantized at all (it computes in float
-	// from its dequantized inputs).
+	// Backwards: an activation-only unit whose outputs only float ops
+	// read gains nothing from being quantized: it computes in float from
+	// its dequantized inputs instead.
 	for i := len(a.units) - 1; i >= 0; i-- {
 		u := a.units[i]
 		if !u.Quantized {
@@ -648,7 +647,12 @@ func (a *analysis) decide() {
 				}
 			}
 		}
-		if need {
+		if need || u.weighted {
+			// Weighted ops keep quantized outputs, as PyTorch's convert
+			// gives them: the int8 kernel then writes the output codes,
+			// which every runtime reproduces exactly (a float output
+			// would leave each runtime's own float rounding, amplified
+			// by a softmax after it).
 			continue
 		}
 		u.OutputQuantized = false

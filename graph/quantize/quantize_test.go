@@ -96,15 +96,15 @@ func TestPrepareConvertCNN(t *testing.T) {
 	if got := strings.Join(keys, ","); got != "Conv2d+ReLU,MaxPool2d,Flatten,Linear" {
 		t.Fatalf("units %s", got)
 	}
-	if fc := p.Units[3]; fc.OutputQuantized {
-		t.Error("the Gemm computing the graph output has a quantized output")
+	if fc := p.Units[3]; !fc.OutputQuantized {
+		t.Error("the Gemm computing the graph output has a float output; weighted ops quantize theirs")
 	}
 	obs := map[string]observer.Observer{}
 	for _, pt := range p.Points {
 		obs[pt.Value.Name] = pt.Observer
 	}
-	if len(obs) != 4 || obs["r"] != obs["p"] || obs["p"] != obs["f"] || obs["x"] == obs["r"] {
-		t.Fatalf("points %v: want x alone and r, p, f sharing one observer", obs)
+	if len(obs) != 5 || obs["r"] != obs["p"] || obs["p"] != obs["f"] || obs["x"] == obs["r"] || obs["y"] == obs["r"] || obs["y"] == nil {
+		t.Fatalf("points %v: want x and y alone and r, p, f sharing one observer", obs)
 	}
 	fs := feeds(2, 3)
 	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
@@ -126,8 +126,11 @@ func TestPrepareConvertCNN(t *testing.T) {
 		t.Fatal("Prepare or Convert changed the input model")
 	}
 	counts := q.Graph.OpCounts()
-	if counts["QuantizeLinear"] != 4 || counts["DequantizeLinear"] != 8 {
-		t.Fatalf("op counts %v: want 4 QuantizeLinear (x, r, p, f) and 8 DequantizeLinear (4 activations, 2 weights, 2 biases)", counts)
+	if counts["QuantizeLinear"] != 5 || counts["DequantizeLinear"] != 9 {
+		t.Fatalf("op counts %v: want 5 QuantizeLinear (x, r, p, f, y) and 9 DequantizeLinear (5 activations, 2 weights, 2 biases)", counts)
+	}
+	if q.Graph.Outputs[0].Name != "y" || q.Graph.Outputs[0].Producer.OpType != "DequantizeLinear" {
+		t.Errorf("the graph output is %s from %v, want y from its DequantizeLinear", q.Graph.Outputs[0].Name, q.Graph.Outputs[0].Producer)
 	}
 	// Input qparams: PyTorch's affine quint8 from the observed range.
 	xq := nodeByName(q.Graph, "x_QuantizeLinear")
