@@ -23,21 +23,31 @@ import (
 //   - qdq_linear.go: DQ(x) and DQ(const int8 w) -> Conv | ConvTranspose |
 //     MatMul | Gemm [-> Relu | Clip] -> Q as one int8 kernel (QLinearConv
 //     semantics: int32 accumulation, int32 bias, float multiplier; a
-//     Relu or Clip is a saturate bound). Not bit-identical to the literal
-//     graph: the float path rounds every product and sum, the int8 path
-//     rounds once.
+//     Relu or Clip is a saturate bound; a BatchNormalization or Mul/Add
+//     by per-channel constants the float rewrite folded into the Conv
+//     goes into the multipliers and bias). Not bit-identical to the
+//     literal graph: the float path rounds every product and sum, the
+//     int8 path rounds once. qdq_tail.go: a float elementwise region
+//     between the op and the Q (HardSwish written out after a Conv) runs
+//     in the same step on the dequantized int32 result.
 //   - qdq_elem.go: regions of float elementwise nodes between one DQ and
-//     one Q become a 256-entry table; binary Add/Sub/Mul/Div of two DQ'd
-//     activations compute dequantize, float op, quantize per element in
-//     one pass; all of them bit-identical to the literal graph.
+//     one Q become a 256-entry table (one per channel with per-channel
+//     constants or a BatchNormalization); qdq_binary.go: Add, Sub, Mul,
+//     Div of two DQ'd activations [then ops by constants, Relu, Clip]
+//     compute dequantize, float op, quantize per element in one pass;
+//     all bit-identical to the literal graph.
 //   - qdq_move.go: Concat, data movement (Reshape, Transpose, Slice,
 //     Gather, Split, ...) and MaxPool move bytes (a requantizing table
-//     when the output's qparams differ from the input's); AveragePool,
-//     GlobalAveragePool and Resize dequantize into a scratch buffer, run
-//     the float kernel and quantize: bit-identical to the literal graph.
+//     when the output's qparams differ from the input's); nearest Resize
+//     gathers bytes; GlobalAveragePool sums codes exactly; AveragePool
+//     and linear Resize dequantize into a scratch buffer, run the float
+//     kernel and quantize: bit-identical to the literal graph.
 //   - qdq_dyn.go: DynamicQuantizeLinear -> DQ -> MatMul | Gemm | Conv with
 //     a DQ'd constant int8 weight: one step quantizing x with ONNX's rule,
 //     an int32 product and float32(acc)*(sx*sw[c]) + bias.
+//
+// The DequantizeLinear and QuantizeLinear steps left at the edges of the
+// 8-bit regions run on qelem's vector kernels (the same values).
 //
 // A value a pattern removes (the op's float output, a Relu's) must have no
 // reader outside the pattern and must not be returned by the graph or
