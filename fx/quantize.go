@@ -138,7 +138,15 @@ func prepareFX(fn string, model nn.Layer, mapping *quant.QConfigMapping, example
 	if err != nil {
 		return nil, err
 	}
-	p, err := quantize.Prepare(m, quantize.Options{Mapping: mapping, Backend: backend, QAT: qat})
+	opts := quantize.Options{Mapping: mapping, Backend: backend, QAT: qat,
+		// The GraphModule feeds the points' observers; input
+		// equalization gathers its per-channel statistics through
+		// Prepared.Observe on graph/exec, which this path does not use.
+		NoEqualize: true}
+	if backend != nil {
+		opts.Engine = backend.Name
+	}
+	p, err := quantize.Prepare(m, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fx: %s: %w", fn, err)
 	}
