@@ -189,7 +189,7 @@ func (m *qdqFuser) fastEdges() {
 				m.sp.steps[i].kernel = &dqFastKernel{a: a}
 			}
 		} else if isOp(st, "QuantizeLinear") {
-			if q, ok := m.quantStep(i); ok {
+			if q, ok := m.quantStep(i); ok && q.scales == nil {
 				m.sp.steps[i].kernel = &qFastKernel{q: q, orig: st.kernel}
 			}
 		}
@@ -306,6 +306,9 @@ type actQ struct {
 	scale  float32
 	zp     int32
 	signed bool
+	// scales, from actAxis, holds one scale per channel (axis 1); the
+	// zero points are all zp.
+	scales []float32
 }
 
 // act returns the activation DequantizeLinear producing float slot s: one
@@ -350,6 +353,82 @@ type outQ struct {
 	scale  float32
 	zp     int32
 	signed bool
+	// scales, from quantOutAxis, holds one scale per channel (axis 1);
+	// the zero points are all zp.
+	scales []float32
+}
+
+// axisQ reads per-channel (axis 1) qparams with one zero point value: the
+// scales, the zero point and its signedness.
+func (m *qdqFuser) axisQ(n *graph.Node) ([]float32, int32, bool, bool) {
+	if bs, err := n.Int("block_size", 0); err != nil || bs != 0 {
+		return nil, 0, false, false
+	}
+	if ax, err := n.Int("axis", 1); err != nil || ax != 1 {
+		return nil, 0, false, false
+	}
+	scale, zp := m.constOf(n.Inputs[1]), m.constOf(optValue(n, 2))
+	if scale == nil || scale.DType() != tensor.Float32 || scale.NDim() != 1 || zp == nil || zp.Numel() != scale.Numel() {
+		return nil, 0, false, false
+	}
+	for _, v := range scale.F32() {
+		if !(v > 0) {
+			return nil, 0, false, false
+		}
+	}
+	var zs []int32
+	signed := false
+	switch zp.DType() {
+	case tensor.Uint8:
+		zs, _ = int32s(zp)
+	case tensor.Int8:
+		zs, _ = int32s(zp)
+		signed = true
+	default:
+		return nil, 0, false, false
+	}
+	for _, z := range zs {
+		if z != zs[0] {
+			return nil, 0, false, false
+		}
+	}
+	return scale.F32(), zs[0], signed, true
+}
+
+// actAxis is act for a DequantizeLinear with one scale per channel
+// (axis 1) and equal zero points.
+func (m *qdqFuser) actAxis(s int) (actQ, bool) {
+	di, ok := m.producer[s]
+	if s < 0 || !ok || !m.live(di) {
+		return actQ{}, false
+	}
+	dq := &m.sp.steps[di]
+	if !isOp(dq, "DequantizeLinear") || !m.literal(dq) || len(dq.out) != 1 || len(dq.in) != 3 || dq.in[0] < 0 || m.si.constant(dq.in[0]) != nil {
+		return actQ{}, false
+	}
+	sc, zp, signed, ok := m.axisQ(dq.node)
+	if !ok {
+		return actQ{}, false
+	}
+	return actQ{dq: di, src: dq.in[0], out: dq.out[0], scale: sc[0], zp: zp, signed: signed, scales: sc}, true
+}
+
+// quantOutAxis is quantOut for a QuantizeLinear with one scale per
+// channel (axis 1) and equal zero points.
+func (m *qdqFuser) quantOutAxis(s int) (outQ, bool) {
+	if !m.private(s) {
+		return outQ{}, false
+	}
+	j := m.readers[s][0]
+	r := &m.sp.steps[j]
+	if !m.live(j) || !isOp(r, "QuantizeLinear") || !m.literal(r) || len(r.out) != 1 || len(r.in) != 3 || r.in[0] != s || r.out[0] < 0 {
+		return outQ{}, false
+	}
+	sc, zp, signed, ok := m.axisQ(r.node)
+	if !ok {
+		return outQ{}, false
+	}
+	return outQ{q: j, out: r.out[0], scale: sc[0], zp: zp, signed: signed, scales: sc}, true
 }
 
 // lo and hi return the output type's range.

@@ -79,14 +79,19 @@ func (m *qdqFuser) matchRegion(i int) {
 	// channel: their shapes, and BatchNormalization steps.
 	var chanShapes [][]int
 	perChannel := false
-	if a, isAct := m.act(s); isAct {
+	if a, isAct := m.actOrAxis(s); isAct {
 		// DequantizeLinear -> QuantizeLinear: a requantization.
 		if q, ok = m.quantStep(i); !ok {
 			return
 		}
 		src = a
 	} else {
-		if q, ok = m.quantOut(s); !ok || q.q != i {
+		if q, ok = m.quantOut(s); !ok {
+			if q, ok = m.quantOutAxis(s); !ok {
+				return
+			}
+		}
+		if q.q != i {
 			return
 		}
 		found := false
@@ -98,7 +103,7 @@ func (m *qdqFuser) matchRegion(i int) {
 				}
 				return true
 			}
-			if a, isAct := m.act(s); isAct {
+			if a, isAct := m.actOrAxis(s); isAct {
 				if found && a.out != src.out {
 					return false
 				}
@@ -158,7 +163,7 @@ func (m *qdqFuser) matchRegion(i int) {
 		}
 	}
 	var k *lutKernel
-	if perChannel || len(chanShapes) > 0 {
+	if perChannel || len(chanShapes) > 0 || src.scales != nil || q.scales != nil {
 		k, ok = m.channelTables(src, q, region, s, chanShapes)
 	} else {
 		k, ok = m.regionTable(src, q, region, s)
@@ -229,13 +234,24 @@ func (m *qdqFuser) channelTables(src actQ, q outQ, region map[int]bool, s int, s
 			C = c.Numel()
 		}
 	}
+	for _, sc := range [][]float32{src.scales, q.scales} {
+		if sc != nil {
+			if C != 0 && len(sc) != C {
+				return nil, false
+			}
+			C = len(sc)
+		}
+	}
 	if C <= 0 || C > 1<<16 {
 		return nil, false
 	}
-	codes := regionCodes(src)
 	x := make([]float32, C*256)
 	for c := 0; c < C; c++ {
-		copy(x[c*256:], codes)
+		a := src
+		if src.scales != nil {
+			a.scale = src.scales[c]
+		}
+		copy(x[c*256:], regionCodes(a))
 	}
 	shape := make([]int, r)
 	for d := range shape {
@@ -257,7 +273,13 @@ func (m *qdqFuser) channelTables(src actQ, q outQ, region map[int]bool, s int, s
 	}
 	k := &lutKernel{qdqBase: qdqBase{pattern: "QLinearLUT (per channel)"}, inSigned: src.signed, outSigned: q.signed, rank: r}
 	y := make([]byte, C*256)
-	quantizeBytes(y, res.F32(), q.scale, q.zp, q.lo(), q.hi(), q.signed)
+	for c := 0; c < C; c++ {
+		sy := q.scale
+		if q.scales != nil {
+			sy = q.scales[c]
+		}
+		quantizeBytes(y[c*256:(c+1)*256], res.F32()[c*256:(c+1)*256], sy, q.zp, q.lo(), q.hi(), q.signed)
+	}
 	k.chans = make([]qelem.Table, C)
 	for c := range k.chans {
 		copy(k.chans[c][:], y[c*256:(c+1)*256])
@@ -297,6 +319,14 @@ func (m *qdqFuser) regionTable(src actQ, q outQ, region map[int]bool, s int) (*l
 	return k, true
 }
 
+// actOrAxis is act, or actAxis for per-channel qparams.
+func (m *qdqFuser) actOrAxis(s int) (actQ, bool) {
+	if a, ok := m.act(s); ok {
+		return a, true
+	}
+	return m.actAxis(s)
+}
+
 // quantStep checks that step j is a QuantizeLinear with one scale and
 // zero point (whatever the readers of its input).
 func (m *qdqFuser) quantStep(j int) (outQ, bool) {
@@ -310,6 +340,9 @@ func (m *qdqFuser) quantStep(j int) (outQ, bool) {
 	saved, uses, pinned := m.readers[s], m.si.uses[s], m.si.pinned[s]
 	m.readers[s], m.si.uses[s], m.si.pinned[s] = []int{j}, 1, false
 	q, ok := m.quantOut(s)
+	if !ok {
+		q, ok = m.quantOutAxis(s)
+	}
 	m.readers[s], m.si.uses[s], m.si.pinned[s] = saved, uses, pinned
 	return q, ok
 }

@@ -98,6 +98,35 @@ func TestQDQRegionLUT(t *testing.T) {
 	}
 }
 
+// TestQDQRegionPerChannel checks regions between a per-channel (axis 1)
+// DequantizeLinear and QuantizeLinear, and a per-channel requantization:
+// one table per channel, bit-identical to the literal graph.
+func TestQDQRegionPerChannel(t *testing.T) {
+	for _, op := range []string{"HardSwish", ""} {
+		b := newQB("pc", 3)
+		x := b.input([]int{2, 3, 5, 7}, false, 90)
+		pc := func(v *graph.Value, q bool, s ...float32) *graph.Value {
+			sv := b.g.AddInitializer(b.name("s"), tensor.FromFloat32(s, len(s)))
+			zv := b.g.AddInitializer(b.name("z"), tensor.FromUint8([]uint8{90, 90, 90}, 3))
+			name := "DequantizeLinear"
+			if q {
+				name = "QuantizeLinear"
+			}
+			return b.node(name, []*graph.Value{v, sv, zv}, map[string]*graph.Attr{"axis": graph.AInt(1)})
+		}
+		v := pc(x, false, 0.02, 0.05, 0.03)
+		if op != "" {
+			v = b.node(op, []*graph.Value{v}, nil)
+		}
+		p := runQDQBoth(t, b.model(pc(v, true, 0.03, 0.01, 0.04)), b.feeds)
+		pattern := "QLinearLUT (per channel)"
+		if op == "" {
+			pattern = "QLinearRequantize"
+		}
+		wantAllInt8(t, p, pattern)
+	}
+}
+
 // TestQDQRegionNotFused checks that a region whose intermediate value is
 // returned by the graph, or whose other operand is not a one-element
 // constant, stays literal.

@@ -101,7 +101,11 @@ func (m *qdqFuser) matchLinear(i int) {
 	}
 	x, ok := m.act(st.in[0])
 	if !ok {
-		return
+		// Per-channel input scales factor out of convolutions whose
+		// outputs each read one input channel (depthwise).
+		if x, ok = m.actAxis(st.in[0]); !ok || kind != qlinConv {
+			return
+		}
 	}
 	consumed := []int{i}
 	w, sw, wdq, ok := m.weight(n.Inputs[1], st.in[1])
@@ -233,7 +237,14 @@ func (m *qdqFuser) matchLinear(i int) {
 		}
 		var ok bool
 		if q, ok = m.quantOut(o); !ok {
-			return
+			if q, ok = m.quantOutAxis(o); !ok || kind != qlinConv {
+				return
+			}
+			for _, c := range clamps {
+				if c.lo != 0 || !math.IsInf(float64(c.hi), 1) {
+					return // a Clip's bounds differ per channel
+				}
+			}
 		}
 		break
 	}
@@ -242,14 +253,30 @@ func (m *qdqFuser) matchLinear(i int) {
 	k.outSigned = q.signed
 	lo, hi := q.lo(), q.hi()
 	for _, c := range clamps {
-		lo = max(lo, qmath.Quantize(c.lo, q.scale, q.zp, q.lo(), q.hi()))
+		lo = max(lo, qmath.Quantize(c.lo, q.scale, q.zp, q.lo(), q.hi())) // per channel: Relu only, 0 -> zp
 		hi = min(hi, qmath.Quantize(c.hi, q.scale, q.zp, q.lo(), q.hi()))
 	}
 	if lo > hi {
 		return
 	}
+	// The input and output scales of output channel c.
+	sxOf := func(int) float32 { return x.scale }
+	if x.scales != nil {
+		if kind != qlinConv || w.Dim(1) != 1 || len(x.scales) != k.attrs.group || tail != nil {
+			return
+		}
+		mg := cout / k.attrs.group
+		sxOf = func(c int) float32 { return x.scales[c/mg] }
+	}
+	syOf := func(int) float32 { return q.scale }
+	if q.scales != nil {
+		if len(q.scales) != cout {
+			return
+		}
+		syOf = func(c int) float32 { return q.scales[c] }
+	}
 	// Multipliers, int32 biases and weight zero points per output channel.
-	b32, bdq, ok := m.bias(biasV, cout, x.scale, sw, chOf)
+	b32, bdq, ok := m.bias(biasV, cout, sxOf, sw, chOf)
 	if !ok {
 		return
 	}
@@ -259,7 +286,7 @@ func (m *qdqFuser) matchLinear(i int) {
 	mult := make([]float32, cout)
 	zws := make([]int32, cout)
 	for c := range cout {
-		mult[c] = qmath.Multiplier(x.scale, sw.scale[chOf(c)], q.scale)
+		mult[c] = qmath.Multiplier(sxOf(c), sw.scale[chOf(c)], syOf(c))
 		zws[c] = sw.zp[chOf(c)]
 	}
 	if bn != nil {
@@ -277,10 +304,10 @@ func (m *qdqFuser) matchLinear(i int) {
 		blo, bhi, _ := qRange(tensor.Int32)
 		for c := range cout {
 			// y = a*(S*acc + b) + t = a*S*(acc + (b + t/a)/S), S = sx*sw[c].
-			sc := float64(float32(x.scale * sw.scale[chOf(c)]))
+			sc := float64(float32(sxOf(c) * sw.scale[chOf(c)]))
 			b := float64(b32[c])*sc + float64(bn.t[c])/float64(bn.a[c])
 			b32[c] = qmath.Saturate(int64(math.Max(math.Min(math.RoundToEven(b/sc), 1<<40), -1<<40)), blo, bhi)
-			mult[c] = float32(sc * float64(bn.a[c]) / float64(q.scale))
+			mult[c] = float32(sc * float64(bn.a[c]) / float64(syOf(c)))
 		}
 	}
 	if tail != nil {
@@ -415,7 +442,7 @@ func (m *qdqFuser) constDQ(v *graph.Value, s int) (w *tensor.Tensor, q qparams, 
 // point 0, taken as it is; otherwise the float bias (or the dequantized
 // one) rounded on that scale. It also returns the bias DequantizeLinear's
 // step to remove, or -1.
-func (m *qdqFuser) bias(v *graph.Value, cout int, sx float32, sw qparams, chOf func(int) int) ([]int32, int, bool) {
+func (m *qdqFuser) bias(v *graph.Value, cout int, sxOf func(int) float32, sw qparams, chOf func(int) int) ([]int32, int, bool) {
 	if v == nil {
 		return nil, -1, true
 	}
@@ -429,7 +456,7 @@ func (m *qdqFuser) bias(v *graph.Value, cout int, sx float32, sw qparams, chOf f
 			if bp.axis >= 0 {
 				k = c
 			}
-			want := float32(sx * sw.scale[chOf(c)])
+			want := float32(sxOf(c) * sw.scale[chOf(c)])
 			if bp.scale[k] == want && bp.zp[k] == 0 {
 				out[c] = bv[c]
 			} else {
@@ -443,7 +470,7 @@ func (m *qdqFuser) bias(v *graph.Value, cout int, sx float32, sw qparams, chOf f
 		return nil, -1, false
 	}
 	for c, f := range b.F32() {
-		out[c] = qmath.Quantize(f, float32(sx*sw.scale[chOf(c)]), 0, blo, bhi)
+		out[c] = qmath.Quantize(f, float32(sxOf(c)*sw.scale[chOf(c)]), 0, blo, bhi)
 	}
 	return out, -1, true
 }

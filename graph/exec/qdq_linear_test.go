@@ -401,3 +401,61 @@ func TestQDQLinearFloatTail(t *testing.T) {
 		})
 	}
 }
+
+// TestQDQLinearPerChannelActivations checks per-channel (axis 1)
+// activation qparams with one zero point: a depthwise Conv reading a
+// per-channel DequantizeLinear, and Convs writing a per-channel
+// QuantizeLinear, run int8 within one step of the literal graph.
+func TestQDQLinearPerChannelActivations(t *testing.T) {
+	for _, dw := range []bool{true, false} {
+		b := newQB("pc", 9)
+		x := b.input([]int{1, 4, 7, 7}, false, 100)
+		var dx *graph.Value
+		if dw {
+			xs := b.g.AddInitializer(b.name("xs"), tensor.FromFloat32([]float32{0.01, 0.03, 0.02, 0.05}, 4))
+			xz := b.g.AddInitializer(b.name("xz"), tensor.FromUint8([]uint8{100, 100, 100, 100}, 4))
+			dx = b.node("DequantizeLinear", []*graph.Value{x, xs, xz}, map[string]*graph.Attr{"axis": graph.AInt(1)})
+		} else {
+			dx = b.dq(x, 0.02, 100, false)
+		}
+		wsh, nch, attrs := []int{6, 4, 1, 1}, 6, map[string]*graph.Attr(nil)
+		if dw {
+			wsh, nch, attrs = []int{4, 1, 3, 3}, 4, map[string]*graph.Attr{"group": graph.AInt(4), "pads": graph.AInts(1, 1, 1, 1)}
+		}
+		wq := make([]int8, shapeNumel(wsh))
+		for i := range wq {
+			wq[i] = int8(b.r.IntN(255) - 127)
+		}
+		sw := make([]float32, nch)
+		ys := make([]float32, nch)
+		for i := range sw {
+			sw[i] = 0.004 + 0.001*float32(i)
+			ys[i] = 0.02 + 0.01*float32(i)
+		}
+		w := b.node("DequantizeLinear", []*graph.Value{b.g.AddInitializer(b.name("w"), tensor.FromInt8(wq, wsh...)),
+			b.g.AddInitializer(b.name("ws"), tensor.FromFloat32(sw, nch)), b.g.AddInitializer(b.name("wz"), tensor.FromInt8(make([]int8, nch), nch))},
+			map[string]*graph.Attr{"axis": graph.AInt(0)})
+		r := b.node("Relu", []*graph.Value{b.node("Conv", []*graph.Value{dx, w}, attrs)}, nil)
+		y := b.node("QuantizeLinear", []*graph.Value{r, b.g.AddInitializer(b.name("ys"), tensor.FromFloat32(ys, nch)),
+			b.g.AddInitializer(b.name("yz"), tensor.FromUint8(make([]uint8, nch), nch))}, map[string]*graph.Attr{"axis": graph.AInt(1)})
+		m := b.model(y)
+		want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
+		got, p := runModel(t, m, Options{}, b.feeds)
+		pat, fl := int8Nodes(p)
+		if len(fl) != 0 || pat["QLinearConv"] != 4 {
+			t.Fatalf("depthwise %v: report %v, float %v; want one int8 step", dw, pat, fl)
+		}
+		gv, wv := qvals(got), qvals(want)
+		off := 0
+		for i := range gv {
+			if dv := gv[i] - wv[i]; dv < -1 || dv > 1 {
+				t.Fatalf("depthwise %v [%d]: fused %d, literal %d", dw, i, gv[i], wv[i])
+			} else if dv != 0 {
+				off++
+			}
+		}
+		if float64(off) > 0.02*float64(len(gv)) {
+			t.Errorf("depthwise %v: %d of %d one step off", dw, off, len(gv))
+		}
+	}
+}

@@ -134,7 +134,8 @@ func TestQDQRealModels(t *testing.T) {
 			}
 			t.Logf("%d nodes int8, %d float", i8, fl)
 			// Every Conv whose result is quantized (through Relu or Clip
-			// at most) runs in int8.
+			// at most) with one zero point, and whose input has one scale
+			// (or is depthwise), runs in int8.
 			readers := map[*graph.Value][]*graph.Node{}
 			for _, n := range m.qdq.Graph.Nodes {
 				for _, in := range n.Inputs {
@@ -151,6 +152,22 @@ func TestQDQRealModels(t *testing.T) {
 					v = readers[v][0].Outputs[0]
 				}
 				quantized[n.Name] = len(readers[v]) == 1 && readers[v][0].OpType == "QuantizeLinear"
+				// The int8 kernels write one zero point.
+				if q := readers[v]; quantized[n.Name] && len(q[0].Inputs) > 2 && q[0].Inputs[2].Const != nil {
+					zs := tensor.Cast(q[0].Inputs[2].Const, tensor.Int32).I32()
+					for _, z := range zs {
+						if z != zs[0] {
+							quantized[n.Name] = false
+						}
+					}
+				}
+				// Per-channel input scales only factor out of depthwise
+				// convolutions.
+				if dq := n.Inputs[0].Producer; dq != nil && len(dq.Inputs) > 1 && dq.Inputs[1].Const != nil && dq.Inputs[1].Const.Numel() > 1 {
+					if g, _ := n.Int("group", 1); g == 1 {
+						quantized[n.Name] = false
+					}
+				}
 			}
 			for _, r := range rows {
 				if r.Op == "Conv" && quantized[r.Node] && !r.Int8 {
