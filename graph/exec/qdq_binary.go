@@ -329,8 +329,12 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			minRow = 1024
 		}
 	}
-	if l := len(dims) - 1; inner >= minRow && rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
-		k.rowTables(y, ab, bb, dims, sa, sb, at)
+	if l := len(dims) - 1; rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
+		if inner >= minRow {
+			k.rowTables(y, ab, bb, dims, sa, sb, at)
+		} else {
+			k.rowScalars(y, ab, bb, dims, sa, sb, at)
+		}
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
 	}
 	nb := (n + binBlock - 1) / binBlock
@@ -437,6 +441,57 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 				tabs[code] = t
 			}
 			lutGeneric(y[row*inner:(row+1)*inner], src, t)
+		}
+	})
+}
+
+// rowScalars computes rows along which one operand and every tail are
+// one value each: per element, the other operand's value, the op and the
+// tails with those scalars (the same float operations in the same order),
+// then QuantizeLinear on the row.
+func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int) {
+	l := len(dims) - 1
+	inner := dims[l]
+	rows := len(y) / inner
+	aVaries := sa[l] == 1
+	parallel.For(rows, max(1, 4096/inner), func(s, e int) {
+		buf := make([]float32, inner)
+		cv := make([]float32, len(k.tails))
+		for row := s; row < e; row++ {
+			oa, ob, rem := 0, 0, row
+			for d := l - 1; d >= 0; d-- {
+				c := rem % dims[d]
+				rem /= dims[d]
+				oa += c * sa[d]
+				ob += c * sb[d]
+			}
+			for ti, tl := range k.tails {
+				cv[ti] = tl.c.F32()[(row*inner/at[ti][0])%at[ti][1]]
+			}
+			if aVaries {
+				v := k.tb[bb[ob]]
+				for j, b := range ab[oa : oa+inner] {
+					buf[j] = qarith(k.code, k.ta[b], v)
+				}
+			} else {
+				v := k.ta[ab[oa]]
+				for j, b := range bb[ob : ob+inner] {
+					buf[j] = qarith(k.code, v, k.tb[b])
+				}
+			}
+			for ti, tl := range k.tails {
+				c := cv[ti]
+				if tl.constFirst {
+					for j, x := range buf {
+						buf[j] = qarith(tl.code, c, x)
+					}
+				} else {
+					for j, x := range buf {
+						buf[j] = qarith(tl.code, x, c)
+					}
+				}
+			}
+			quantizeBytes(y[row*inner:(row+1)*inner], buf, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 		}
 	})
 }
