@@ -58,7 +58,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			continue
 		}
 		d := nodes[e.conv.Nodes[0]]
-		nx, prod, err := c.equalize(d, vals[e.x], s, e)
+		nx, prod, err := c.equalize(d, vals[e.x], s)
 		if err != nil {
 			return nil, errEqualize(d, err)
 		}
@@ -276,7 +276,7 @@ func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quantize: Convert: value %q: %w (run the prepared model on calibration data before Convert)", pt.Value.Name, err)
 	}
-	if len(q.Scale) != 1 && !pt.PerChannel {
+	if len(q.Scale) != 1 {
 		return nil, fmt.Errorf("quantize: Convert: value %q: activation qparams must be per tensor, the observer gave %d scales", pt.Value.Name, len(q.Scale))
 	}
 	c.qp[pt.Observer] = q

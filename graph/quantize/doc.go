@@ -46,15 +46,16 @@
 // PyTorch's FX leaves to hand-written configs; quanta makes them by
 // default and documents them here.
 //
-// Two rewrites keep 8-bit activations accurate on mobile CNNs, whose
-// channels can span ranges a hundred times apart after batch-norm
-// folding (equalize.go): input equalization (per-channel scales folded
-// into the weights; PyTorch's input-weight equalization, applied by
-// default, Options.NoEqualize to turn it off), and, under quanta's own
-// preset, per-channel activation qparams for the inputs of depthwise
-// convolutions. Weighted ops also absorb the element-wise chain after
-// them (a Conv with a learned affine and a written-out HardSwish is one
-// unit, quantized at its end, as Conv+ReLU is).
+// Input equalization keeps 8-bit activations accurate on mobile CNNs,
+// whose channels can span ranges a hundred times apart after batch-norm
+// folding (equalize.go): a depthwise convolution's input channels are
+// scaled to one range and its per-channel weights divided to match
+// (PyTorch's input-weight equalization, applied by default;
+// Options.NoEqualize turns it off). Per-tensor activation qparams stay
+// everywhere: ONNX Runtime 1.30's QDQ fusion fails on per-channel
+// activation zero points. Weighted ops also absorb the element-wise chain
+// after them (a Conv with a learned affine and a written-out HardSwish is
+// one unit, quantized at its end, as Conv+ReLU is).
 //
 // Calibration streams: Observe runs the prepared model on one feed and
 // updates the observers; observers' state merges (Prepared.Merge) and

@@ -74,9 +74,6 @@ type Point struct {
 	Observer observer.Observer
 	// Fixed marks PyTorch's fixed qparams (sigmoid, softmax, tanh, ...).
 	Fixed bool
-	// PerChannel marks per-channel activation qparams (axis 1): the
-	// input of a depthwise convolution under the quanta preset.
-	PerChannel bool
 	// all says every reader of Value reads the quantized value (the value
 	// is computed by a quantized unit); otherwise only quantized units do.
 	all   bool
@@ -203,16 +200,8 @@ func Prepare(m *graph.Model, opts Options) (*Prepared, error) {
 	}
 	p.eqOf = map[*graph.Value]*eqPoint{}
 	if !opts.NoEqualize && !opts.QAT {
-		for _, e := range a.findEqualization() {
-			if e.kind == eqDepthwise && perChannelInputs(opts) {
-				// Per-channel qparams make the scaling pointless.
-				e.pt.PerChannel = true
-				cfg := e.pt.Observer.Config()
-				cfg.ChAxis, cfg.QScheme = 1, tensor.PerChannelAffine
-				e.pt.Observer = observer.NewPerChannelMinMax(cfg)
-				continue
-			}
-			p.eq = append(p.eq, e)
+		p.eq = a.findEqualization()
+		for _, e := range p.eq {
 			p.eqOf[e.x] = e
 		}
 	}
@@ -227,13 +216,6 @@ func Prepare(m *graph.Model, opts Options) (*Prepared, error) {
 // compare a float model with its quantized form (package numeric) run the
 // float side through it, so both sides hold the same folded layers.
 func Preprocess(m *graph.Model) (*graph.Model, error) { return preprocess(m) }
-
-// perChannelInputs reports whether depthwise convolution inputs get
-// per-channel qparams: under quanta's own preset, whose int8 depthwise
-// kernel takes one scale and zero point per channel (a depthwise output
-// channel reads one input channel, so the arithmetic stays exact). The
-// PyTorch presets keep PyTorch's per-tensor activations.
-func perChannelInputs(o Options) bool { return o.Engine == "quanta" && !o.QAT }
 
 // preprocess copies m and applies the passes every mode needs.
 func preprocess(m *graph.Model) (*graph.Model, error) {
