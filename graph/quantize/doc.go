@@ -53,9 +53,11 @@
 // (PyTorch's input-weight equalization, applied by default;
 // Options.NoEqualize turns it off). Per-tensor activation qparams stay
 // everywhere: ONNX Runtime 1.30's QDQ fusion fails on per-channel
-// activation zero points. Weighted ops also absorb the element-wise chain
-// after them (a Conv with a learned affine and a written-out HardSwish is
-// one unit, quantized at its end, as Conv+ReLU is).
+// activation zero points. An element-wise chain after a Conv (a learned
+// affine and a written-out HardSwish) is its own unit: the Conv's output
+// is quantized and the chain runs as a 256-entry table, which measured
+// both faster and (on the PP-OCR recognizer) more accurate than one unit
+// with a float epilogue.
 //
 // Calibration streams: Observe runs the prepared model on one feed and
 // updates the observers; observers' state merges (Prepared.Merge) and

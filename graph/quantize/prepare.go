@@ -422,71 +422,7 @@ func (a *analysis) graph(g *graph.Graph) error {
 		}
 		a.add(&Unit{Nodes: []*graph.Node{n}, Key: kind, cfg: cfg})
 	}
-	a.mergeTails(g)
 	return nil
-}
-
-// mergeTails joins an element-wise chain to the weighted op computing its
-// only input (Conv → Mul → Add → HardSwish written out → ..., a Conv with
-// a learned affine and activation): the pair is one unit, quantized at
-// the chain's output only, as Conv+ReLU is. Chains with fixed output
-// qparams (a lone Sigmoid, Tanh, ...) stay separate.
-func (a *analysis) mergeTails(g *graph.Graph) {
-	byNode := map[*graph.Node]*Unit{}
-	for _, u := range a.units {
-		if len(u.Nodes) > 0 && u.Nodes[0].Graph == g {
-			for _, n := range u.Nodes {
-				byNode[n] = u
-			}
-		}
-	}
-	drop := map[*Unit]bool{}
-	for _, u := range a.units {
-		if len(u.Nodes) == 0 || u.Nodes[0].Graph != g || u.cfg == nil || !u.cfg.HasWeight || drop[u] {
-			continue
-		}
-		last := u.Nodes[len(u.Nodes)-1]
-		if len(last.Outputs) != 1 || last.Outputs[0] == nil || a.outputs[last.Outputs[0]] {
-			continue
-		}
-		out := last.Outputs[0]
-		rd := a.users[out]
-		if len(rd) == 0 {
-			continue
-		}
-		r := byNode[rd[0]]
-		if r == nil || r.Key != "Elementwise" || drop[r] {
-			continue
-		}
-		same := true
-		for _, n := range rd {
-			same = same && byNode[n] == r
-		}
-		if !same {
-			continue
-		}
-		if len(r.Nodes) == 1 {
-			if cfg := a.opts.Backend.Lookup(passes.OpKind(r.Nodes[0])); cfg != nil && cfg.Observation == quant.OutputFixedQParams {
-				continue
-			}
-		}
-		u.Nodes = append(u.Nodes, r.Nodes...)
-		u.Key += "+Elementwise"
-		for _, n := range r.Nodes {
-			a.unitOf[n] = u
-		}
-		drop[r] = true
-	}
-	if len(drop) == 0 {
-		return
-	}
-	kept := a.units[:0]
-	for _, u := range a.units {
-		if !drop[u] {
-			kept = append(kept, u)
-		}
-	}
-	a.units = kept
 }
 
 // usableMatch drops the matches graph mode splits: Conv+Add(+ReLU) (the
