@@ -22,6 +22,16 @@ func init() {
 // frameKernel adapts a function that runs subgraphs to Kernel.
 type frameKernel func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 
+// bodiesKernel is a control-flow kernel with its compiled bodies exposed,
+// so compile-time rewrites (QDQ fusion) reach the nodes inside them.
+type bodiesKernel struct {
+	frameKernel
+	subs []*Subprogram
+}
+
+// bodies returns the compiled bodies.
+func (k bodiesKernel) bodies() []*Subprogram { return k.subs }
+
 // Run calls k(f, in).
 func (k frameKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(f, in) }
 
@@ -66,7 +76,7 @@ func compileIf(c *CompileContext, n *graph.Node) (Kernel, error) {
 			return nil, err
 		}
 	}
-	return frameKernel(func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return bodiesKernel{frameKernel(func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		cond, err := boolScalar("cond", in[0])
 		if err != nil {
 			return nil, err
@@ -76,7 +86,7 @@ func compileIf(c *CompileContext, n *graph.Node) (Kernel, error) {
 			b = 1
 		}
 		return f.Run(branches[b], nil)
-	}), nil
+	}), branches[:]}, nil
 }
 
 // emptyScan returns the stacked scan output of a loop that ran no
@@ -124,7 +134,7 @@ func compileLoop(c *CompileContext, n *graph.Node) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return frameKernel(func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return bodiesKernel{frameKernel(func(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		trip := int64(-1)
 		if in[0] != nil {
 			v, err := ints64(in[0])
@@ -181,7 +191,7 @@ func compileLoop(c *CompileContext, n *graph.Node) (Kernel, error) {
 			res = append(res, t)
 		}
 		return res, nil
-	}), nil
+	}), []*Subprogram{sp}}, nil
 }
 
 // stackNew joins tensors of one dtype and shape along a new axis.
@@ -270,9 +280,9 @@ func compileScan(c *CompileContext, n *graph.Node) (Kernel, error) {
 		return nil, err
 	}
 	if v8 {
-		return frameKernel(sc.run8), nil
+		return bodiesKernel{frameKernel(sc.run8), []*Subprogram{sc.sp}}, nil
 	}
-	return frameKernel(sc.run9), nil
+	return bodiesKernel{frameKernel(sc.run9), []*Subprogram{sc.sp}}, nil
 }
 
 // scanKernel runs Scan: in opsets 9+ over whole tensors with per-input

@@ -321,14 +321,10 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	for _, t := range at {
 		rowConst = rowConst && (t[1] == 1 || t[0]%inner == 0)
 	}
-	// A table per row pays off on long rows; it can be reused across
-	// rows of one code when no tail varies.
-	minRow := 64
-	for _, t := range at {
-		if t[1] > 1 {
-			minRow = 1024
-		}
-	}
+	// A table per row (256 entries computed and quantized) pays off only
+	// on rows several times longer than the table; squeeze-excite rows
+	// of small feature maps are computed directly.
+	minRow := 1024
 	if l := len(dims) - 1; rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
 		if inner >= minRow {
 			k.rowTables(y, ab, bb, dims, sa, sb, at)
