@@ -492,12 +492,10 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 	})
 }
 
-// lutGeneric maps bytes through a table on the calling goroutine.
+// lutGeneric maps bytes through a table on the calling goroutine, with
+// the fastest lookup kernel.
 func lutGeneric(dst, src []byte, t *qelem.Table) {
-	src = src[:len(dst)]
-	for i, b := range src {
-		dst[i] = t[b]
-	}
+	qelem.LookupSerial(dst, src[:len(dst)], t)
 }
 
 // quantizeBytes is QuantizeLinear of src into 8-bit dst within lo..hi.

@@ -75,3 +75,10 @@ func Lookup[T Byte](dst, src []T, t *Table) {
 		fn(d[a:b], s[a:b], t)
 	})
 }
+
+// LookupSerial is Lookup on the calling goroutine, for callers that
+// already split their work over threads (a table per row or channel).
+func LookupSerial[T Byte](dst, src []T, t *Table) {
+	need("LookupSerial", "src", len(src), len(dst))
+	pick(lutVariants).fn(bytesOf(dst), bytesOf(src), t)
+}

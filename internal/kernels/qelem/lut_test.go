@@ -50,10 +50,13 @@ func TestTables(t *testing.T) {
 	src := []int8{-128, -1, 0, 5, 127}
 	got := make([]int8, len(src))
 	forLevels(t, func(t *testing.T) {
-		Lookup(got, src, abs)
-		for i, w := range []int8{127, 1, 0, 5, 127} {
-			if got[i] != w {
-				t.Errorf("abs(%d) = %d, want %d", src[i], got[i], w)
+		for _, lookup := range []func(dst, src []int8, t *Table){Lookup[int8], LookupSerial[int8]} {
+			clear(got)
+			lookup(got, src, abs)
+			for i, w := range []int8{127, 1, 0, 5, 127} {
+				if got[i] != w {
+					t.Errorf("abs(%d) = %d, want %d", src[i], got[i], w)
+				}
 			}
 		}
 	})
