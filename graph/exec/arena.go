@@ -61,19 +61,48 @@ func (f *Frame) allocF32(n int) []float32 {
 	return b
 }
 
+// allocBytes returns n bytes whose old contents are arbitrary (the
+// caller must overwrite every one), for the 8-bit outputs of int8 steps:
+// an arena buffer of float32 words seen as bytes, so one pool serves both.
+func (f *Frame) allocBytes(n int) []byte {
+	if f == nil || f.arena == nil || n < 4*minArenaLen {
+		return make([]byte, n)
+	}
+	w := f.allocF32((n + 3) / 4)
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), n)
+}
+
 // minArenaLen is the shortest buffer worth pooling.
 const minArenaLen = 1024
 
 // find returns the index of the live buffer holding t's data, or -1.
 func (a *arena) find(t *tensor.Tensor) int {
-	if t == nil || t.DType() != tensor.Float32 || len(a.live) == 0 {
+	if t == nil || len(a.live) == 0 {
 		return -1
 	}
-	s := t.F32()
-	if cap(s) == 0 {
+	var p uintptr
+	switch t.DType() {
+	case tensor.Float32:
+		s := t.F32()
+		if cap(s) == 0 {
+			return -1
+		}
+		p = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	case tensor.Uint8:
+		s := t.U8()
+		if cap(s) == 0 {
+			return -1
+		}
+		p = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	case tensor.Int8:
+		s := t.I8()
+		if cap(s) == 0 {
+			return -1
+		}
+		p = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	default:
 		return -1
 	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
 	for i := range a.live {
 		if p >= a.live[i].lo && p < a.live[i].hi {
 			return i

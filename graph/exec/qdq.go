@@ -226,7 +226,7 @@ func (k *qFastKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, erro
 	if x == nil || x.DType() != tensor.Float32 {
 		return k.orig.Run(f, in)
 	}
-	y := make([]byte, x.Numel())
+	y := f.allocBytes(x.Numel())
 	quantizeBytes(y, x.F32(), k.q.scale, k.q.zp, k.q.lo(), k.q.hi(), k.q.signed)
 	return []*tensor.Tensor{byteTensor(y, k.q.signed, x.Shape()...)}, nil
 }

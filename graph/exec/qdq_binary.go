@@ -278,7 +278,7 @@ func (m *qdqFuser) clipBoundsNode(st *step) (float32, float32, bool) {
 const binBlock = 2048
 
 // Run computes the quantized op.
-func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *binKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	a, b := in[0], in[1]
 	if err := wantBytes(a, k.sa); err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func (k *binKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		return nil, err
 	}
 	n := shapeNumel(shape)
-	y := make([]byte, n)
+	y := f.allocBytes(n)
 	ab, bb := bytesOf(a), bytesOf(b)
 	if k.sameFastOK && a.Numel() == n && b.Numel() == n {
 		p := &qelem.BinaryParams{ScaleA: k.scA, ScaleB: k.scB, ScaleY: k.y.scale, ZeroA: k.za, ZeroB: k.zb, ZeroY: k.y.zp, Min: k.lo, Max: k.hi}

@@ -356,7 +356,7 @@ func sortInts(s []int) {
 }
 
 // Run maps x through the table.
-func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *lutKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if err := wantBytes(x, k.inSigned); err != nil {
 		return nil, err
@@ -369,7 +369,7 @@ func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		}
 	}
 	if k.chans != nil {
-		return k.runChannels(x)
+		return k.runChannels(f, x)
 	}
 	if k.identity {
 		if len(shape) == x.NDim() {
@@ -377,13 +377,13 @@ func (k *lutKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		}
 		return []*tensor.Tensor{x.Reshape(shape...)}, nil
 	}
-	y := make([]byte, x.Numel())
+	y := f.allocBytes(x.Numel())
 	qelem.Lookup(y, bytesOf(x), k.tab)
 	return []*tensor.Tensor{byteTensor(y, k.outSigned, shape...)}, nil
 }
 
 // runChannels maps each channel's planes through its table.
-func (k *lutKernel) runChannels(x *tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *lutKernel) runChannels(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	C := len(k.chans)
 	if x.NDim() != k.rank || x.Dim(1) != C {
 		return nil, fmt.Errorf("input %v does not have the %d channels (rank %d) of the tables", x.Shape(), C, k.rank)
@@ -391,7 +391,7 @@ func (k *lutKernel) runChannels(x *tensor.Tensor) ([]*tensor.Tensor, error) {
 	inner := shapeNumel(x.Shape()[2:])
 	planes := x.Dim(0) * C
 	xb := bytesOf(x)
-	y := make([]byte, len(xb))
+	y := f.allocBytes(len(xb))
 	parallel.For(planes, max(1, 16384/max(1, inner)), func(s, e int) {
 		for p := s; p < e; p++ {
 			lutGeneric(y[p*inner:(p+1)*inner], xb[p*inner:(p+1)*inner], &k.chans[p%C])

@@ -582,16 +582,16 @@ func (k *qlinearKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, er
 	var err error
 	switch k.kind {
 	case qlinConv:
-		y, shape, err = k.runConv(xb, x.Shape())
+		y, shape, err = k.runConv(f, xb, x.Shape())
 	case qlinConvT:
-		y, shape, err = k.runConvT(xb, x.Shape())
+		y, shape, err = k.runConvT(f, xb, x.Shape())
 	default:
 		if x.NDim() < 1 || x.Dim(-1) != k.k {
 			return nil, fmt.Errorf("x %v does not fit a weight of %d rows", x.Shape(), k.k)
 		}
 		rows := shapeNumel(x.Shape()[:x.NDim()-1])
 		shape = append(append([]int{}, x.Shape()[:x.NDim()-1]...), k.n)
-		y = make([]byte, rows*k.n)
+		y = f.allocBytes(rows * k.n)
 		if rows > 0 && k.n > 0 {
 			qgemm.GemmU8(rows, xb, k.k, k.zx, k.pack, &k.req, y, k.n)
 		}
@@ -652,13 +652,13 @@ func prod1(s []int) int {
 // and 2-D convolutions they take, else per batch entry and group the
 // input patches [P, C/group*K] (padding holds the zero point) times the
 // packed weights.
-func (k *qlinearKernel) runConv(xv []byte, xsh []int) ([]byte, []int, error) {
+func (k *qlinearKernel) runConv(f *Frame, xv []byte, xsh []int) ([]byte, []int, error) {
 	g, err := k.attrs.geometry(xsh, k.wsh)
 	if err != nil {
 		return nil, nil, err
 	}
 	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
-	out := make([]byte, g.batch*g.cout*P)
+	out := f.allocBytes(g.batch * g.cout * P)
 	if P == 0 || len(out) == 0 {
 		return out, g.outShape(), nil
 	}
@@ -703,7 +703,7 @@ func (k *qlinearKernel) runConv(xv []byte, xsh []int) ([]byte, []int, error) {
 }
 
 // runConvT runs the transposed convolution on uint8 data.
-func (k *qlinearKernel) runConvT(xv []byte, xsh []int) ([]byte, []int, error) {
+func (k *qlinearKernel) runConvT(f *Frame, xv []byte, xsh []int) ([]byte, []int, error) {
 	p := k.ct.Params()
 	if len(xsh) != k.ctRk || xsh[1] != p.C {
 		return nil, nil, fmt.Errorf("x %v does not fit ConvTranspose weights of %d input channels (rank %d)", xsh, p.C, k.ctRk)
@@ -721,7 +721,7 @@ func (k *qlinearKernel) runConvT(xv []byte, xsh []int) ([]byte, []int, error) {
 	if k.ctRk == 3 {
 		shape = []int{q.N, q.OutC, q.OutW()}
 	}
-	y := make([]byte, q.OutputLen())
+	y := f.allocBytes(q.OutputLen())
 	if len(y) > 0 && len(xv) > 0 {
 		qconv.ConvTranspose2D(pk, xv, &k.req, y)
 	}

@@ -201,7 +201,7 @@ func (k *moveKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			return nil, fmt.Errorf("output %d: %w", j, err)
 		}
 		if t := k.tabs[oi]; t != nil {
-			y := make([]byte, o.Numel())
+			y := f.allocBytes(o.Numel())
 			qelem.Lookup(y, bytesOf(o), t)
 			o = byteTensor(y, k.outSigned[oi], o.Shape()...)
 		}
@@ -258,7 +258,7 @@ func (k *concatKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		}
 		args[i] = t
 		if k.tabs[i] != nil {
-			y := make([]byte, t.Numel())
+			y := f.allocBytes(t.Numel())
 			qelem.Lookup(y, bytesOf(t), k.tabs[i])
 			args[i] = byteTensor(y, k.outSign, t.Shape()...)
 		}
@@ -295,7 +295,7 @@ func (k *floatCoreKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, 
 		return nil, errNoOutput
 	}
 	yf := outs[0]
-	y := make([]byte, yf.Numel())
+	y := f.allocBytes(yf.Numel())
 	quantizeBytes(y, yf.F32(), k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
 	return []*tensor.Tensor{byteTensor(y, k.y.signed, yf.Shape()...)}, nil
 }
@@ -318,7 +318,7 @@ type gapKernel struct {
 const gapMaxPlane = 1 << 21
 
 // Run pools every plane.
-func (k *gapKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if err := wantBytes(x, k.x.signed); err != nil {
 		return nil, err
@@ -358,7 +358,7 @@ func (k *gapKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 			yf[pl] = float32(sum / float64(hw))
 		}
 	})
-	y := make([]byte, planes)
+	y := f.allocBytes(planes)
 	quantizeBytes(y, yf, k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
 	shape := []int{xs[0], xs[1]}
 	for range xs[2:] {
@@ -460,7 +460,7 @@ func (k *gatherKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		return nil, err
 	}
 	xb := bytesOf(x)
-	y := make([]byte, len(g.idx))
+	y := f.allocBytes(len(g.idx))
 	parallel.For(len(y), 1<<14, func(s, e int) {
 		if k.tab == nil {
 			for i, j := range g.idx[s:e] {
