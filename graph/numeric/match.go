@@ -28,6 +28,9 @@ type probe struct {
 	// skip marks a value that is not float32 in one of the models: it is
 	// not compared.
 	skip bool
+	// unscale divides the quantized value per channel (axis 1): the
+	// value was equalized (quantize.Equalization), the float one not.
+	unscale []float32
 }
 
 // observed is a copy of one float tensor of the current feed.

@@ -19,6 +19,7 @@ package numeric
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -232,6 +233,10 @@ func (c *comparison) compile() error {
 // model's and computes the weight statistics.
 func (c *comparison) match() error {
 	fx, qx := newIndex(c.fm), newIndex(c.qm)
+	unscale, weightFix, err := equalizations(c.qm, qx)
+	if err != nil {
+		return fmt.Errorf("numeric: %s: %w", c.opts.QuantName, err)
+	}
 	seen := map[string]int{}
 	for _, nf := range fx.nodes {
 		k := seen[nf.Name]
@@ -251,10 +256,13 @@ func (c *comparison) match() error {
 			c.unmatchedSeen[nf.Outputs[0]] = false
 			continue
 		}
-		lp := &layerProbe{nf: nf, nq: nq, p: &probe{fv: fv, qv: qv, deq: deq}}
+		lp := &layerProbe{nf: nf, nq: nq, p: &probe{fv: fv, qv: qv, deq: deq, unscale: unscale[fv.Name]}}
 		wv, x, q, ok, err := weight(nf, nq)
 		if err != nil {
 			return fmt.Errorf("numeric: node %s: %w", nf, err)
+		}
+		if fix := weightFix[nf.Name]; ok && fix != nil {
+			q = fix(q)
 		}
 		if ok {
 			s := Measure(x, q)
@@ -407,6 +415,17 @@ func (c *comparison) pair(p *probe, t *tensor.Tensor) error {
 	}
 	if len(q) != len(x.data) || !tensor.SameShape(x.shape, t.Shape()) {
 		return fmt.Errorf("%s value %q has shape %v, %s value %q has shape %v", c.opts.FloatName, p.fv.Name, x.shape, c.opts.QuantName, p.qv.Name, t.Shape())
+	}
+	if s := p.unscale; s != nil && t.NDim() >= 2 && t.Dim(1) == len(s) {
+		inner := 1
+		for _, d := range t.Shape()[2:] {
+			inner *= d
+		}
+		u := make([]float32, len(q)) // q may be the run's own tensor
+		for i, v := range q {
+			u[i] = v / s[(i/inner)%len(s)]
+		}
+		q = u
 	}
 	p.acc.add(x.data, q)
 	return nil
@@ -567,4 +586,55 @@ func countOp(g *graph.Graph, op string) int {
 		}
 	}
 	return k
+}
+
+// equalizations reads the input equalizations a quantizer recorded in the
+// model's metadata (quantize.EqualizationKey) and returns, by float value
+// name, the per-channel scales to divide the quantized value by (the
+// equalized producer's outputs), and, by node name, functions that undo
+// the scaling of the quantized weights (the producer's rows were
+// multiplied, the depthwise consumer's channels divided).
+func equalizations(m *graph.Model, qx *index) (map[string][]float32, map[string]func([]float32) []float32, error) {
+	unscale := map[string][]float32{}
+	fix := map[string]func([]float32) []float32{}
+	for _, kv := range m.Metadata {
+		if kv.Key != quantize.EqualizationKey {
+			continue
+		}
+		var eqs []quantize.Equalization
+		if err := json.Unmarshal([]byte(kv.Value), &eqs); err != nil {
+			return nil, nil, fmt.Errorf("metadata %s: %w", kv.Key, err)
+		}
+		for _, e := range eqs {
+			s := e.Scales
+			if len(s) == 0 {
+				continue
+			}
+			rows := func(q []float32, f func(v, s float32) float32) []float32 {
+				out := make([]float32, len(q))
+				inner := max(1, len(q)/len(s))
+				for i, v := range q {
+					out[i] = f(v, s[min(i/inner, len(s)-1)])
+				}
+				return out
+			}
+			fix[e.Consumer] = func(q []float32) []float32 {
+				return rows(q, func(v, s float32) float32 { return v * s })
+			}
+			if e.Producer == "" {
+				continue
+			}
+			fix[e.Producer] = func(q []float32) []float32 {
+				return rows(q, func(v, s float32) float32 { return v / s })
+			}
+			unscale[e.Value] = s
+			// The producing Conv's own output, when a Relu follows it.
+			for _, n := range qx.nodes {
+				if n.Name == e.Producer && n.Output(0) != nil {
+					unscale[n.Output(0).Name] = s
+				}
+			}
+		}
+	}
+	return unscale, fix, nil
 }

@@ -143,3 +143,67 @@ func TestCompareQuantized(t *testing.T) {
 		t.Error("the quantized output equals the float one exactly")
 	}
 }
+
+// TestCompareEqualized compares a model whose depthwise input graph/quantize
+// equalized by rescaling the producing Conv: the scaled activations and
+// weights are mapped back through the recorded scales, so the producer's
+// weight SQNR is that of int8 rounding and its activation SQNR that of one
+// quantization step, not the scaling's.
+func TestCompareEqualized(t *testing.T) {
+	ctx := context.Background()
+	g := graph.New("dw")
+	x := g.AddInput("x", graph.TensorType(graph.Float, 1, 4, 8, 8))
+	gains := []float32{1, 0.3, 0.03, 0.01}
+	rng := tensor.NewRNG(7)
+	w1 := randn(rng, 0.5, 16)
+	for i := range w1 {
+		w1[i] *= gains[i/4]
+	}
+	w2 := randn(rng, 0.5, 36)
+	for i := range w2 {
+		w2[i] /= gains[i/9]
+	}
+	pw := g.AddNode("pw", "Conv", []*graph.Value{x, g.AddInitializer("pw.w", tensor.FromFloat32(w1, 4, 4, 1, 1))}, []string{"h"}, nil)
+	relu := g.AddNode("relu", "Relu", pw.Outputs, []string{"r"}, nil)
+	dw := g.AddNode("dw", "Conv", []*graph.Value{relu.Outputs[0], g.AddInitializer("dw.w", tensor.FromFloat32(w2, 4, 1, 3, 3))}, []string{"y"},
+		map[string]*graph.Attr{"group": graph.AInt(4), "pads": graph.AInts(1, 1, 1, 1)})
+	g.Outputs = dw.Outputs
+	m := &graph.Model{Graph: g, Opsets: map[string]int64{"": 17}}
+	p, err := quantize.Prepare(m, quantize.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feeds []map[string]*tensor.Tensor
+	for i := 0; i < 6; i++ {
+		feeds = append(feeds, map[string]*tensor.Tensor{"x": tensor.FromFloat32(randn(rng, 1, 256), 1, 4, 8, 8)})
+	}
+	for _, f := range feeds {
+		if err := p.Observe(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := quantize.Convert(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq := false
+	for _, kv := range q.Metadata {
+		eq = eq || kv.Key == quantize.EqualizationKey
+	}
+	if !eq {
+		t.Fatal("the quantizer recorded no equalization")
+	}
+	rep, err := Compare(ctx, m, q, feeds, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rep.Layers {
+		if l.Weight != nil && l.Weight.SQNR < 30 {
+			t.Errorf("%s: weight SQNR %.1f dB, want int8 rounding's (over 30 dB)", l.Node, l.Weight.SQNR)
+		}
+		if l.Node == "pw" && l.Activation.SQNR < 25 {
+			t.Errorf("pw: activation SQNR %.1f dB, want one quantization step's (over 25 dB)", l.Activation.SQNR)
+		}
+		t.Logf("%s: activation %.1f dB, weight %v", l.Node, l.Activation.SQNR, l.Weight)
+	}
+}

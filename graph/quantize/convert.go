@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -49,6 +50,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	}
 	moved := map[*Point]*graph.Value{}
 	reobserve := map[*Unit]bool{}
+	var eqs []Equalization
 	for _, e := range p.eq {
 		if unreached[e.conv] || !p.observed(e.pt) {
 			continue
@@ -69,6 +71,11 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		c.qp[e.pt.Observer] = qp
 		moved[e.pt] = nx
 		reobserve[e.conv] = true
+		rec := Equalization{Value: vals[e.x].Name, Consumer: d.Name, Scales: s}
+		if prod != nil {
+			rec.Producer = prod.Name
+		}
+		eqs = append(eqs, rec)
 		if prod != nil {
 			if u := unitOfClone[prod]; u != nil {
 				reobserve[u] = true
@@ -152,6 +159,13 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		m.IRVersion = 7
 	}
 	m.ProducerName, m.ProducerVersion = "quanta", "graph-mode quantization"
+	if len(eqs) > 0 {
+		b, err := json.Marshal(eqs)
+		if err != nil {
+			return nil, fmt.Errorf("quantize: Convert: %w", err)
+		}
+		m.Metadata = append(m.Metadata, graph.StringPair{Key: EqualizationKey, Value: string(b)})
+	}
 	return m, nil
 }
 

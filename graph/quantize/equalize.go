@@ -33,6 +33,24 @@ import (
 // sqrt(r_w/r_x) balance) cost more in weight rounding than it gained on
 // the models measured (Silero VAD lost 1.7 points of decision agreement).
 
+// EqualizationKey is the metadata key under which Convert records the
+// equalizations it applied, as a JSON list of Equalization, so tools that
+// compare the QDQ model with its float original (package numeric) can
+// undo the per-channel scaling of the values and weights involved.
+const EqualizationKey = "quanta.equalization"
+
+// Equalization is one applied input equalization: the input Value of the
+// depthwise Consumer was multiplied by Scales per channel (axis 1), and
+// the consumer's weights divided by them. When a Conv computes the value
+// (Producer), its weight rows and bias were multiplied instead of a Mul
+// being inserted, so its output (and a Relu's after it) carry the scales.
+type Equalization struct {
+	Value    string    `json:"value"`
+	Producer string    `json:"producer,omitempty"`
+	Consumer string    `json:"consumer"`
+	Scales   []float32 `json:"scales"`
+}
+
 // maxEqualize bounds s[c], so that nearly dead channels are not blown up.
 const maxEqualize = 1000
 
