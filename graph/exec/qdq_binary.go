@@ -379,7 +379,7 @@ func (k *binKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 				}
 			}
 			k.applyTails(xa, i0, at)
-			quantizeBytes(y[i0:i1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+			quantizeBytesSerial(y[i0:i1], xa, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 		}
 	})
 	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
@@ -433,7 +433,7 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 						}
 					}
 				}
-				quantizeBytes(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+				quantizeBytesSerial(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 				tabs[code] = t
 			}
 			lutGeneric(y[row*inner:(row+1)*inner], src, t)
@@ -487,7 +487,7 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 					}
 				}
 			}
-			quantizeBytes(y[row*inner:(row+1)*inner], buf, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
+			quantizeBytesSerial(y[row*inner:(row+1)*inner], buf, k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 		}
 	})
 }
@@ -496,6 +496,16 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 // the fastest lookup kernel.
 func lutGeneric(dst, src []byte, t *qelem.Table) {
 	qelem.LookupSerial(dst, src[:len(dst)], t)
+}
+
+// quantizeBytesSerial is quantizeBytes on the calling goroutine, inside
+// loops already split over threads.
+func quantizeBytesSerial(dst []byte, src []float32, scale float32, zp, lo, hi int32, signed bool) {
+	if signed {
+		qelem.QuantizeSerial(byteTensor(dst, true, len(dst)).I8(), src, scale, zp, lo, hi)
+		return
+	}
+	qelem.QuantizeSerial(dst, src, scale, zp, lo, hi)
 }
 
 // quantizeBytes is QuantizeLinear of src into 8-bit dst within lo..hi.

@@ -61,6 +61,15 @@ func Quantize[T Byte](dst []T, src []float32, scale float32, zp, lo, hi int32) {
 	})
 }
 
+// QuantizeSerial is Quantize on the calling goroutine, for callers that
+// already split their work over threads.
+func QuantizeSerial[T Byte](dst []T, src []float32, scale float32, zp, lo, hi int32) {
+	need("QuantizeSerial", "dst", len(dst), len(src))
+	checkRange[T]("QuantizeSerial", lo, hi)
+	checkZero("QuantizeSerial", zp)
+	pick(quantVariants).fn(bytesOf(dst), src, scale, zp, lo, hi)
+}
+
 // DequantizeReference is the specification of Dequantize:
 //
 //	dst[i] = qmath.Dequantize(int32(src[i]), zp, scale) = float32(int32(src[i]) - zp) * scale

@@ -63,11 +63,13 @@ func TestQuantizeHandValues(t *testing.T) {
 	// 0, 2, 2, -0, 128, 4. NaN gives the zero point, ±Inf saturate.
 	want := []uint8{10, 10, 12, 12, 10, 138, 255, 0, 10, 255, 0, 10, 14}
 	forLevels(t, func(t *testing.T) {
-		got := make([]uint8, len(src))
-		Quantize(got, src, 0.1, 10, 0, 255)
-		for i := range want {
-			if got[i] != want[i] {
-				t.Errorf("Quantize(%g) = %d, want %d", src[i], got[i], want[i])
+		for _, quantize := range []func(dst []uint8, src []float32, scale float32, zp, lo, hi int32){Quantize[uint8], QuantizeSerial[uint8]} {
+			got := make([]uint8, len(src))
+			quantize(got, src, 0.1, 10, 0, 255)
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("Quantize(%g) = %d, want %d", src[i], got[i], want[i])
+				}
 			}
 		}
 		s8 := make([]int8, 4)
