@@ -34,9 +34,9 @@
 // them (a 256-entry table).
 //
 // Which units are quantized, beyond the QConfig: ops with weights (Conv,
-// ConvTranspose, Gemm and MatMul with a constant weight) always are, and
-// the MatMul of two activations; activation-only ops (element-wise,
-// pooling, shape ops, Concat, Resize, ...) are quantized when one of their
+// ConvTranspose, Gemm and MatMul with a constant weight) always are;
+// activation-only ops (element-wise, pooling, shape ops, Concat, Resize,
+// the MatMul of two activations, ...) are quantized when one of their
 // inputs is already quantized, so int8 regions grow from the weighted ops
 // and float-only computations (a LayerNormalization written out as
 // ReduceMean, Sub, Pow, Sqrt, Div) are not turned into a chain of lossy
@@ -70,8 +70,7 @@
 // uint8 rule) and DequantizeLinear; LSTM and GRU weights are stored int8
 // (weight-only) and computed in float.
 //
-// The written file follows the conventions of docs/ARCHITECTURE.md: a
-// quantized value v becomes QuantizeLinear "v_QuantizeLinear" ->
+// Names in the written file: a quantized value v becomes QuantizeLinear "v_QuantizeLinear" ->
 // "v_quantized" -> DequantizeLinear "v_DequantizeLinear" ->
 // "v_dequantized"; a weight W becomes the int8 initializer "W_quantized"
 // with "W_scale" and "W_zero_point"; a bias B of Conv, ConvTranspose or
