@@ -2,9 +2,11 @@
 // rebuilt in Go.
 //
 //	quanta demo [--epochs N] [--seed S] [--threads T] [--engine E] [--json FILE]
-//	quanta run MODEL.onnx [-i NAME=FILE.npy|FILE.pb ...] [--inputs FILE.npz] -o OUTDIR [--threads N]
+//	quanta run MODEL.onnx [-i NAME=FILE.npy|FILE.pb ...] [--inputs FILE.npz] -o OUTDIR [--threads N] [--reference] [--report]
 //	quanta inspect MODEL.onnx
 //	quanta bench MODEL.onnx [--inputs FILE.npz] [--threads N] [--iters N] [--json FILE]
+//	quanta quantize MODEL.onnx -o OUT.onnx [--mode static|dynamic] [--calib FILE.npz|DIR] [--engine E] [--method M] [--exclude REGEX ...]
+//	quanta compare FLOAT.onnx QUANT.onnx --inputs FILE.npz [--html FILE] [--json FILE] [--top N]
 //	quanta help [command]
 //
 // Results go to standard output, progress and errors to standard error.
