@@ -130,6 +130,12 @@ type TransposePacked struct {
 	p    TransposeParams
 	w    []int8
 	gemm []*qgemm.Packed
+	// taps holds, for transposed convolutions whose taps never overlap
+	// (kernel = stride, no dilation, padding or output padding), one
+	// packed [opg][C/groups] matrix per group and tap: each tap is then a
+	// pointwise convolution onto its own sub-grid of the output, computed
+	// by one GEMM with the requantizing epilogue.
+	taps [][]*qgemm.Packed
 }
 
 // Params returns the transposed convolution's parameters.
@@ -164,7 +170,83 @@ func PackTranspose(p TransposeParams, w []int8) (*TransposePacked, error) {
 		}
 		pk.gemm = append(pk.gemm, qgemm.Pack(rows, cpg, re, cpg, zps))
 	}
+	if nonOverlapping(&q) {
+		for g := 0; g < q.Groups; g++ {
+			var taps []*qgemm.Packed
+			for t := 0; t < kk; t++ {
+				re := make([]int8, opg*cpg)
+				zps := make([]int32, opg)
+				for o := 0; o < opg; o++ {
+					zps[o] = p.zw(g*opg + o)
+					for icg := 0; icg < cpg; icg++ {
+						re[o*cpg+icg] = w[((g*cpg+icg)*opg+o)*kk+t]
+					}
+				}
+				taps = append(taps, qgemm.Pack(opg, cpg, re, cpg, zps))
+			}
+			pk.taps = append(pk.taps, taps)
+		}
+	}
 	return pk, nil
+}
+
+// nonOverlapping reports whether every output of q receives exactly one
+// tap of one input pixel: kernel = stride, no dilation, padding or
+// output padding.
+func nonOverlapping(q *conv.ConvTranspose2DParams) bool {
+	return q.KH == q.StrideH && q.KW == q.StrideW && q.DilH == 1 && q.DilW == 1 &&
+		q.PadH == 0 && q.PadW == 0 && q.OutPadH == 0 && q.OutPadW == 0
+}
+
+// convTransposeTaps computes a non-overlapping transposed convolution with
+// uint8 outputs as one requantizing GEMM per tap (a pointwise convolution
+// of the whole input) whose outputs are scattered onto the tap's sub-grid:
+// every output is bias + one tap's sum, as in the reference.
+func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8) {
+	p := &pk.p
+	q := p.ConvTranspose2DParams
+	oh, ow := q.OutH(), q.OutW()
+	hw, ohw := q.H*q.W, oh*ow
+	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
+	nhwcB := getBuf(hw * cpg)
+	defer scratch.Put(nhwcB)
+	outB := getBuf(hw * opg)
+	defer scratch.Put(outB)
+	nhwc, out := *nhwcB, *outB
+	for n := 0; n < q.N; n++ {
+		for g := 0; g < q.Groups; g++ {
+			base := (n*q.C + g*cpg) * hw
+			for icg := 0; icg < cpg; icg++ {
+				plane := x[base+icg*hw : base+(icg+1)*hw]
+				for i, v := range plane {
+					nhwc[i*cpg+icg] = v
+				}
+			}
+			rg := *r
+			if r.Bias != nil {
+				rg.Bias = r.Bias[g*opg : (g+1)*opg]
+			}
+			if len(r.Multiplier) > 1 {
+				rg.Multiplier = r.Multiplier[g*opg : (g+1)*opg]
+			}
+			for t, tp := range pk.taps[g] {
+				kh, kw := t/q.KW, t%q.KW
+				qgemm.GemmU8(hw, nhwc, cpg, p.InZeroPoint, tp, &rg, out, opg)
+				parallel.For(opg, max(1, (1<<15)/max(1, hw)), func(s, e int) {
+					for o := s; o < e; o++ {
+						plane := y[(n*q.OutC+g*opg+o)*ohw : (n*q.OutC+g*opg+o+1)*ohw]
+						for ih := 0; ih < q.H; ih++ {
+							row := plane[(ih*q.StrideH+kh)*ow+kw:]
+							src := out[ih*q.W*opg+o:]
+							for iw := 0; iw < q.W; iw++ {
+								row[iw*q.StrideW] = src[iw*opg]
+							}
+						}
+					}
+				})
+			}
+		}
+	}
 }
 
 // ForInput returns pk for another input batch size, height, width and
@@ -209,6 +291,10 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 	checkTransposeRequant(&q, r)
 	if len(x) < q.InputLen() || len(y) < q.OutputLen() {
 		panic(fmt.Sprintf("qconv: ConvTranspose2D: input %d or output %d shorter than %d, %d", len(x), len(y), q.InputLen(), q.OutputLen()))
+	}
+	if pk.taps != nil && r.Min >= 0 {
+		convTransposeTaps(pk, x, r, y)
+		return
 	}
 	oh, ow := q.OutH(), q.OutW()
 	hw, ohw := q.H*q.W, oh*ow

@@ -47,8 +47,33 @@ var transposeCases = []conv.ConvTranspose2DParams{
 	{N: 1, C: 4, H: 4, W: 4, OutC: 4, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 4, OutPadH: 1, OutPadW: 1}, // depthwise
 	{N: 1, C: 2, H: 1, W: 13, OutC: 3, KH: 1, KW: 5, StrideW: 3, PadW: 2},
 	{N: 1, C: 5, H: 9, W: 3, OutC: 2, KH: 2, KW: 1, StrideH: 1, DilH: 3},
-	{N: 1, C: 16, H: 40, W: 33, OutC: 8, KH: 2, KW: 2, StrideH: 2, StrideW: 2}, // several row blocks
+	{N: 1, C: 16, H: 40, W: 33, OutC: 8, KH: 2, KW: 2, StrideH: 2, StrideW: 2},         // several row blocks; taps never overlap
+	{N: 2, C: 6, H: 5, W: 7, OutC: 9, KH: 2, KW: 3, StrideH: 2, StrideW: 3, Groups: 3}, // taps never overlap, groups
 	{N: 1, C: 1, H: 1, W: 1, OutC: 1, KH: 1, KW: 1},
+}
+
+// TestConvTransposeTapsPath checks that the cases whose taps never overlap
+// are packed for the per-tap GEMMs (so TestConvTransposeMatchesReference
+// covers that path with uint8 outputs) and the others are not.
+func TestConvTransposeTapsPath(t *testing.T) {
+	taps := 0
+	for _, g := range transposeCases {
+		p := TransposeParams{ConvTranspose2DParams: g, WeightZeroPoints: []int32{0}}
+		pk, err := PackTranspose(p, make([]int8, p.Norm().WeightLen()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := p.Norm()
+		if (pk.taps != nil) != nonOverlapping(&q) {
+			t.Errorf("%+v: taps packed %v", g, pk.taps != nil)
+		}
+		if pk.taps != nil {
+			taps++
+		}
+	}
+	if taps < 3 {
+		t.Errorf("%d cases take the per-tap path, want at least 3", taps)
+	}
 }
 
 func TestConvTransposeMatchesReference(t *testing.T) {
