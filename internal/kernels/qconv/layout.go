@@ -85,6 +85,24 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 					transposeBlock(&src[c*hw+j], hw, &px[j*cp+c], cp)
 				}
 			}
+		case useTranspose() && q.C > 16 && q.W >= 16:
+			// 16×16 blocks for the first channels (the last pixel block
+			// overlapping the one before), one byte at a time for the
+			// rest, then the channel padding.
+			c16 := q.C - q.C%16
+			for c := 0; c < c16; c += 16 {
+				for j := 0; j < q.W; j += 16 {
+					j = min(j, q.W-16)
+					transposeBlock(&src[c*hw+j], hw, &px[j*cp+c], cp)
+				}
+			}
+			for j := 0; j < q.W; j++ {
+				pix := px[j*cp : (j+1)*cp]
+				for c := c16; c < q.C; c++ {
+					pix[c] = src[c*hw+j]
+				}
+				fill(pix[q.C:], za)
+			}
 		case cp == q.C && q.C%4 == 0:
 			// 4 channels at a time.
 			for c := 0; c < q.C; c += 4 {
@@ -121,20 +139,24 @@ func fill(b []uint8, v uint8) {
 // into dst ([c][m]), writing only dst[ch*m+p] for p in [p0, p1), in blocks
 // that stay in cache.
 func nhwcToNCHW(src []uint8, m, c int, dst []uint8, p0, p1 int) {
-	if useTranspose() && c%16 == 0 && p1-p0 >= 16 {
+	c16 := 0 // channels moved by 16x16 block transposes
+	if useTranspose() && c >= 16 && p1-p0 >= 16 {
+		c16 = c - c%16
 		// The last block overlaps the one before it inside [p0, p1).
 		for p := p0; p < p1; p += 16 {
 			p = min(p, p1-16)
-			for ch := 0; ch < c; ch += 16 {
+			for ch := 0; ch < c16; ch += 16 {
 				transposeBlock(&src[p*c+ch], c, &dst[ch*m+p], m)
 			}
 		}
-		return
+		if c16 == c {
+			return
+		}
 	}
 	const bs = 32
 	for b0 := p0; b0 < p1; b0 += bs {
 		b1 := min(b0+bs, p1)
-		for c0 := 0; c0 < c; c0 += bs {
+		for c0 := c16; c0 < c; c0 += bs {
 			c1 := min(c0+bs, c)
 			for ch := c0; ch < c1; ch++ {
 				d := dst[ch*m : ch*m+m]

@@ -61,6 +61,8 @@ func TestConv2DMatchesReference(t *testing.T) {
 			{N: 1, C: 3, H: 5, W: 5, OutC: 3, KH: 1, KW: 9, PadW: 4, Groups: 3},  // too wide for the asm path
 			{N: 2, C: 32, H: 9, W: 21, OutC: 48, KH: 3, KW: 3, PadH: 1, PadW: 1}, // 16x16 block transposes with overlapping tails
 			{N: 1, C: 16, H: 4, W: 16, OutC: 16, KH: 1, KW: 1},
+			{N: 1, C: 24, H: 7, W: 19, OutC: 40, KH: 3, KW: 3, PadH: 1, PadW: 1}, // block transposes plus a channel remainder
+			{N: 2, C: 40, H: 5, W: 17, OutC: 24, KH: 1, KW: 1},                   // outputs of 24 channels back to NCHW
 		}
 		for i, g := range cases {
 			for _, perCh := range []bool{false, true} {
@@ -202,4 +204,39 @@ func TestTransposeBlock(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNHWCToNCHW checks the layout transpose against a naive loop for
+// channel counts on and off multiples of 16 (block transposes plus a
+// scalar remainder), pixel ranges shorter and longer than a block, and
+// every tier; bytes outside [p0, p1) stay untouched.
+func TestNHWCToNCHW(t *testing.T) {
+	forEachTier(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, c := range []int{1, 3, 15, 16, 17, 24, 32, 40, 47, 64} {
+			for _, m := range []int{1, 15, 16, 17, 40, 100} {
+				src := make([]uint8, m*c)
+				for i := range src {
+					src[i] = uint8(r.IntN(256))
+				}
+				for _, rg := range [][2]int{{0, m}, {m / 3, m}, {0, m / 2}} {
+					p0, p1 := rg[0], rg[1]
+					dst := make([]uint8, c*m)
+					fill(dst, 7)
+					nhwcToNCHW(src, m, c, dst, p0, p1)
+					for ch := 0; ch < c; ch++ {
+						for p := 0; p < m; p++ {
+							want := uint8(7)
+							if p >= p0 && p < p1 {
+								want = src[p*c+ch]
+							}
+							if got := dst[ch*m+p]; got != want {
+								t.Fatalf("c %d m %d [%d,%d): dst[%d][%d] = %d, want %d", c, m, p0, p1, ch, p, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	})
 }
