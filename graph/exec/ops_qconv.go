@@ -335,11 +335,41 @@ func (g qconvGeom) taps() []int {
 	return src
 }
 
+// patches writes the input patches of group gr of image b of the 8-bit
+// x ([N, C, D...]) into a ([P][C/group*K], row p the patch of output
+// position p): a[p*q + ch*K + kk] is the value tap kk of channel ch reads,
+// or zx in the padding. src is taps(); nil means a 1x1 convolution with
+// unit strides and no padding, whose patches are the pixels.
+func (g qconvGeom) patches(x []uint8, b, gr int, src []int, zx uint8, a []uint8) {
+	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
+	cg := g.cin / g.group
+	q := cg * K
+	for ch := 0; ch < cg; ch++ {
+		plane := x[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
+		if src == nil {
+			for p, v := range plane {
+				a[p*q+ch] = v
+			}
+			continue
+		}
+		for kk := 0; kk < K; kk++ {
+			col := ch*K + kk
+			for p, s := range src[kk*P : (kk+1)*P] {
+				if s >= 0 {
+					a[p*q+col] = plane[s]
+				} else {
+					a[p*q+col] = zx
+				}
+			}
+		}
+	}
+}
+
 // convU8S8 is intConv for uint8 x and int8 w on the qgemm kernels: per
 // batch entry and group, the input patches [P, C/group*K] (padding holds
 // the zero point, so it contributes nothing) times the packed weights.
 func convU8S8(x []uint8, zx int32, w []int8, zw []int32, g qconvGeom) []int32 {
-	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
+	K, P := shapeNumel(g.k), shapeNumel(g.out)
 	src := g.taps()
 	cg, mg := g.cin/g.group, g.cout/g.group
 	q := cg * K
@@ -359,19 +389,7 @@ func convU8S8(x []uint8, zx int32, w []int8, zw []int32, g qconvGeom) []int32 {
 	}
 	for b := 0; b < g.batch; b++ {
 		for gr := 0; gr < g.group; gr++ {
-			for ch := 0; ch < cg; ch++ {
-				plane := x[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
-				for kk := 0; kk < K; kk++ {
-					col := ch*K + kk
-					for p, s := range src[kk*P : (kk+1)*P] {
-						if s >= 0 {
-							a[p*q+col] = plane[s]
-						} else {
-							a[p*q+col] = uint8(zx)
-						}
-					}
-				}
-			}
+			g.patches(x, b, gr, src, uint8(zx), a)
 			qgemm.GemmS32(P, a, q, zx, packs[gr], c, mg)
 			for m := 0; m < mg; m++ {
 				dst := out[(b*g.cout+gr*mg+m)*P : (b*g.cout+gr*mg+m+1)*P]

@@ -195,7 +195,7 @@ func (k *dynKernel) runConv(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error
 	}
 	codes := make([]uint8, len(xv))
 	qdyn.Quantize(codes, xv, p.Scale, p.ZeroPoint, p.QMin, p.QMax)
-	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
+	K, P := shapeNumel(g.k), shapeNumel(g.out)
 	out := f.allocF32(g.batch * g.cout * P)
 	cg, mg := g.cin/g.group, g.cout/g.group
 	q := cg * K
@@ -211,19 +211,7 @@ func (k *dynKernel) runConv(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error
 	za := uint8(p.ZeroPoint)
 	for b := 0; b < g.batch; b++ {
 		for gr := 0; gr < g.group; gr++ {
-			for ch := 0; ch < cg; ch++ {
-				plane := codes[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
-				for kk := 0; kk < K; kk++ {
-					col := ch*K + kk
-					for pp, s := range src[kk*P : (kk+1)*P] {
-						if s >= 0 {
-							a[pp*q+col] = plane[s]
-						} else {
-							a[pp*q+col] = za
-						}
-					}
-				}
-			}
+			g.patches(codes, b, gr, src, za, a)
 			d := &qgemm.Dequant{ScaleA: p.Scale, ScaleW: k.scaleW[gr*mg : (gr+1)*mg]}
 			if k.bias != nil {
 				d.Bias = k.bias[gr*mg : (gr+1)*mg]

@@ -657,7 +657,7 @@ func (k *qlinearKernel) runConv(f *Frame, xv []byte, xsh []int) ([]byte, []int, 
 	if err != nil {
 		return nil, nil, err
 	}
-	K, P, S := shapeNumel(g.k), shapeNumel(g.out), shapeNumel(g.in)
+	K, P := shapeNumel(g.k), shapeNumel(g.out)
 	out := f.allocBytes(g.batch * g.cout * P)
 	if P == 0 || len(out) == 0 {
 		return out, g.outShape(), nil
@@ -676,19 +676,7 @@ func (k *qlinearKernel) runConv(f *Frame, xv []byte, xsh []int) ([]byte, []int, 
 	cu := make([]uint8, P*mg)
 	for b := 0; b < g.batch; b++ {
 		for gr := 0; gr < g.group; gr++ {
-			for ch := 0; ch < cg; ch++ {
-				plane := xv[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
-				for kk := 0; kk < K; kk++ {
-					col := ch*K + kk
-					for p, s := range src[kk*P : (kk+1)*P] {
-						if s >= 0 {
-							a[p*q+col] = plane[s]
-						} else {
-							a[p*q+col] = uint8(k.zx)
-						}
-					}
-				}
-			}
+			g.patches(xv, b, gr, src, uint8(k.zx), a)
 			base := (b*g.cout + gr*mg) * P
 			qgemm.GemmU8(P, a, q, k.zx, k.packs[gr], k.reqs[gr], cu, mg)
 			for m := 0; m < mg; m++ {

@@ -337,26 +337,7 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 	c := make([]float32, P*mg)
 	for b := 0; b < g.batch; b++ {
 		for gr := 0; gr < g.group; gr++ {
-			for ch := 0; ch < cg; ch++ {
-				plane := xv[(b*g.cin+gr*cg+ch)*S : (b*g.cin+gr*cg+ch+1)*S]
-				if pw {
-					// A 1x1 convolution: the patches are the pixels.
-					for p, v := range plane {
-						a[p*q+ch] = v
-					}
-					continue
-				}
-				for kk := 0; kk < K; kk++ {
-					col := ch*K + kk
-					for p, s := range src[kk*P : (kk+1)*P] {
-						if s >= 0 {
-							a[p*q+col] = plane[s]
-						} else {
-							a[p*q+col] = uint8(k.zx)
-						}
-					}
-				}
-			}
+			g.patches(xv, b, gr, src, uint8(k.zx), a) // src nil: 1x1, the patches are the pixels
 			d := &qgemm.Dequant{ScaleA: t.sx, ScaleW: t.scaleW[gr*mg : (gr+1)*mg], Bias: t.bias[gr*mg : (gr+1)*mg]}
 			qgemm.GemmF32(P, a, q, k.zx, k.packs[gr], d, c, mg)
 			base := (b*g.cout + gr*mg) * P
