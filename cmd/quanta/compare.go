@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/quanta-go/quanta/graph/numeric"
+	"github.com/quanta-go/quanta/graph/quantize"
 	"github.com/quanta-go/quanta/npy"
 	"github.com/quanta-go/quanta/onnx"
 )
@@ -57,7 +58,7 @@ func compareFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		if err != nil {
 			return err
 		}
-		feeds, err := numeric.Feeds(float, arrays)
+		feeds, err := quantize.Feeds(float, arrays, 0)
 		if err != nil {
 			return fmt.Errorf("--inputs %s: %w", *npz, err)
 		}

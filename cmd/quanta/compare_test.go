@@ -126,7 +126,7 @@ func TestCompareCommand(t *testing.T) {
 		{[]string{"compare", fp, qp}, 2, "--inputs FILE.npz is required"},
 		{[]string{"compare", fp, "--inputs", npz}, 2, "want FLOAT.onnx and QUANT.onnx"},
 		{[]string{"compare", fp, qp, "--inputs", npz, "--html", qp}, 2, "refusing to overwrite the input " + qp},
-		{[]string{"compare", fp, qp, "--inputs", missing}, 1, `--inputs ` + missing + `: numeric: input "x" (float32[1,1,1,4]) is missing`},
+		{[]string{"compare", fp, qp, "--inputs", missing}, 1, `--inputs ` + missing + `: input "x" (float32[1,1,1,4]) is missing`},
 		{[]string{"compare", fp, qp, "--inputs", other}, 1, `the model has no input "z"`},
 		{[]string{"compare", fp, filepath.Join(dir, "nope.onnx"), "--inputs", npz}, 1, "nope.onnx"},
 	}

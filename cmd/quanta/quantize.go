@@ -262,7 +262,7 @@ func calibrationFeeds(m *graph.Model, o quantizeOpts) ([]map[string]*tensor.Tens
 		if rerr != nil {
 			return nil, rerr
 		}
-		feeds, err = SplitFeeds(m.Graph, arrays, o.batch)
+		feeds, err = quantize.Feeds(m, arrays, o.batch)
 		if err != nil {
 			err = fmt.Errorf("%s: %w", o.calib, err)
 		}
@@ -277,84 +277,6 @@ func calibrationFeeds(m *graph.Model, o quantizeOpts) ([]map[string]*tensor.Tens
 		feeds = feeds[:o.limit]
 	}
 	return feeds, nil
-}
-
-// SplitFeeds turns arrays keyed by input name into feeds: an array one
-// rank higher than the model input holds one whole feed per index of axis
-// 0; an array of the input's own rank is split along axis 0 into feeds of
-// batch rows. An input with a single feed is given to every feed (a
-// scalar sample rate, an initial state). Inputs with a default value may
-// be left out; others are required.
-func SplitFeeds(g *graph.Graph, arrays map[string]*tensor.Tensor, batch int) ([]map[string]*tensor.Tensor, error) {
-	per := map[string][]*tensor.Tensor{}
-	n := 1
-	for _, in := range g.Inputs {
-		a, ok := arrays[in.Name]
-		if !ok {
-			if in.Const != nil {
-				continue
-			}
-			var have []string
-			for k := range arrays {
-				have = append(have, k)
-			}
-			sort.Strings(have)
-			return nil, fmt.Errorf("no array for model input %q (arrays: %s)", in.Name, strings.Join(have, ", "))
-		}
-		rank := -1
-		if in.Type.HasShape {
-			rank = len(in.Type.Shape)
-		}
-		var parts []*tensor.Tensor
-		switch {
-		case rank >= 0 && a.NDim() == rank+1:
-			for i := 0; i < a.Dim(0); i++ {
-				parts = append(parts, slice0(a, i, i+1, false))
-			}
-		case rank < 0 || a.NDim() == rank:
-			if a.NDim() == 0 {
-				parts = []*tensor.Tensor{a}
-				break
-			}
-			for i := 0; i < a.Dim(0); i += batch {
-				parts = append(parts, slice0(a, i, min(i+batch, a.Dim(0)), true))
-			}
-		default:
-			return nil, fmt.Errorf("array %q has shape %v; model input %q is %s: want its rank %d (split into batches) or %d (one feed per index)", in.Name, a.Shape(), in.Name, in.Type, rank, rank+1)
-		}
-		if len(parts) == 0 {
-			return nil, fmt.Errorf("array %q is empty", in.Name)
-		}
-		per[in.Name] = parts
-		if len(parts) > 1 {
-			if n > 1 && len(parts) != n {
-				return nil, fmt.Errorf("array %q gives %d feeds, other inputs %d", in.Name, len(parts), n)
-			}
-			n = len(parts)
-		}
-	}
-	feeds := make([]map[string]*tensor.Tensor, n)
-	for i := range feeds {
-		feeds[i] = map[string]*tensor.Tensor{}
-		for name, parts := range per {
-			if len(parts) == 1 {
-				feeds[i][name] = parts[0]
-			} else {
-				feeds[i][name] = parts[i]
-			}
-		}
-	}
-	return feeds, nil
-}
-
-// slice0 returns rows [lo, hi) of a along axis 0; keep keeps that axis,
-// otherwise it is dropped (hi = lo+1).
-func slice0(a *tensor.Tensor, lo, hi int, keep bool) *tensor.Tensor {
-	t := tensor.Narrow(a, 0, lo, hi-lo)
-	if !keep {
-		t = t.Reshape(a.Shape()[1:]...)
-	}
-	return t
 }
 
 var errNoImages = errors.New("no PNG or JPEG images")

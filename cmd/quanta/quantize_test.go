@@ -103,49 +103,15 @@ func TestQuantizeCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
-	// A missing input array is named.
+	// An array for no input, and a missing input, are named.
 	bad := filepath.Join(dir, "bad.npz")
 	npy.WriteNPZ(bad, map[string]*tensor.Tensor{"image": x}, nil)
-	if code, _, stderr := runArgs("quantize", model, "-o", out, "--calib", bad); code != 1 || !strings.Contains(stderr, `"x"`) {
+	if code, _, stderr := runArgs("quantize", model, "-o", out, "--calib", bad); code != 1 || !strings.Contains(stderr, `no input "image" (inputs: x)`) {
+		t.Errorf("array for no input: exit %d: %s", code, stderr)
+	}
+	npy.WriteNPZ(bad, map[string]*tensor.Tensor{}, nil)
+	if code, _, stderr := runArgs("quantize", model, "-o", out, "--calib", bad); code != 1 || !strings.Contains(stderr, `input "x"`) || !strings.Contains(stderr, "missing") {
 		t.Errorf("missing input: exit %d: %s", code, stderr)
-	}
-}
-
-// TestSplitFeeds checks both array forms: one rank higher (whole feeds)
-// and the input's rank (batches), and a shared single feed.
-func TestSplitFeeds(t *testing.T) {
-	g := graph.New("g")
-	g.AddInput("input", graph.TensorType(graph.Float, 1, 4))
-	g.AddInput("state", graph.TensorType(graph.Float, 2, 1, 3))
-	sr := g.AddInput("sr", graph.TensorType(graph.Int64))
-	_ = sr
-	in := tensor.Zeros(5, 4)
-	for i := range in.F32() {
-		in.F32()[i] = float32(i)
-	}
-	state := tensor.Zeros(5, 2, 1, 3) // one rank higher: 5 whole feeds
-	state.F32()[6] = 7                // feed 1
-	feeds, err := SplitFeeds(g, map[string]*tensor.Tensor{
-		"input": in, "state": state, "sr": tensor.FromInt64([]int64{16000}).Reshape(),
-	}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(feeds) != 5 {
-		t.Fatalf("%d feeds, want 5", len(feeds))
-	}
-	f := feeds[1]
-	if !tensor.SameShape(f["input"].Shape(), []int{1, 4}) || f["input"].F32()[0] != 4 {
-		t.Errorf("feed 1 input %v %v", f["input"].Shape(), f["input"].F32())
-	}
-	if !tensor.SameShape(f["state"].Shape(), []int{2, 1, 3}) || f["state"].F32()[0] != 7 {
-		t.Errorf("feed 1 state %v %v", f["state"].Shape(), f["state"].F32())
-	}
-	if f["sr"].I64()[0] != 16000 {
-		t.Errorf("feed 1 sr %v", f["sr"].I64())
-	}
-	if _, err := SplitFeeds(g, map[string]*tensor.Tensor{"input": in, "state": tensor.Zeros(3), "sr": f["sr"]}, 1); err == nil || !strings.Contains(err.Error(), "state") {
-		t.Errorf("a wrong-rank array: %v", err)
 	}
 }
 

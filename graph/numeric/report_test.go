@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/graph/quantize"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -167,50 +167,6 @@ func TestWriteHTML(t *testing.T) {
 	}
 }
 
-func TestFeeds(t *testing.T) {
-	g := graph.New("two")
-	g.AddInput("x", graph.Type{Elem: graph.Float, HasShape: true, Shape: []graph.Dim{{Param: "N"}, {Size: 3}}})
-	g.AddInput("k", graph.Type{Elem: graph.Int64, HasShape: true, Shape: []graph.Dim{}})
-	d := g.AddInput("opt", graph.Type{Elem: graph.Float, HasShape: true, Shape: []graph.Dim{{Size: 1}}})
-	d.Const = tensor.Zeros(1)
-	m := &graph.Model{Graph: g, Opsets: map[string]int64{"": 13}}
-	x3 := tensor.Arange(0, 3*2*3, 1).Reshape(3, 2, 3)
-	k := tensor.FromInt64([]int64{7}).Reshape()
-	feeds, err := Feeds(m, map[string]*tensor.Tensor{"x": x3, "k": k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(feeds) != 3 {
-		t.Fatalf("%d feeds, want 3", len(feeds))
-	}
-	for i, f := range feeds {
-		x := f["x"]
-		if !tensor.SameShape(x.Shape(), []int{2, 3}) || x.F32()[0] != float32(6*i) || x.F32()[5] != float32(6*i+5) || f["k"] != k || len(f) != 2 {
-			t.Errorf("feed %d: %v", i, f)
-		}
-	}
-	// The input's own rank: one feed. A batched scalar input.
-	feeds, err = Feeds(m, map[string]*tensor.Tensor{"x": x3.Reshape(6, 3), "k": tensor.FromInt64([]int64{1, 2}, 2)})
-	if err != nil || len(feeds) != 2 || feeds[1]["k"].I64()[0] != 2 || feeds[1]["k"].NDim() != 0 || feeds[0]["x"].Dim(0) != 6 {
-		t.Errorf("feeds %v, %v", feeds, err)
-	}
-	bad := []struct {
-		arrays map[string]*tensor.Tensor
-		want   string
-	}{
-		{map[string]*tensor.Tensor{"x": x3}, `input "k" (int64[]) is missing`},
-		{map[string]*tensor.Tensor{"x": x3, "k": k, "y": k}, `the model has no input "y" (inputs: x, k, opt)`},
-		{map[string]*tensor.Tensor{"x": tensor.Zeros(3), "k": k}, `input "x" is float32[N,3]; its array has shape [3] (want rank 2, or 3 for a batch of feeds)`},
-		{map[string]*tensor.Tensor{"x": x3, "k": tensor.FromInt64([]int64{1, 2}, 2)}, `input "k" holds 2 feeds, input "x" holds 3`},
-		{map[string]*tensor.Tensor{"x": tensor.Zeros(0, 2, 3), "k": k}, `input "x" holds no feeds`},
-	}
-	for _, c := range bad {
-		if _, err := Feeds(m, c.arrays); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("error %v, want %q", err, c.want)
-		}
-	}
-}
-
 // TestCompareFeedsFromBatch runs Compare on feeds split from one batched
 // array: the same statistics as the feeds given one by one.
 func TestCompareFeedsFromBatch(t *testing.T) {
@@ -221,7 +177,7 @@ func TestCompareFeedsFromBatch(t *testing.T) {
 	for i, f := range fs {
 		copy(batch.F32()[i*per:], f["x"].F32())
 	}
-	split, err := Feeds(net.float(), map[string]*tensor.Tensor{"x": batch})
+	split, err := quantize.Feeds(net.float(), map[string]*tensor.Tensor{"x": batch}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
