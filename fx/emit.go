@@ -62,7 +62,7 @@ func (e *emitter) node(opType string, ins []*graph.Value, attrs map[string]*grap
 	for len(ins) > 0 && ins[len(ins)-1] == nil {
 		ins = ins[:len(ins)-1] // trailing omitted optional inputs
 	}
-	name := unique(e.t.nodeNames, e.scoped(opType))
+	name := e.t.nodeNames.Unique(e.scoped(opType))
 	outs := make([]string, nout)
 	for k := range outs {
 		outs[k] = e.t.uniqueValue(fmt.Sprintf("%s_output_%d", name, k))

@@ -141,15 +141,15 @@ type tracer struct {
 	// module paths.
 	prefix     string
 	stack      []scope
-	valueNames map[string]bool
-	nodeNames  map[string]bool
+	valueNames graph.Names
+	nodeNames  graph.Names
 	nconst     int
 	err        error
 }
 
 func newTracer(g *graph.Graph, root nn.Module) *tracer {
 	t := &tracer{g: g, values: map[*tensor.Tensor]*graph.Value{}, params: map[*tensor.Tensor]string{},
-		valueNames: map[string]bool{}, nodeNames: map[string]bool{}}
+		valueNames: graph.Names{}, nodeNames: graph.Names{}}
 	if root == nil {
 		return t
 	}
@@ -291,16 +291,7 @@ func (t *tracer) value(x *tensor.Tensor) *graph.Value {
 
 // uniqueValue returns name, or name_N for the first N that makes it
 // unused, and marks it used.
-func (t *tracer) uniqueValue(name string) string { return unique(t.valueNames, name) }
-
-func unique(used map[string]bool, name string) string {
-	n := name
-	for i := 1; used[n]; i++ {
-		n = name + "_" + strconv.Itoa(i)
-	}
-	used[n] = true
-	return n
-}
+func (t *tracer) uniqueValue(name string) string { return t.valueNames.Unique(name) }
 
 // finish sets the graph outputs: the values of outs, renamed "output" or
 // "output_N". An output that is not a node output of its own (a graph
@@ -324,7 +315,7 @@ func (t *tracer) finish(outs []*tensor.Tensor) error {
 		}
 		v := t.value(y)
 		if v.Producer == nil || taken[v] {
-			n := t.g.AddNode(unique(t.nodeNames, name+"/Identity"), "Identity", []*graph.Value{v}, []string{t.uniqueValue(name)}, nil)
+			n := t.g.AddNode(t.nodeNames.Unique(name+"/Identity"), "Identity", []*graph.Value{v}, []string{t.uniqueValue(name)}, nil)
 			n.Outputs[0].Type = v.Type
 			v = n.Outputs[0]
 		} else {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/tensor"
@@ -58,8 +57,7 @@ func FoldBatchNorm(g *graph.Graph) (int, error) {
 			total += k
 		}
 	}
-	names := map[string]bool{}
-	collectNames(rootGraph(g), names)
+	names := graph.NamesOf(rootGraph(g))
 	users := g.Users()
 	outputs := map[*graph.Value]bool{}
 	for _, o := range g.Outputs {
@@ -103,7 +101,7 @@ type bnParams struct {
 
 // foldOne folds bn into its producer when every condition holds; it
 // returns the initializers the producer no longer reads.
-func foldOne(g *graph.Graph, bn *graph.Node, users map[*graph.Value][]*graph.Node, outputs map[*graph.Value]bool, names map[string]bool) (bool, []*graph.Value, error) {
+func foldOne(g *graph.Graph, bn *graph.Node, users map[*graph.Value][]*graph.Node, outputs map[*graph.Value]bool, names graph.Names) (bool, []*graph.Value, error) {
 	if len(bn.Inputs) != 5 || len(bn.Outputs) < 1 || bn.Outputs[0] == nil {
 		return false, nil, nil
 	}
@@ -201,8 +199,8 @@ func foldOne(g *graph.Graph, bn *graph.Node, users map[*graph.Value][]*graph.Nod
 		return false, nil, nil
 	}
 	wf, bf := foldWeights(w.F32(), f32(b), c, params, chanOf, linear)
-	nw := g.AddInitializer(uniqueName(names, p.Inputs[1].Name+"_bnfold"), tensor.FromFloat32(wf, sh...))
-	nb := g.AddInitializer(uniqueName(names, p.Name+"_bias_bnfold"), tensor.FromFloat32(bf, c))
+	nw := g.AddInitializer(names.Unique(p.Inputs[1].Name+"_bnfold"), tensor.FromFloat32(wf, sh...))
+	nb := g.AddInitializer(names.Unique(p.Name+"_bias_bnfold"), tensor.FromFloat32(bf, c))
 	old := []*graph.Value{p.Inputs[1]}
 	if b != nil {
 		old = append(old, p.Inputs[2])
@@ -310,29 +308,6 @@ func rootGraph(g *graph.Graph) *graph.Graph {
 		g = p
 	}
 	return g
-}
-
-// collectNames records the names of every value of g and its subgraphs.
-func collectNames(g *graph.Graph, names map[string]bool) {
-	for _, v := range g.Values() {
-		names[v.Name] = true
-	}
-	for _, n := range g.Nodes {
-		for _, sg := range n.Subgraphs() {
-			collectNames(sg, names)
-		}
-	}
-}
-
-// uniqueName returns base, or base_N for the smallest N making it unused,
-// and records it.
-func uniqueName(names map[string]bool, base string) string {
-	name := base
-	for i := 1; names[name]; i++ {
-		name = base + "_" + strconv.Itoa(i)
-	}
-	names[name] = true
-	return name
 }
 
 // dropUnused removes from g's initializers those of cands that nothing

@@ -161,27 +161,14 @@ var softmaxOps = map[string]bool{"Softmax": true, "LogSoftmax": true, "Hardmax":
 type upgrader struct {
 	from, to int64
 	// names holds every value and node name in use.
-	names map[string]bool
+	names graph.Names
 	// inferred maps a value to its copy that shape inference typed (nil
 	// when the model's own types are the inferred ones).
 	inferred map[*graph.Value]*graph.Value
 }
 
 func newUpgrader(m *graph.Model, from, to int64, inferred map[*graph.Value]*graph.Value) *upgrader {
-	u := &upgrader{from: from, to: to, names: map[string]bool{}, inferred: inferred}
-	var walk func(g *graph.Graph)
-	walk = func(g *graph.Graph) {
-		for _, v := range g.Values() {
-			u.names[v.Name] = true
-		}
-		for _, n := range g.Nodes {
-			u.names[n.Name] = true
-			for _, sg := range n.Subgraphs() {
-				walk(sg)
-			}
-		}
-	}
-	walk(m.Graph)
+	u := &upgrader{from: from, to: to, names: graph.NamesOf(m.Graph), inferred: inferred}
 	return u
 }
 
@@ -287,7 +274,7 @@ func (u *upgrader) errorf(n *graph.Node, format string, args ...any) error {
 
 // unique returns base, or base_N for the smallest N making it unused, and
 // records it.
-func (u *upgrader) unique(base string) string { return uniqueName(u.names, base) }
+func (u *upgrader) unique(base string) string { return u.names.Unique(base) }
 
 // base is the prefix of the names derived from node n.
 func base(n *graph.Node) string {

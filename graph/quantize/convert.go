@@ -29,8 +29,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		return nil, fmt.Errorf("quantize: Convert: no calibration data observed; run Observe on sample inputs before Convert")
 	}
 	m, vals, nodes := p.Model.CloneMap()
-	c := &converter{m: m, names: map[string]bool{}, qp: map[observer.Observer]*tensor.QParams{}}
-	collectNames(m.Graph, c.names)
+	c := &converter{m: m, names: graph.NamesOf(m.Graph), qp: map[observer.Observer]*tensor.QParams{}}
 	unreached := p.unreached()
 	quantUnit := map[*graph.Node]bool{}
 	for _, u := range p.Units {
@@ -255,31 +254,12 @@ func biasInput(n *graph.Node) int {
 
 type converter struct {
 	m     *graph.Model
-	names map[string]bool
+	names graph.Names
 	qp    map[observer.Observer]*tensor.QParams
 }
 
-func collectNames(g *graph.Graph, names map[string]bool) {
-	for _, v := range g.Values() {
-		names[v.Name] = true
-	}
-	for _, n := range g.Nodes {
-		names[n.Name] = true
-		for _, sg := range n.Subgraphs() {
-			collectNames(sg, names)
-		}
-	}
-}
-
 // unique returns base, or base with a numeric suffix, unused so far.
-func (c *converter) unique(base string) string {
-	name := base
-	for i := 1; c.names[name]; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
-	}
-	c.names[name] = true
-	return name
-}
+func (c *converter) unique(base string) string { return c.names.Unique(base) }
 
 // qparams returns the (cached) qparams of a point's observer.
 func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
