@@ -204,13 +204,13 @@ func (c *comparison) compile() error {
 			// The quantizer's own preprocessing: exporters often feed
 			// batch-norm parameters through Constant nodes, which must
 			// become initializers before the fold.
-			before := countOp(c.fm.Graph, "BatchNormalization")
+			before := c.fm.Graph.OpCounts()["BatchNormalization"]
 			fm, err := quantize.Preprocess(c.fm)
 			if err != nil {
 				return fmt.Errorf("numeric: %s: %w", c.opts.FloatName, err)
 			}
 			c.fm = fm
-			c.folded = before - countOp(c.fm.Graph, "BatchNormalization")
+			c.folded = before - c.fm.Graph.OpCounts()["BatchNormalization"]
 			break
 		}
 	}
@@ -575,17 +575,6 @@ func (in *inputNoise) value(v *graph.Value) float64 {
 	}
 	in.memo[v] = s
 	return s
-}
-
-// countOp counts the nodes of op type op in g and its subgraphs.
-func countOp(g *graph.Graph, op string) int {
-	k := 0
-	for _, n := range allNodes(g) {
-		if isOp(n, op) {
-			k++
-		}
-	}
-	return k
 }
 
 // equalizations reads the input equalizations a quantizer recorded in the
