@@ -148,7 +148,7 @@ func (c *CompileContext) Const(v *graph.Value) *tensor.Tensor {
 		return t
 	}
 	if p := v.Producer; p != nil && p.OpType == "Constant" && (p.Domain == "" || p.Domain == "ai.onnx") {
-		if t, err := constantValue(p); err == nil {
+		if t, err := ConstantValue(p); err == nil {
 			return t
 		}
 	}

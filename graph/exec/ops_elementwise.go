@@ -319,7 +319,7 @@ func init() {
 		return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) { return in[0], nil }), nil
 	})
 	register("Constant", 1, func(c *CompileContext, n *graph.Node) (Kernel, error) {
-		t, err := constantValue(n)
+		t, err := ConstantValue(n)
 		if err != nil {
 			return nil, err
 		}

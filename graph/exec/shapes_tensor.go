@@ -67,7 +67,7 @@ func init() {
 		return t
 	})
 	shapeRules["Constant"] = func(s *shapeInf, n *graph.Node) ([]graph.Type, error) {
-		t, err := constantValue(n)
+		t, err := ConstantValue(n)
 		if err != nil {
 			return nil, nil
 		}

@@ -79,8 +79,10 @@ func wantFloat(what string, t *tensor.Tensor) error {
 	return nil
 }
 
-// constantValue returns the tensor a Constant node produces.
-func constantValue(n *graph.Node) (*tensor.Tensor, error) {
+// ConstantValue returns the tensor a Constant node produces (its value,
+// value_float(s) or value_int(s) attribute), for passes that turn Constant
+// nodes into initializers.
+func ConstantValue(n *graph.Node) (*tensor.Tensor, error) {
 	for _, name := range []string{"value", "value_float", "value_floats", "value_int", "value_ints"} {
 		a, ok := n.Attrs[name]
 		if !ok {

@@ -278,19 +278,8 @@ func constOf(n *graph.Node) *tensor.Tensor {
 	}
 	switch n.OpType {
 	case "Constant":
-		for name, a := range n.Attrs {
-			switch name {
-			case "value":
-				return a.T
-			case "value_float":
-				return tensor.Scalar(a.F)
-			case "value_floats":
-				return tensor.FromFloat32(append([]float32(nil), a.Fs...), len(a.Fs))
-			case "value_int":
-				return tensor.FromInt64([]int64{a.I}).Reshape()
-			case "value_ints":
-				return tensor.FromInt64(append([]int64(nil), a.Is...), len(a.Is))
-			}
+		if t, err := exec.ConstantValue(n); err == nil {
+			return t
 		}
 	case "Identity":
 		if len(n.Inputs) == 1 && n.Inputs[0].IsConst() {
