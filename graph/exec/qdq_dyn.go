@@ -92,30 +92,13 @@ func (m *qdqFuser) matchDynamic(i int) {
 			}
 		}
 	case isOp(st, "MatMul"):
-		if w.NDim() != 2 || (sw.axis >= 0 && sw.axis != 1) {
+		if k.k, k.n, w, _, ok = linearWeight(n, w, sw.axis); !ok {
 			return
 		}
-		k.k, k.n = w.Dim(0), w.Dim(1)
-		w = transposeI8(w)
 	default:
-		alpha, err1 := n.Float("alpha", 1)
-		beta, err2 := n.Float("beta", 1)
-		ta, err3 := n.Int("transA", 0)
-		tb, err4 := n.Int("transB", 0)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || alpha != 1 || beta != 1 || ta != 0 || w.NDim() != 2 {
+		var beta float32
+		if k.k, k.n, w, beta, ok = linearWeight(n, w, sw.axis); !ok || beta != 1 {
 			return
-		}
-		if tb == 0 {
-			if sw.axis >= 0 && sw.axis != 1 {
-				return
-			}
-			k.k, k.n = w.Dim(0), w.Dim(1)
-			w = transposeI8(w)
-		} else {
-			if sw.axis >= 0 && sw.axis != 0 {
-				return
-			}
-			k.k, k.n = w.Dim(1), w.Dim(0)
 		}
 		if optValue(n, 2) != nil {
 			if bias = m.constOf(optValue(n, 2)); bias == nil || (bias.NDim() == 2 && bias.Dim(0) != 1) || bias.NDim() > 2 {

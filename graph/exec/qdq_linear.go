@@ -151,38 +151,18 @@ func (m *qdqFuser) matchLinear(i int) {
 		biasV = optValue(n, 2)
 		k.pattern = "QLinearConvTranspose"
 	default:
+		var beta float32
+		var ok bool
+		if k.k, k.n, w, beta, ok = linearWeight(n, w, sw.axis); !ok {
+			return
+		}
 		k.pattern = "QLinearMatMul"
-		if isOp(st, "MatMul") {
-			if w.NDim() != 2 || (sw.axis >= 0 && sw.axis != 1) {
+		if isOp(st, "Gemm") {
+			if biasV = optValue(n, 2); biasV != nil && beta != 1 {
 				return
 			}
-			k.k, k.n = w.Dim(0), w.Dim(1)
-			w = transposeI8(w)
-			break
+			k.pattern = "QLinearGemm"
 		}
-		alpha, err1 := n.Float("alpha", 1)
-		beta, err2 := n.Float("beta", 1)
-		ta, err3 := n.Int("transA", 0)
-		tb, err4 := n.Int("transB", 0)
-		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || alpha != 1 || ta != 0 || w.NDim() != 2 {
-			return
-		}
-		if tb == 0 {
-			if sw.axis >= 0 && sw.axis != 1 {
-				return
-			}
-			k.k, k.n = w.Dim(0), w.Dim(1)
-			w = transposeI8(w)
-		} else {
-			if sw.axis >= 0 && sw.axis != 0 {
-				return
-			}
-			k.k, k.n = w.Dim(1), w.Dim(0)
-		}
-		if biasV = optValue(n, 2); biasV != nil && beta != 1 {
-			return
-		}
-		k.pattern = "QLinearGemm"
 	}
 	if kind == qlinGemm {
 		cout = k.n
@@ -714,4 +694,37 @@ func (k *qlinearKernel) runConvT(f *Frame, xv []byte, xsh []int) ([]byte, []int,
 		qconv.ConvTranspose2D(pk, xv, &k.req, y)
 	}
 	return y, shape, nil
+}
+
+// linearWeight reads the constant int8 weight w of a MatMul ([K, N]) or of
+// a Gemm with alpha 1 and no transA ([K, N], or [N, K] with transB), whose
+// per-channel axis (if axis >= 0) must be the N axis, and returns K, N,
+// the weight laid out [N][K] for packing, and the Gemm's beta; ok is
+// false for any other form.
+func linearWeight(n *graph.Node, w *tensor.Tensor, axis int) (k, nOut int, wt *tensor.Tensor, beta float32, ok bool) {
+	if w.NDim() != 2 {
+		return
+	}
+	tb := int64(0)
+	beta = 1
+	if n.OpType == "Gemm" {
+		alpha, err1 := n.Float("alpha", 1)
+		b, err2 := n.Float("beta", 1)
+		ta, err3 := n.Int("transA", 0)
+		t, err4 := n.Int("transB", 0)
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil || alpha != 1 || ta != 0 {
+			return
+		}
+		tb, beta = t, b
+	}
+	if tb == 0 {
+		if axis >= 0 && axis != 1 {
+			return
+		}
+		return w.Dim(0), w.Dim(1), transposeI8(w), beta, true
+	}
+	if axis >= 0 && axis != 0 {
+		return
+	}
+	return w.Dim(1), w.Dim(0), w, beta, true
 }
