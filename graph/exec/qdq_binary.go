@@ -436,7 +436,7 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 				quantizeBytesSerial(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 				tabs[code] = t
 			}
-			lutGeneric(y[row*inner:(row+1)*inner], src, t)
+			lutRow(y[row*inner:(row+1)*inner], src, t)
 		}
 	})
 }
@@ -492,9 +492,9 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 	})
 }
 
-// lutGeneric maps bytes through a table on the calling goroutine, with
-// the fastest lookup kernel.
-func lutGeneric(dst, src []byte, t *qelem.Table) {
+// lutRow maps one row of bytes through a table on the calling goroutine,
+// with the fastest lookup kernel.
+func lutRow(dst, src []byte, t *qelem.Table) {
 	qelem.LookupSerial(dst, src[:len(dst)], t)
 }
 

@@ -394,7 +394,7 @@ func (k *lutKernel) runChannels(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, e
 	y := f.allocBytes(len(xb))
 	parallel.For(planes, max(1, 16384/max(1, inner)), func(s, e int) {
 		for p := s; p < e; p++ {
-			lutGeneric(y[p*inner:(p+1)*inner], xb[p*inner:(p+1)*inner], &k.chans[p%C])
+			lutRow(y[p*inner:(p+1)*inner], xb[p*inner:(p+1)*inner], &k.chans[p%C])
 		}
 	})
 	return []*tensor.Tensor{byteTensor(y, k.outSigned, x.Shape()...)}, nil

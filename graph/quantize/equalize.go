@@ -186,7 +186,7 @@ func scalableConv(x *graph.Value, c int) *graph.Node {
 	}
 	if p.OpType == "Relu" {
 		in := p.Inputs[0]
-		if in.Producer == nil || len(usersOf(p.Graph, in)) != 1 {
+		if in.Producer == nil || len(p.Graph.Users()[in]) != 1 {
 			return nil
 		}
 		p = in.Producer
@@ -198,20 +198,6 @@ func scalableConv(x *graph.Value, c int) *graph.Node {
 		return nil
 	}
 	return p
-}
-
-// usersOf returns the nodes of g reading v.
-func usersOf(g *graph.Graph, v *graph.Value) []*graph.Node {
-	var out []*graph.Node
-	for _, n := range g.Nodes {
-		for _, in := range n.Inputs {
-			if in == v {
-				out = append(out, n)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // errEqualize wraps an equalization failure with the convolution.
