@@ -29,8 +29,9 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		return nil, fmt.Errorf("quantize: Convert: no calibration data observed; run Observe on sample inputs before Convert")
 	}
 	m, vals, nodes := p.Model.CloneMap()
-	c := &converter{m: m, names: graph.NamesOf(m.Graph), qp: map[observer.Observer]*tensor.QParams{}}
-	unreached := p.unreached()
+	c := &converter{m: m, names: graph.NamesOf(m.Graph), qp: map[observer.Observer]*tensor.QParams{}, calc: qparamsMemo()}
+	c.observed = seen(c.calc)
+	unreached := p.unreached(c.observed)
 	quantUnit := map[*graph.Node]bool{}
 	for _, u := range p.Units {
 		if u.Quantized && !unreached[u] {
@@ -51,7 +52,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	reobserve := map[*Unit]bool{}
 	var eqs []Equalization
 	for _, e := range p.eq {
-		if unreached[e.conv] || !p.observed(e.pt) {
+		if unreached[e.conv] || !c.observed(e.pt) {
 			continue
 		}
 		s, err := e.scales()
@@ -84,7 +85,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	users := readers(m.Graph)
 	// Activation points.
 	for _, pt := range p.Points {
-		if !p.observed(pt) {
+		if !c.observed(pt) {
 			continue
 		}
 		qp, err := c.qparams(pt)
@@ -168,14 +169,35 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	return m, nil
 }
 
-// observed reports whether pt's observer has seen data (values in If
-// branches the calibration data never took have not).
-func (p *Prepared) observed(pt *Point) bool {
-	if pt.Fixed {
-		return true
+// qparamsMemo returns a function computing each observer's qparams once
+// (a histogram's range search is not cheap) for one Convert or Unreached
+// call; calibration may go on between calls.
+func qparamsMemo() func(o observer.Observer) (*tensor.QParams, error) {
+	type result struct {
+		q   *tensor.QParams
+		err error
 	}
-	_, err := pt.Observer.CalculateQParams()
-	return !errors.Is(err, observer.ErrNotObserved)
+	memo := map[observer.Observer]result{}
+	return func(o observer.Observer) (*tensor.QParams, error) {
+		r, ok := memo[o]
+		if !ok {
+			r.q, r.err = o.CalculateQParams()
+			memo[o] = r
+		}
+		return r.q, r.err
+	}
+}
+
+// seen returns whether a point's observer has seen data (values in If
+// branches the calibration data never took have not), by calc.
+func seen(calc func(observer.Observer) (*tensor.QParams, error)) func(pt *Point) bool {
+	return func(pt *Point) bool {
+		if pt.Fixed {
+			return true
+		}
+		_, err := calc(pt.Observer)
+		return !errors.Is(err, observer.ErrNotObserved)
+	}
 }
 
 func (p *Prepared) hasActivationObservers() bool {
@@ -189,7 +211,7 @@ func (p *Prepared) hasActivationObservers() bool {
 
 // unreached returns the quantized units some of whose points saw no
 // calibration data: Convert keeps them float.
-func (p *Prepared) unreached() map[*Unit]bool {
+func (p *Prepared) unreached(observed func(*Point) bool) map[*Unit]bool {
 	out := map[*Unit]bool{}
 	for _, u := range p.Units {
 		if !u.Quantized {
@@ -200,7 +222,7 @@ func (p *Prepared) unreached() map[*Unit]bool {
 			vs = append(vs, u.Outputs...)
 		}
 		for _, v := range vs {
-			if pt := p.pointFor(v); pt != nil && !p.observed(pt) {
+			if pt := p.pointFor(v); pt != nil && !observed(pt) {
 				out[u] = true
 			}
 		}
@@ -212,7 +234,7 @@ func (p *Prepared) unreached() map[*Unit]bool {
 // data (typically in If branches the data never took), by their first
 // node; Convert leaves them float.
 func (p *Prepared) Unreached() []string {
-	un := p.unreached()
+	un := p.unreached(seen(qparamsMemo()))
 	var out []string
 	for _, u := range p.Units {
 		if un[u] {
@@ -255,7 +277,11 @@ func biasInput(n *graph.Node) int {
 type converter struct {
 	m     *graph.Model
 	names graph.Names
-	qp    map[observer.Observer]*tensor.QParams
+	// qp holds the activation qparams written, by observer; calc computes
+	// an observer's qparams once, and observed says a point saw data.
+	qp       map[observer.Observer]*tensor.QParams
+	calc     func(observer.Observer) (*tensor.QParams, error)
+	observed func(*Point) bool
 }
 
 // unique returns base, or base with a numeric suffix, unused so far.
@@ -266,7 +292,7 @@ func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
 	if q, ok := c.qp[pt.Observer]; ok {
 		return q, nil
 	}
-	q, err := pt.Observer.CalculateQParams()
+	q, err := c.calc(pt.Observer)
 	if err != nil {
 		return nil, fmt.Errorf("quantize: Convert: value %q: %w (run the prepared model on calibration data before Convert)", pt.Value.Name, err)
 	}
