@@ -13,7 +13,7 @@ import (
 )
 
 func compareFlags(e *env) (*flag.FlagSet, func(args []string) error) {
-	fs := newFlagSet("compare", "FLOAT.onnx QUANT.onnx --inputs FILE.npz [--html FILE] [--json FILE] [--top N] [--threads N]",
+	fs := newFlagSet("compare", "FLOAT.onnx QUANT.onnx --inputs FILE.npz [--batch N] [--html FILE] [--json FILE] [--top N] [--threads N]",
 		"Compares a float model with its quantized (QDQ) version layer by layer, as\n"+
 			"PyTorch's Numeric Suite: both run on the inputs, and for every node of the float\n"+
 			"model with a same-named node in the quantized one it reports the SQNR (dB),\n"+
@@ -21,11 +21,13 @@ func compareFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			"the layers that hurt most (largest SQNR drop from their inputs). The quantized\n"+
 			"model runs literally (dequantize, float op, quantize) to expose every\n"+
 			"activation, and as int8 kernels for its final outputs.\n\n"+
-			"--inputs is an .npz keyed by input name: an array of the input's rank is one\n"+
-			"feed; an array one rank higher holds one feed per index of axis 0.")
+			"--inputs is an .npz keyed by input name, read as quantize reads --calib: an\n"+
+			"array one rank higher than its input holds one feed per index of axis 0; an\n"+
+			"array of the input's own rank is split along axis 0 into feeds of --batch rows.")
 	npz := fs.String("inputs", "", "inputs from an .npz `FILE` keyed by input name (required)")
 	htmlPath := fs.String("html", "", "write a self-contained HTML report with per-layer plots to `FILE`")
 	jsonPath := fs.String("json", "", "write the report as JSON to `FILE`")
+	batch := fs.Int("batch", 1, "rows per feed when an .npz array has the input's own rank (0: the whole array is one feed)")
 	top := fs.Int("top", 10, "list the `N` layers that hurt most")
 	threads := fs.Int("threads", 0, "threads per op (0: one per CPU)")
 	refOnly := fs.Bool("reference-only", false, "skip the int8 run; compare final outputs of the literal QDQ graph only")
@@ -36,8 +38,8 @@ func compareFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		if *npz == "" {
 			return usageError{"--inputs FILE.npz is required"}
 		}
-		if *top < 0 || *threads < 0 {
-			return usageError{fmt.Sprintf("--top and --threads must be 0 or more (got %d, %d)", *top, *threads)}
+		if *top < 0 || *threads < 0 || *batch < 0 {
+			return usageError{fmt.Sprintf("--top, --threads and --batch must be 0 or more (got %d, %d, %d)", *top, *threads, *batch)}
 		}
 		for _, out := range []string{*htmlPath, *jsonPath} {
 			for _, in := range append(args, *npz) {
@@ -58,7 +60,7 @@ func compareFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		if err != nil {
 			return err
 		}
-		feeds, err := quantize.Feeds(float, arrays, 0)
+		feeds, err := quantize.Feeds(float, arrays, *batch)
 		if err != nil {
 			return fmt.Errorf("--inputs %s: %w", *npz, err)
 		}

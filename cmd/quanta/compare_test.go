@@ -110,6 +110,16 @@ func TestCompareCommand(t *testing.T) {
 		t.Errorf("files in the output directory: %v", ns)
 	}
 
+	// An array of the input's own rank is split into feeds of --batch
+	// rows (1 by default), as quantize splits --calib.
+	rows := filepath.Join(t.TempDir(), "rows.npz")
+	if err := npy.WriteNPZ(rows, map[string]*tensor.Tensor{"x": tensor.FromFloat32(append(append([]float32(nil), x...), x...), 2, 1, 1, 4)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runArgs("compare", fp, qp, "--inputs", rows); code != 0 || !strings.Contains(stdout, ": 2 feeds, 1 layers compared") || !strings.Contains(stdout, "15.56") {
+		t.Errorf("rows split by --batch 1: exit %d\n%s%s", code, stdout, stderr)
+	}
+
 	other := filepath.Join(dir, "other.npz")
 	if err := npy.WriteNPZ(other, map[string]*tensor.Tensor{"z": tensor.Zeros(1, 1, 1, 4)}, nil); err != nil {
 		t.Fatal(err)
