@@ -39,7 +39,8 @@ func init() {
 		"Softplus": unaryOp(ops.Softplus),
 		"Greater":  compareOp(tensor.Greater), "Less": compareOp(tensor.Less), "Equal": compareOp(tensor.Equal),
 		"Identity": func(_ *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return in[:1], nil },
-		"Constant": runConstant,
+		"Constant": runConstant, "Cast": runCast,
+		"QuantizeLinear": runQuantizeLinear, "DequantizeLinear": runDequantizeLinear,
 
 		"Shape": runShape, "Reshape": runReshape, "Flatten": runFlatten, "Squeeze": runSqueeze, "Unsqueeze": runUnsqueeze,
 		"Transpose": runTranspose, "Slice": runSlice, "Concat": runConcat, "Split": runSplit,
@@ -48,6 +49,27 @@ func init() {
 		"ReduceSum": runReduce("ReduceSum"), "ReduceMean": runReduce("ReduceMean"),
 		"ReduceMax": runReduce("ReduceMax"), "ReduceMin": runReduce("ReduceMin"),
 	}
+}
+
+// runCast is Cast: a float32 to float32 cast keeps the gradient; other
+// casts (shape arithmetic, masks) carry none.
+func runCast(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	x, err := need(n, in, 0)
+	if err != nil {
+		return nil, err
+	}
+	to, err := n.Int("to", -1)
+	if err != nil {
+		return nil, err
+	}
+	dt, ok := graph.ElemType(to).DType()
+	if !ok {
+		return nil, fmt.Errorf("cast to %s is not supported", graph.ElemType(to))
+	}
+	if dt == x.DType() {
+		return one1(x), nil
+	}
+	return one1(tensor.Cast(x.Detach(), dt)), nil
 }
 
 // need returns input i or an error naming it.

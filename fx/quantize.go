@@ -138,19 +138,74 @@ func prepareFX(fn string, model nn.Layer, mapping *quant.QConfigMapping, example
 	if err != nil {
 		return nil, err
 	}
-	opts := quantize.Options{Mapping: mapping, Backend: backend, QAT: qat,
-		// The GraphModule feeds the points' observers; input
-		// equalization gathers its per-channel statistics through
-		// Prepared.Observe on graph/exec, which this path does not use.
-		NoEqualize: true}
+	opts := quantize.Options{Mapping: mapping, Backend: backend, QAT: qat}
 	if backend != nil {
 		opts.Engine = backend.Name
 	}
+	return prepareGraph(fn, m, opts, func(pm *graph.Model) []string { return trainable(model, pm) })
+}
+
+// PrepareQATGraph is PrepareQATFX for a model that is already a graph (an
+// imported ONNX model, which has no Go module to trace): it prepares m
+// with opts (graph/quantize.Prepare with QAT set; m is not changed) and
+// returns a trainable module whose parameters are the weights and biases
+// of the quantized Conv, ConvTranspose, Gemm and MatMul nodes. Train it
+// (for example by distillation from the float model's outputs, which
+// needs no labels), then ConvertFX writes the QDQ model.
+func PrepareQATGraph(m *graph.Model, opts quantize.Options) (*ObservedModule, error) {
+	if m == nil || m.Graph == nil {
+		return nil, fmt.Errorf("fx: PrepareQATGraph: nil model")
+	}
+	opts.QAT = true
+	return prepareGraph("PrepareQATGraph", m, opts, weightsOf)
+}
+
+// weightsOf names the float32 initializers the prepared model's weighted
+// nodes read as weights or biases.
+func weightsOf(pm *graph.Model) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range pm.Graph.Nodes {
+		switch n.OpType {
+		case "Conv", "ConvTranspose", "Gemm", "MatMul":
+		default:
+			continue
+		}
+		for _, v := range n.Inputs {
+			if v != nil && v.Const != nil && v.Const.DType() == tensor.Float32 && !seen[v.Name] {
+				seen[v.Name] = true
+				out = append(out, v.Name)
+			}
+		}
+	}
+	return out
+}
+
+// prepareGraph prepares m with opts and builds the observed module, whose
+// parameters params names.
+func prepareGraph(fn string, m *graph.Model, opts quantize.Options, params func(pm *graph.Model) []string) (*ObservedModule, error) {
+	qat := opts.QAT
+	// The GraphModule feeds the points' observers; input equalization
+	// gathers its per-channel statistics through Prepared.Observe on
+	// graph/exec, which this path does not use.
+	opts.NoEqualize = true
 	p, err := quantize.Prepare(m, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fx: %s: %w", fn, err)
 	}
-	gm, err := NewGraphModule(p.Model, GraphModuleOptions{Parameters: trainable(model, p.Model)})
+	names := params(p.Model)
+	// Prepare's copy shares its initializer tensors with m; training
+	// changes the parameters in place, so they get their own.
+	own := map[string]bool{}
+	for _, n := range names {
+		own[n] = true
+	}
+	for _, v := range p.Model.Graph.Initializers {
+		if own[v.Name] {
+			v.Const = v.Const.Clone()
+		}
+	}
+	gm, err := NewGraphModule(p.Model, GraphModuleOptions{Parameters: names})
 	if err != nil {
 		return nil, fmt.Errorf("fx: %s: %w", fn, err)
 	}
