@@ -2,6 +2,7 @@ package modeleval
 
 import (
 	"context"
+	"github.com/quanta-go/quanta/fx"
 	"path/filepath"
 	"testing"
 	"time"
@@ -48,5 +49,46 @@ func TestQuantizedRealModels(t *testing.T) {
 				t.Errorf("%v %v: %s %.4f, want at least %g", j.m, j.mode, r.Metric, r.Agreement, want[j.m])
 			}
 		})
+	}
+}
+
+// TestFinetunedRecognizer fine-tunes the recognizer's static model
+// (default settings) for 2 epochs on its 64 calibration lines with
+// fx.FinetuneQDQ's defaults (quanta quantize --finetune 2): the share of
+// evaluation lines whose greedy CTC text is identical to float's rises
+// above the static model's (measured 0.777 -> 0.848; 8 epochs 0.857).
+func TestFinetunedRecognizer(t *testing.T) {
+	models := sharedModels(t)
+	d := testData(t)
+	dict, err := LoadDict(filepath.Join(models, DictFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	float := loadModel(t, models, Rec)
+	fp := compile(t, float)
+	static := quantized(t, models, job{Rec, Static})
+	feeds, err := d.CalibrationFeeds(ctx, Rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tuned, res, err := fx.FinetuneQDQ(ctx, static, fp, feeds, fx.FinetuneOptions{Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fine-tuned in %.0fs; epoch losses %.4f", time.Since(start).Seconds(), res.Losses)
+	before, err := d.Evaluate(ctx, Rec, fp, compile(t, static), Options{Dict: dict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := d.Evaluate(ctx, Rec, fp, compile(t, tuned), Options{Dict: dict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("static: %v", before)
+	t.Logf("fine-tuned: %v", after)
+	if !(after.Agreement >= 0.82 && after.Agreement > before.Agreement) {
+		t.Errorf("fine-tuned agreement %.4f (static %.4f), want at least 0.82 and above static", after.Agreement, before.Agreement)
 	}
 }
