@@ -41,6 +41,13 @@ func FinetuneQDQ(ctx context.Context, qdq *graph.Model, teacher *exec.Program, f
 	if qdq == nil || qdq.Graph == nil {
 		return nil, nil, fmt.Errorf("fx: FinetuneQDQ: nil model")
 	}
+	for _, n := range qdq.Graph.Nodes {
+		for _, a := range n.Attrs {
+			if a.G != nil || len(a.Gs) > 0 {
+				return nil, nil, fmt.Errorf("fx: FinetuneQDQ: node %s (%s) has a subgraph; fine-tuning runs models without If, Loop or Scan", n.Name, n.OpType)
+			}
+		}
+	}
 	tm := qdq.Clone()
 	g := tm.Graph
 	names := graph.NamesOf(g)

@@ -175,6 +175,7 @@ func TestFinetuneQDQErrors(t *testing.T) {
 		{nil, train, "nil model"},
 		{float, train, "no quantized weights"},
 		{qdq, nil, "no feeds"},
+		{withIf(qdq), train, "node if (If) has a subgraph"},
 	}
 	for _, c := range cases {
 		_, _, err := FinetuneQDQ(context.Background(), c.m, teacher, c.feeds, FinetuneOptions{Epochs: 1})
@@ -200,4 +201,18 @@ func contents(t *tensor.Tensor) string {
 		data = t.I64()
 	}
 	return fmt.Sprint(t.DType(), t.Shape(), data)
+}
+
+// withIf returns a copy of m with an If node added.
+func withIf(m *graph.Model) *graph.Model {
+	c := m.Clone()
+	branch := func() *graph.Graph {
+		b := graph.New("branch")
+		b.Outputs = []*graph.Value{b.AddInitializer("one", tensor.Scalar(1))}
+		return b
+	}
+	cond := c.Graph.AddInitializer("cond", tensor.FromBool([]bool{true}))
+	c.Graph.AddNode("if", "If", []*graph.Value{cond}, []string{"picked"}, map[string]*graph.Attr{
+		"then_branch": graph.AGraph(branch()), "else_branch": graph.AGraph(branch())})
+	return c
 }
