@@ -49,6 +49,7 @@ func TestQDQMove(t *testing.T) {
 		{name: "maxpool", f: one("MaxPool", nil, map[string]*graph.Attr{"kernel_shape": graph.AInts(3, 3), "strides": graph.AInts(2, 2), "pads": graph.AInts(1, 1, 1, 1)}), pattern: "QLinearMaxPool"},
 		{name: "avgpool", f: one("AveragePool", nil, map[string]*graph.Attr{"kernel_shape": graph.AInts(3, 3), "pads": graph.AInts(1, 0, 1, 1)}), pattern: "QLinearAveragePool (float32 core)"},
 		{name: "gap", f: one("GlobalAveragePool", nil, nil), pattern: "QLinearGlobalAveragePool"},
+		{name: "gap-odd", f: one("GlobalAveragePool", nil, nil), pattern: "QLinearGlobalAveragePool", shape: []int{1, 3, 5, 7}},
 		{name: "gap-wide", f: one("GlobalAveragePool", nil, nil), pattern: "QLinearGlobalAveragePool", shape: []int{1, 4, 61, 67}},
 		{name: "resize-nearest", f: one("Resize", func(b *qb) []*graph.Value {
 			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 2, 2}, 4))}
