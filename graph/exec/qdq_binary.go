@@ -464,12 +464,25 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 			for ti, tl := range k.tails {
 				cv[ti] = tl.c.F32()[(row*inner/at[ti][0])%at[ti][1]]
 			}
-			if aVaries {
+			switch {
+			case aVaries && k.code == ewcMul:
+				// Squeeze-excite scaling, the common case: the same
+				// product without the per-element dispatch.
+				v := k.tb[bb[ob]]
+				for j, b := range ab[oa : oa+inner] {
+					buf[j] = k.ta[b] * v
+				}
+			case aVaries:
 				v := k.tb[bb[ob]]
 				for j, b := range ab[oa : oa+inner] {
 					buf[j] = qarith(k.code, k.ta[b], v)
 				}
-			} else {
+			case k.code == ewcMul:
+				v := k.ta[ab[oa]]
+				for j, b := range bb[ob : ob+inner] {
+					buf[j] = v * k.tb[b]
+				}
+			default:
 				v := k.ta[ab[oa]]
 				for j, b := range bb[ob : ob+inner] {
 					buf[j] = qarith(k.code, v, k.tb[b])

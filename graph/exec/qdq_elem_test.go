@@ -168,6 +168,8 @@ func TestQDQBinary(t *testing.T) {
 		{name: "add-relu", op: "Add", as: []int{1, 16, 33}, bs: []int{1, 16, 33}, tail: "Relu"},
 		{name: "add-bcast", op: "Add", as: []int{2, 3, 4, 5}, bs: []int{1, 3, 1, 1}},
 		{name: "mul-se", op: "Mul", as: []int{1, 8, 5, 5}, bs: []int{1, 8, 1, 1}},
+		{name: "mul-se-scale-first", op: "Mul", as: []int{1, 8, 1, 1}, bs: []int{1, 8, 5, 5}},
+		{name: "sub-se", op: "Sub", as: []int{1, 8, 5, 5}, bs: []int{1, 8, 1, 1}},
 		{name: "mul", op: "Mul", as: []int{3, 700}, bs: []int{3, 700}, tail: "Clip"},
 		{name: "mul-rows", op: "Mul", as: []int{4, 1}, bs: []int{3}},
 		{name: "sub", op: "Sub", as: []int{5, 6}, bs: []int{6}},
