@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 
 	"github.com/quanta-go/quanta/autograd"
 	"github.com/quanta-go/quanta/graph/exec"
@@ -76,6 +77,12 @@ func distill(ctx context.Context, fn string, gm *GraphModule, teacher *exec.Prog
 	for i, v := range gm.Model().Graph.Inputs {
 		names[i] = v.Name
 	}
+	// Student and teacher outputs pair by name (graph/quantize keeps the
+	// float model's output names).
+	outs := make([]string, len(gm.Model().Graph.Outputs))
+	for i, v := range gm.Model().Graph.Outputs {
+		outs[i] = v.Name
+	}
 	params := nn.Parameters(gm)
 	if len(params) == 0 {
 		return nil, fmt.Errorf("fx: %s: the module has no parameters to train", fn)
@@ -118,9 +125,11 @@ func distill(ctx context.Context, fn string, gm *GraphModule, teacher *exec.Prog
 			if err != nil {
 				return nil, fmt.Errorf("fx: %s: teacher: feed %d: %w", fn, i, err)
 			}
-			want := make([]*tensor.Tensor, 0, len(out))
-			for _, n := range teacher.OutputNames() {
-				want = append(want, out[n])
+			want := make([]*tensor.Tensor, len(outs))
+			for j, n := range outs {
+				if want[j] = out[n]; want[j] == nil {
+					return nil, fmt.Errorf("fx: %s: the teacher has no output %q (it has %s)", fn, n, strings.Join(teacher.OutputNames(), ", "))
+				}
 			}
 			var loss *tensor.Tensor
 			run := func() error {

@@ -183,6 +183,17 @@ func TestFinetuneQDQErrors(t *testing.T) {
 			t.Errorf("%q: error %v", c.want, err)
 		}
 	}
+	// The teacher's outputs pair with the model's by name.
+	renamed := float.Clone()
+	out := qdq.Graph.Outputs[0].Name
+	renamed.Graph.Outputs[0].Name = "renamed"
+	other, err := exec.Compile(renamed, exec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := FinetuneQDQ(context.Background(), qdq, other, train, FinetuneOptions{Epochs: 1}); err == nil || !strings.Contains(err.Error(), `the teacher has no output "`+out+`" (it has renamed)`) {
+		t.Errorf("teacher with other output names: error %v", err)
+	}
 }
 
 // contents renders a constant's type, shape and values.
