@@ -144,9 +144,30 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 		if un := p.Unreached(); len(un) > 0 {
 			fmt.Fprintf(e.stdout, "kept float (no calibration data reached them): %d units, first %s\n", len(un), un[0])
 		}
+		teacher, err := exec.Compile(m, exec.Options{})
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
+		before, err := outputSQNR(e, teacher, q, feeds)
+		if err != nil {
+			return fmt.Errorf("%s: %w", in, err)
+		}
 		if o.finetune > 0 {
-			if q, err = finetune(e, in, m, q, feeds, o); err != nil {
+			if q, err = finetune(e, in, teacher, q, feeds, o); err != nil {
 				return err
+			}
+			after, err := outputSQNR(e, teacher, q, feeds)
+			if err != nil {
+				return fmt.Errorf("%s: %w", in, err)
+			}
+			fmt.Fprintf(e.stdout, "fine-tuned %d epochs: output SQNR against float on the calibration data: %s\n", o.finetune, sqnrChange(before, after))
+		} else {
+			fmt.Fprintf(e.stdout, "output SQNR against float on the calibration data: %s\n", sqnrChange(before, nil))
+			for _, s := range before {
+				if s.db < lowSQNR {
+					fmt.Fprintf(e.stdout, "  %s is below %d dB: `quanta compare` ranks the layers that hurt most (--exclude keeps them float); --finetune N trains the int8 weights\n", s.name, lowSQNR)
+					break
+				}
 			}
 		}
 	}
@@ -300,61 +321,79 @@ func calibrationFeeds(m *graph.Model, o quantizeOpts) ([]map[string]*tensor.Tens
 
 var errNoImages = errors.New("no PNG or JPEG images")
 
-// finetune runs fx.FinetuneQDQ on the static model q with the float model
-// m as teacher, and prints the output SQNR on the calibration feeds before
-// and after.
-func finetune(e *env, in string, m, q *graph.Model, feeds []map[string]*tensor.Tensor, o quantizeOpts) (*graph.Model, error) {
-	teacher, err := exec.Compile(m, exec.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
+// finetune runs fx.FinetuneQDQ on the static model q with the float
+// program teacher, showing progress.
+func finetune(e *env, in string, teacher *exec.Program, q *graph.Model, feeds []map[string]*tensor.Tensor, o quantizeOpts) (*graph.Model, error) {
 	prog := newProgress(e.stderr, e.stderrIsTerminal)
 	prog.Begin("finetune", (o.finetune+1)*len(feeds))
-	out, res, err := fx.FinetuneQDQ(e.ctx, q, teacher, feeds, fx.FinetuneOptions{Epochs: o.finetune, LR: o.finetuneLR,
+	out, _, err := fx.FinetuneQDQ(e.ctx, q, teacher, feeds, fx.FinetuneOptions{Epochs: o.finetune, LR: o.finetuneLR,
 		Progress: func(epoch, done, total int, loss float64) { prog.Step(1) }})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
-	after, err := outputError(e, teacher, out, feeds)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
 	prog.End(fmt.Sprintf("%d epochs", o.finetune))
-	fmt.Fprintf(e.stdout, "fine-tuned %d epochs: output SQNR on the calibration data %.2f dB -> %.2f dB\n", o.finetune, -10*math.Log10(res.Losses[0]), -10*math.Log10(after))
 	return out, nil
 }
 
-// outputError is the fine-tuning loss of q against the teacher on feeds,
-// with q run on quanta's int8 kernels: the mean over feeds of the sum over
-// float outputs of ‖q - teacher‖² / ‖teacher‖².
-func outputError(e *env, teacher *exec.Program, q *graph.Model, feeds []map[string]*tensor.Tensor) (float64, error) {
+// lowSQNR is the output SQNR (dB) under which quantize points at compare
+// and --finetune.
+const lowSQNR = 15
+
+// sqnr is one float output's SQNR.
+type sqnr struct {
+	name string
+	db   float64
+}
+
+// outputSQNR runs the float teacher and q (on quanta's int8 kernels) on
+// the feeds and returns, per float output, 10·log10(Σ float² / Σ (q −
+// float)²) over all the feeds.
+func outputSQNR(e *env, teacher *exec.Program, q *graph.Model, feeds []map[string]*tensor.Tensor) ([]sqnr, error) {
 	qp, err := exec.Compile(q, exec.Options{})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var sum float64
+	names := teacher.OutputNames()
+	sig, noise := make([]float64, len(names)), make([]float64, len(names))
 	for i, f := range feeds {
 		a, err := teacher.Run(e.ctx, f)
 		if err != nil {
-			return 0, fmt.Errorf("feed %d: %w", i, err)
+			return nil, fmt.Errorf("feed %d: %w", i, err)
 		}
 		b, err := qp.Run(e.ctx, f)
 		if err != nil {
-			return 0, fmt.Errorf("feed %d: %w", i, err)
+			return nil, fmt.Errorf("feed %d: %w", i, err)
 		}
-		for k, x := range a {
-			y := b[k]
-			if x.DType() != tensor.Float32 || y == nil || y.DType() != tensor.Float32 {
+		for k, n := range names {
+			x, y := a[n], b[n]
+			if x == nil || y == nil || x.DType() != tensor.Float32 || y.DType() != tensor.Float32 || len(x.F32()) != len(y.F32()) {
 				continue
 			}
-			var sig, noise float64
 			for j, v := range x.F32() {
 				d := float64(v) - float64(y.F32()[j])
-				sig += float64(v) * float64(v)
-				noise += d * d
+				sig[k] += float64(v) * float64(v)
+				noise[k] += d * d
 			}
-			sum += noise / math.Max(sig, 1e-12)
 		}
 	}
-	return sum / float64(len(feeds)), nil
+	var out []sqnr
+	for k, n := range names {
+		if sig[k] > 0 {
+			out = append(out, sqnr{n, 10 * math.Log10(sig[k]/math.Max(noise[k], 1e-300))})
+		}
+	}
+	return out, nil
+}
+
+// sqnrChange formats per-output SQNRs, "name 21.30 dB", or with after
+// set "name 21.30 dB -> 24.10 dB".
+func sqnrChange(before, after []sqnr) string {
+	parts := make([]string, len(before))
+	for i, s := range before {
+		parts[i] = fmt.Sprintf("%s %.2f dB", s.name, s.db)
+		if i < len(after) {
+			parts[i] += fmt.Sprintf(" -> %.2f dB", after[i].db)
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -59,8 +59,8 @@ func TestQuantizeCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "6 feeds") || !strings.Contains(stdout, "Conv2d+ReLU") {
-		t.Errorf("stdout %q stderr %q: want 6 feeds calibrated and the quantized units listed", stdout, stderr)
+	if !strings.Contains(stderr, "6 feeds") || !strings.Contains(stdout, "Conv2d+ReLU") || !strings.Contains(stdout, "output SQNR against float on the calibration data: y ") {
+		t.Errorf("stdout %q stderr %q: want 6 feeds calibrated, the quantized units listed and the output SQNR", stdout, stderr)
 	}
 	q, err := onnx.Load(out)
 	if err != nil {
@@ -170,11 +170,11 @@ func TestQuantizeFinetune(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var before, after float64
-	i := strings.Index(stdout, "fine-tuned 20 epochs: output SQNR on the calibration data ")
+	i := strings.Index(stdout, "fine-tuned 20 epochs: output SQNR against float on the calibration data: y ")
 	if i < 0 {
 		t.Fatalf("stdout %q", stdout)
 	}
-	if _, err := fmt.Sscanf(stdout[i:], "fine-tuned 20 epochs: output SQNR on the calibration data %f dB -> %f dB", &before, &after); err != nil {
+	if _, err := fmt.Sscanf(stdout[i:], "fine-tuned 20 epochs: output SQNR against float on the calibration data: y %f dB -> %f dB", &before, &after); err != nil {
 		t.Fatalf("%v: %q", err, stdout[i:])
 	}
 	t.Logf("output SQNR %.2f dB -> %.2f dB", before, after)
