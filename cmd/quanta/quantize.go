@@ -43,6 +43,8 @@ func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			"axis 0 into feeds of --calib-batch rows), or a folder of PNG/JPEG images for a\n"+
 			"one-input vision model (--resize, --mean, --std, --bgr). Dynamic mode quantizes\n"+
 			"weights and computes activation ranges at run time; it needs no data.\n\n"+
+			"Static mode prints each output's SQNR against the float model on the\n"+
+			"calibration data, run on quanta's int8 kernels.\n\n"+
 			"--finetune N then trains the static model's int8 weights and int32 biases for N\n"+
 			"epochs on the calibration data to reproduce the float model's outputs\n"+
 			"(quantization-aware fine-tuning by distillation: no labels; the qparams and the\n"+
