@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/quanta-go/quanta/graph"
@@ -413,6 +414,42 @@ type gatherKernel struct {
 type gatherMap struct {
 	idx   []int32
 	shape []int
+	// row is the length of the output's last axis; src[r] is the
+	// earlier output row that output row r repeats (a nearest upsample's
+	// copied rows), or -1 when row r is gathered.
+	row int
+	src []int32
+}
+
+// findRepeats fills g.row and g.src: output rows whose indices equal the
+// previous row's repeat that row's source, so Run copies them instead of
+// gathering element by element.
+func (g *gatherMap) findRepeats() {
+	if len(g.shape) < 2 || g.shape[len(g.shape)-1] == 0 {
+		return
+	}
+	g.row = g.shape[len(g.shape)-1]
+	rows := len(g.idx) / g.row
+	g.src = make([]int32, rows)
+	repeats := 0
+	for r := range g.src {
+		g.src[r] = -1
+		if r == 0 {
+			continue
+		}
+		cur, prev := g.idx[r*g.row:(r+1)*g.row], g.idx[(r-1)*g.row:r*g.row]
+		if slices.Equal(cur, prev) {
+			if g.src[r-1] >= 0 {
+				g.src[r] = g.src[r-1]
+			} else {
+				g.src[r] = int32(r - 1)
+			}
+			repeats++
+		}
+	}
+	if repeats == 0 {
+		g.row, g.src = 0, nil
+	}
 }
 
 // maxGatherMaps bounds the cached input shapes.
@@ -451,6 +488,7 @@ func (k *gatherKernel) gather(f *Frame, in []*tensor.Tensor) (*gatherMap, error)
 		}
 		g.idx[i] = j
 	}
+	g.findRepeats()
 	k.mu.Lock()
 	if len(k.maps) < maxGatherMaps {
 		k.maps[key] = g
@@ -471,6 +509,32 @@ func (k *gatherKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 	}
 	xb := bytesOf(x)
 	y := f.allocBytes(len(g.idx))
+	if g.src != nil {
+		// Rows that repeat a row of the same chunk are copied; the
+		// others (a chunk's first rows included) are gathered, so the
+		// bytes do not depend on how the rows are split.
+		w := g.row
+		parallel.For(len(g.src), max(1, (1<<14)/w), func(s, e int) {
+			for r := s; r < e; r++ {
+				out := y[r*w : (r+1)*w]
+				if src := int(g.src[r]); src >= s {
+					copy(out, y[src*w:(src+1)*w])
+					continue
+				}
+				idx := g.idx[r*w : (r+1)*w]
+				if k.tab == nil {
+					for i, j := range idx {
+						out[i] = xb[j]
+					}
+					continue
+				}
+				for i, j := range idx {
+					out[i] = k.tab[xb[j]]
+				}
+			}
+		})
+		return []*tensor.Tensor{byteTensor(y, k.y.signed, g.shape...)}, nil
+	}
 	parallel.For(len(y), 1<<14, func(s, e int) {
 		if k.tab == nil {
 			for i, j := range g.idx[s:e] {

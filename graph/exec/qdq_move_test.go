@@ -54,6 +54,12 @@ func TestQDQMove(t *testing.T) {
 		{name: "resize-nearest", f: one("Resize", func(b *qb) []*graph.Value {
 			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 2, 2}, 4))}
 		}, map[string]*graph.Attr{"mode": graph.AString("nearest")}), pattern: "QLinearResize (nearest gather)"},
+		// Rows of 512 bytes, repeated in threes, split over threads: rows whose
+		// source row is in an earlier chunk are gathered, the others
+		// copied, and the bytes are the same at every thread count.
+		{name: "resize-nearest-rows", f: one("Resize", func(b *qb) []*graph.Value {
+			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 3, 2}, 4))}
+		}, map[string]*graph.Attr{"mode": graph.AString("nearest")}), pattern: "QLinearResize (nearest gather)", shape: []int{1, 2, 40, 256}},
 		{name: "resize-nearest-frac", f: one("Resize", func(b *qb) []*graph.Value {
 			return []*graph.Value{b.g.AddInitializer(b.name("roi"), tensor.FromFloat32(nil, 0)), b.g.AddInitializer(b.name("sc"), tensor.FromFloat32([]float32{1, 1, 1.7, 0.6}, 4))}
 		}, map[string]*graph.Attr{"mode": graph.AString("nearest"), "nearest_mode": graph.AString("floor"), "coordinate_transformation_mode": graph.AString("asymmetric")}), pattern: "QLinearResize (nearest gather)"},
