@@ -197,16 +197,34 @@ func compileDequantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 	}
 	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, zpT := in[0], optIn(in, 2)
-		xv, err := int32s(x)
-		if err != nil {
-			return nil, fmt.Errorf("x: %w", err)
-		}
 		if zpT != nil && zpT.DType() != x.DType() {
 			return nil, fmt.Errorf("x is %s and its zero point %s", x.DType(), zpT.DType())
 		}
 		q, err := readQParams(in[1], zpT, x.Shape(), ax)
 		if err != nil {
 			return nil, err
+		}
+		if (x.DType() == tensor.Uint8 || x.DType() == tensor.Int8) && len(q.scale) == 1 {
+			// 8-bit per tensor: the 256 values Dequantize gives, looked
+			// up by byte.
+			var tab [256]float32
+			for b := range tab {
+				v := int32(b)
+				if x.DType() == tensor.Int8 {
+					v = int32(int8(b))
+				}
+				tab[b] = qmath.Dequantize(v, q.zp[0], q.scale[0])
+			}
+			xb := bytesOf(x)
+			out := make([]float32, len(xb))
+			for i, b := range xb {
+				out[i] = tab[b]
+			}
+			return tensor.FromFloat32(out, x.Shape()...), nil
+		}
+		xv, err := int32s(x)
+		if err != nil {
+			return nil, fmt.Errorf("x: %w", err)
 		}
 		out := make([]float32, len(xv))
 		inner, ch := 1, 1

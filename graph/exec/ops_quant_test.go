@@ -44,6 +44,18 @@ func TestDequantizeLinear(t *testing.T) {
 	b := tensor.FromInt32([]int32{1000, -1000, 7, 8}, 1, 2, 2)
 	r = mustOp(t, 13, "DequantizeLinear", map[string]*graph.Attr{"axis": graph.AInt(1)}, b, tensor.FromFloat32([]float32{0.25, 2}, 2))
 	expect(t, "int32 per axis", r, tensor.Float32, []int{1, 2, 2}, 250, -250, 14, 16)
+	// int8 per tensor: every code, against (q - zp) * scale.
+	codes := make([]int8, 256)
+	want := make([]float64, 256)
+	for i := range codes {
+		codes[i] = int8(i - 128)
+		want[i] = float64(float32(int32(codes[i])-(-3)) * float32(0.37))
+	}
+	r = mustOp(t, 13, "DequantizeLinear", nil, tensor.FromInt8(codes, 256), tensor.Scalar(0.37), tensor.FromInt8([]int8{-3}).Reshape())
+	expect(t, "int8", r, tensor.Float32, []int{256}, want...)
+	// Without a zero point: uint8, zero point 0.
+	r = mustOp(t, 13, "DequantizeLinear", nil, q, tensor.Scalar(0.5))
+	expect(t, "uint8 without zero point", r, tensor.Float32, []int{3}, 0, 64, 127.5)
 	_, err := runOp(13, "DequantizeLinear", nil, 1, q, tensor.Scalar(1), tensor.FromInt8([]int8{0}).Reshape())
 	wantErr(t, "zero point type", err, "x is uint8 and its zero point int8")
 }
