@@ -94,7 +94,7 @@ func FinetuneQDQ(ctx context.Context, qdq *graph.Model, teacher *exec.Program, f
 		if len(dq.Inputs) > 2 && dq.Inputs[2] != nil {
 			qin = append(qin, dq.Inputs[2])
 		}
-		q := g.AddNode(names.Unique(c.Name+"_QuantizeLinear"), "QuantizeLinear", qin, []string{names.Unique(c.Name + "_codes")}, copyAttrs(dq.Attrs))
+		q := g.AddNode(names.Unique(c.Name+"_QuantizeLinear"), "QuantizeLinear", qin, []string{names.Unique(c.Name + "_codes")}, graph.CopyAttrs(dq.Attrs))
 		dq.Inputs[0] = q.Outputs[0]
 		params = append(params, p.Name)
 		ts = append(ts, trained{dq: dq.Name, param: p})
@@ -179,17 +179,4 @@ func requantize(dq *graph.Node, w *tensor.Tensor) (*tensor.Tensor, error) {
 		}
 		return tensor.FromInt32(q, c.Shape()...), nil
 	}
-}
-
-// copyAttrs copies a node's attribute map (shallow in the values, which
-// are not changed).
-func copyAttrs(a map[string]*graph.Attr) map[string]*graph.Attr {
-	if a == nil {
-		return nil
-	}
-	out := make(map[string]*graph.Attr, len(a))
-	for k, v := range a {
-		out[k] = v
-	}
-	return out
 }

@@ -144,3 +144,18 @@ func TestAttrGetters(t *testing.T) {
 		t.Errorf("StringAttr: %q %v", s, err)
 	}
 }
+
+// TestCopyAttrs checks that the copy's attributes can change without the
+// original's changing, and that nil stays nil.
+func TestCopyAttrs(t *testing.T) {
+	a := map[string]*Attr{"axis": AInt(1)}
+	c := CopyAttrs(a)
+	c["axis"].I = 0
+	c["new"] = AInt(2)
+	if a["axis"].I != 1 || len(a) != 1 {
+		t.Errorf("original changed: %v", a)
+	}
+	if CopyAttrs(nil) != nil {
+		t.Error("CopyAttrs(nil) is not nil")
+	}
+}

@@ -222,6 +222,21 @@ type Attr struct {
 
 // Attribute constructors.
 
+// CopyAttrs returns a copy of an attribute map whose attributes are
+// copies (their tensors and subgraphs are shared); nil stays nil. Passes
+// give a new node the attributes of an existing one with it.
+func CopyAttrs(a map[string]*Attr) map[string]*Attr {
+	if a == nil {
+		return nil
+	}
+	out := make(map[string]*Attr, len(a))
+	for k, v := range a {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
 // AInt returns an int attribute.
 func AInt(v int64) *Attr { return &Attr{Kind: AttrInt, I: v} }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 	"github.com/quanta-go/quanta/fx"
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/graph/exec"
+	"github.com/quanta-go/quanta/graph/numeric"
 	"github.com/quanta-go/quanta/graph/quantize"
 	"github.com/quanta-go/quanta/npy"
 	"github.com/quanta-go/quanta/onnx"
@@ -348,15 +348,14 @@ type sqnr struct {
 }
 
 // outputSQNR runs the float teacher and q (on quanta's int8 kernels) on
-// the feeds and returns, per float output, 10·log10(Σ float² / Σ (q −
-// float)²) over all the feeds.
+// the feeds and returns each float output's SQNR over all the feeds.
 func outputSQNR(e *env, teacher *exec.Program, q *graph.Model, feeds []map[string]*tensor.Tensor) ([]sqnr, error) {
 	qp, err := exec.Compile(q, exec.Options{})
 	if err != nil {
 		return nil, err
 	}
 	names := teacher.OutputNames()
-	sig, noise := make([]float64, len(names)), make([]float64, len(names))
+	accs := make([]numeric.Accumulator, len(names))
 	for i, f := range feeds {
 		a, err := teacher.Run(e.ctx, f)
 		if err != nil {
@@ -368,20 +367,15 @@ func outputSQNR(e *env, teacher *exec.Program, q *graph.Model, feeds []map[strin
 		}
 		for k, n := range names {
 			x, y := a[n], b[n]
-			if x == nil || y == nil || x.DType() != tensor.Float32 || y.DType() != tensor.Float32 || len(x.F32()) != len(y.F32()) {
-				continue
-			}
-			for j, v := range x.F32() {
-				d := float64(v) - float64(y.F32()[j])
-				sig[k] += float64(v) * float64(v)
-				noise[k] += d * d
+			if x != nil && y != nil && x.DType() == tensor.Float32 && y.DType() == tensor.Float32 && len(x.F32()) == len(y.F32()) {
+				accs[k].Add(x.F32(), y.F32())
 			}
 		}
 	}
 	var out []sqnr
 	for k, n := range names {
-		if sig[k] > 0 {
-			out = append(out, sqnr{n, 10 * math.Log10(sig[k]/math.Max(noise[k], 1e-300))})
+		if s := accs[k].Stats(); s.Count > 0 {
+			out = append(out, sqnr{n, s.SQNR})
 		}
 	}
 	return out, nil

@@ -591,3 +591,20 @@ func TestCompareIfBranch(t *testing.T) {
 		t.Errorf("relu reads the If's result: input SQNR %v, want %v", l.InputSQNR, m)
 	}
 }
+
+// TestAccumulator checks that statistics accumulated in parts are those
+// measured at once.
+func TestAccumulator(t *testing.T) {
+	x := []float32{1, -2, 3, 0.5, 4}
+	q := []float32{1.1, -2, 2.5, 0.5, 4.2}
+	var a Accumulator
+	a.Add(x[:2], q[:2])
+	a.Add(x[2:], q[2:])
+	if got, want := a.Stats(), Measure(x, q); got != want {
+		t.Errorf("in parts %+v, at once %+v", got, want)
+	}
+	var empty Accumulator
+	if s := empty.Stats(); s.Count != 0 {
+		t.Errorf("empty: %+v", s)
+	}
+}

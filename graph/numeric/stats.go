@@ -76,3 +76,14 @@ func Measure(x, q []float32) Stats {
 	a.add(x, q[:len(x)])
 	return a.stats()
 }
+
+// Accumulator streams Stats over many tensors (feeds, outputs of several
+// runs) without keeping them. Its zero value is empty.
+type Accumulator struct{ a acc }
+
+// Add accumulates the pairs (x[i], q[i]) of a float reference x and its
+// quantized counterpart q; len(q) must be at least len(x).
+func (s *Accumulator) Add(x, q []float32) { s.a.add(x, q[:len(x)]) }
+
+// Stats returns the statistics of everything added.
+func (s *Accumulator) Stats() Stats { return s.a.stats() }

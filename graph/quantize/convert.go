@@ -357,7 +357,7 @@ func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*grap
 	} else {
 		dqName = c.unique(dqName)
 	}
-	dq := g.AddNode(c.unique(base+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qn.Outputs[0], scale, zp}, []string{dqName}, copyAttrs(attrs))
+	dq := g.AddNode(c.unique(base+"_DequantizeLinear"), "DequantizeLinear", []*graph.Value{qn.Outputs[0], scale, zp}, []string{dqName}, graph.CopyAttrs(attrs))
 	out := dq.Outputs[0]
 	out.Type = v.Type
 	for _, r := range readers {
@@ -498,17 +498,4 @@ func (c *converter) quantizeBias(n *graph.Node, i int, sxs []float32, sw []float
 	dq.Outputs[0].Type = b.Type
 	n.Inputs[i] = dq.Outputs[0]
 	return nil
-}
-
-// copyAttrs returns a copy of an attribute map (nil stays nil).
-func copyAttrs(a map[string]*graph.Attr) map[string]*graph.Attr {
-	if a == nil {
-		return nil
-	}
-	out := make(map[string]*graph.Attr, len(a))
-	for k, v := range a {
-		c := *v
-		out[k] = &c
-	}
-	return out
 }
