@@ -13,9 +13,10 @@ import (
 	"github.com/quanta-go/quanta/tensor"
 )
 
-// demoQDQ returns the demo CNN as a graph, its statically quantized QDQ
-// model calibrated on train, and the feeds.
-func demoQDQ(t *testing.T) (float, qdq *graph.Model, train, held []map[string]*tensor.Tensor) {
+// demoQDQ returns the demo CNN as a graph, the program running it (the
+// teacher), its statically quantized QDQ model and the feeds it was
+// calibrated on.
+func demoQDQ(t *testing.T) (float *graph.Model, teacher *exec.Program, qdq *graph.Model, train []map[string]*tensor.Tensor) {
 	t.Helper()
 	net, x := newDemo(t)
 	m, err := Trace(net, x)
@@ -31,7 +32,7 @@ func demoQDQ(t *testing.T) (float, qdq *graph.Model, train, held []map[string]*t
 		}
 		return fs
 	}
-	train, held = feedsOf(calibBatches(11, 8, 2)), feedsOf(calibBatches(12, 8, 4))
+	train = feedsOf(calibBatches(11, 8, 2))
 	p, err := quantize.Prepare(m, quantize.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,11 @@ func demoQDQ(t *testing.T) (float, qdq *graph.Model, train, held []map[string]*t
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, q, train, held
+	teacher, err = exec.Compile(m, exec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, teacher, q, train
 }
 
 // lossOf is Distill's loss of quant against float on feeds, computed with
@@ -83,11 +88,7 @@ func lossOf(t *testing.T, float, quant *exec.Program, feeds []map[string]*tensor
 // on the model written back; only weight and bias codes change; and the
 // input model is untouched.
 func TestFinetuneQDQ(t *testing.T) {
-	float, qdq, train, _ := demoQDQ(t)
-	teacher, err := exec.Compile(float, exec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, teacher, qdq, train := demoQDQ(t)
 	ref := func(m *graph.Model) *exec.Program {
 		p, err := exec.Compile(m, exec.Options{Reference: true})
 		if err != nil {
@@ -140,11 +141,7 @@ func TestFinetuneQDQ(t *testing.T) {
 // small to move any weight across a rounding boundary, the codes written
 // are the input's, bit for bit.
 func TestFinetuneQDQRoundTrip(t *testing.T) {
-	float, qdq, train, _ := demoQDQ(t)
-	teacher, err := exec.Compile(float, exec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, teacher, qdq, train := demoQDQ(t)
 	out, _, err := FinetuneQDQ(context.Background(), qdq, teacher, train[:2], FinetuneOptions{Epochs: 1, LR: 1e-12})
 	if err != nil {
 		t.Fatal(err)
@@ -162,11 +159,7 @@ func TestFinetuneQDQRoundTrip(t *testing.T) {
 
 // TestFinetuneQDQErrors checks the refusals.
 func TestFinetuneQDQErrors(t *testing.T) {
-	float, qdq, train, _ := demoQDQ(t)
-	teacher, err := exec.Compile(float, exec.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	float, teacher, qdq, train := demoQDQ(t)
 	cases := []struct {
 		m     *graph.Model
 		feeds []map[string]*tensor.Tensor

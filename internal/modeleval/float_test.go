@@ -2,7 +2,6 @@ package modeleval
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 )
 
@@ -12,12 +11,7 @@ import (
 // crops, the detector marks text on every page, and Silero hears speech
 // in some chunks and silence in others.
 func TestFloatModels(t *testing.T) {
-	models := sharedModels(t)
-	d := testData(t)
-	dict, err := LoadDict(filepath.Join(models, DictFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	models, d, dict := evalData(t)
 	ctx := context.Background()
 	for _, m := range Models {
 		t.Run(m.String(), func(t *testing.T) {

@@ -65,3 +65,16 @@ func compile(t *testing.T, g *graph.Model) *exec.Program {
 	}
 	return p
 }
+
+// evalData returns the shared models folder (skipping as sharedModels
+// does), the evaluation data and the recognizer's dictionary.
+func evalData(t *testing.T) (string, *Data, *Dict) {
+	t.Helper()
+	models := sharedModels(t)
+	d := testData(t)
+	dict, err := LoadDict(filepath.Join(models, DictFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return models, d, dict
+}

@@ -3,7 +3,6 @@ package modeleval
 import (
 	"context"
 	"github.com/quanta-go/quanta/fx"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -19,12 +18,7 @@ import (
 // VAD's speech decisions identical on at least 97% of the chunks, both
 // static and dynamic.
 func TestQuantizedRealModels(t *testing.T) {
-	models := sharedModels(t)
-	d := testData(t)
-	dict, err := LoadDict(filepath.Join(models, DictFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	models, d, dict := evalData(t)
 	ctx := context.Background()
 	// The targets: rec 0.97, det 0.9, cls 0.98, Silero 0.97. The
 	// recognizer does not reach its target with 8-bit activations
@@ -58,12 +52,7 @@ func TestQuantizedRealModels(t *testing.T) {
 // evaluation lines whose greedy CTC text is identical to float's rises
 // above the static model's (measured 0.777 -> 0.848; 8 epochs 0.857).
 func TestFinetunedRecognizer(t *testing.T) {
-	models := sharedModels(t)
-	d := testData(t)
-	dict, err := LoadDict(filepath.Join(models, DictFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	models, d, dict := evalData(t)
 	ctx := context.Background()
 	float := loadModel(t, models, Rec)
 	fp := compile(t, float)
