@@ -215,13 +215,7 @@ func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uin
 	nhwc, out := *nhwcB, *outB
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
-			base := (n*q.C + g*cpg) * hw
-			for icg := 0; icg < cpg; icg++ {
-				plane := x[base+icg*hw : base+(icg+1)*hw]
-				for i, v := range plane {
-					nhwc[i*cpg+icg] = v
-				}
-			}
+			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], hw, cpg)
 			rg := *r
 			if r.Bias != nil {
 				rg.Bias = r.Bias[g*opg : (g+1)*opg]
@@ -315,13 +309,7 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 	grain := max(1, (1<<16)/max(1, block*q.W*kk))
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
-			base := (n*q.C + g*cpg) * hw
-			for icg := 0; icg < cpg; icg++ {
-				plane := x[base+icg*hw : base+(icg+1)*hw]
-				for i, v := range plane {
-					nhwc[i*cpg+icg] = v
-				}
-			}
+			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], hw, cpg)
 			parallel.For(opg, max(1, (1<<16)/max(1, ohw)), func(s, e int) {
 				for o := s; o < e; o++ {
 					var b int32
@@ -380,6 +368,16 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 					qgemm.RequantizeRow(acc[o*ohw:(o+1)*ohw], mult, r.ZeroPoint, r.Min, r.Max, y[(n*q.OutC+oc)*ohw:(n*q.OutC+oc+1)*ohw])
 				}
 			})
+		}
+	}
+}
+
+// groupNHWC lays the cpg planes of hw bytes at the start of x out as
+// pixels of cpg channels in dst.
+func groupNHWC(dst, x []uint8, hw, cpg int) {
+	for icg := 0; icg < cpg; icg++ {
+		for i, v := range x[icg*hw : (icg+1)*hw] {
+			dst[i*cpg+icg] = v
 		}
 	}
 }
