@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/conv"
@@ -78,7 +79,7 @@ func compilePool(c *CompileContext, n *graph.Node, isMax bool) (Kernel, error) {
 }
 
 // Run pools the input.
-func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *poolKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	switch x.DType() {
 	case tensor.Float32:
@@ -104,9 +105,32 @@ func (k *poolKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		}
 	}
 	p := newPool3(geo)
-	xv, isF := nnToFloat(x)
 	planes := xs[0] * xs[1]
-	y := make([]float32, planes*p.outLen)
+	if k.max && !k.wantIndices && x.DType() != tensor.Float32 && p.in[0] == 1 && p.d[1] == 1 && p.d[2] == 1 {
+		// 8-bit 2-D max pooling compares the codes themselves: the same
+		// maxima as the float path, without the float copies.
+		rows, cols := p.ranges(1), p.ranges(2)
+		if nonEmpty(rows) && nonEmpty(cols) {
+			signed := x.DType() == tensor.Int8
+			xb := bytesOf(x)
+			yb := f.allocBytes(planes * p.outLen)
+			fast := p.k[1] == 2 && p.k[2] == 2 && p.s[1] == 2 && p.s[2] == 2 && p.pb[1] == 0 && p.pb[2] == 0 &&
+				2*len(rows) <= p.in[1] && 2*len(cols) <= p.in[2]
+			parallel.For(planes, max(1, 32768/max(1, p.outLen*p.k[1]*p.k[2])), func(s, e int) {
+				for pl := s; pl < e; pl++ {
+					xp, yp := xb[pl*p.inLen:(pl+1)*p.inLen], yb[pl*p.outLen:(pl+1)*p.outLen]
+					if signed {
+						maxPlaneCodes(asInt8(xp), asInt8(yp), p.in[2], rows, cols, fast)
+					} else {
+						maxPlaneCodes(xp, yp, p.in[2], rows, cols, fast)
+					}
+				}
+			})
+			return []*tensor.Tensor{byteTensor(yb, signed, append([]int{xs[0], xs[1]}, geo.out...)...)}, nil
+		}
+	}
+	xv, isF := nnToFloat(x)
+	y := f.allocF32(planes * p.outLen)
 	var idx []int64
 	if k.max && k.wantIndices {
 		idx = make([]int64, len(y))
@@ -205,6 +229,57 @@ func (p *pool3) maxPlane2D(x, y []float32, rows, cols [][2]int) {
 					if v > best || first || (v != v && best == best) {
 						best, first = v, false
 					}
+				}
+			}
+			y[o] = best
+			o++
+		}
+	}
+}
+
+// nonEmpty reports whether every window range holds at least one input
+// position.
+func nonEmpty(r [][2]int) bool {
+	for _, v := range r {
+		if v[0] >= v[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// asInt8 views bytes as int8 codes.
+func asInt8(b []byte) []int8 {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
+}
+
+// maxPlaneCodes is maxPlane2D on one plane of 8-bit codes (w columns),
+// over the precomputed non-empty row and column ranges of the windows;
+// fast2x2 says the windows are 2x2 with stride 2, unpadded and all inside
+// the input.
+func maxPlaneCodes[T int8 | uint8](x, y []T, w int, rows, cols [][2]int, fast2x2 bool) {
+	ow := len(cols)
+	if fast2x2 {
+		// 2x2 windows, stride 2, all inside the input.
+		for oh := range rows {
+			r0, r1 := x[2*oh*w:][:2*ow], x[(2*oh+1)*w:][:2*ow]
+			yr := y[oh*ow : (oh+1)*ow]
+			for j := range yr {
+				yr[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
+			}
+		}
+		return
+	}
+	o := 0
+	for _, rr := range rows {
+		for _, cr := range cols {
+			best := x[rr[0]*w+cr[0]]
+			for ih := rr[0]; ih < rr[1]; ih++ {
+				for _, v := range x[ih*w+cr[0] : ih*w+cr[1]] {
+					best = max(best, v)
 				}
 			}
 			y[o] = best

@@ -98,3 +98,65 @@ func TestGlobalAveragePoolSum(t *testing.T) {
 		t.Errorf("GlobalAveragePool = %v, want [6.5 -6.5]", v)
 	}
 }
+
+// TestMaxPoolCodes checks MaxPool on uint8 and int8 codes, which compares
+// the codes directly, against the float path on the same values, on 2x2
+// stride-2 windows (the unrolled loop), padded, strided, ceil-mode and
+// 1-D windows.
+func TestMaxPoolCodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, c := range []struct {
+		shape      []int
+		k, s, pads []int64
+		ceil       int64
+	}{
+		{[]int{1, 5, 2, 96}, []int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, 0},
+		{[]int{2, 3, 7, 9}, []int64{2, 2}, []int64{2, 2}, []int64{0, 0, 0, 0}, 1},
+		{[]int{2, 3, 7, 9}, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0},
+		{[]int{1, 4, 6, 6}, []int64{2, 2}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0},
+		{[]int{1, 2, 9, 10}, []int64{5, 3}, []int64{2, 1}, []int64{2, 1, 2, 1}, 1},
+		{[]int{2, 3, 11}, []int64{3}, []int64{2}, []int64{1, 1}, 0},
+	} {
+		n := 1
+		for _, d := range c.shape {
+			n *= d
+		}
+		attrs := map[string]*graph.Attr{"kernel_shape": graph.AInts(c.k...), "strides": graph.AInts(c.s...),
+			"pads": graph.AInts(c.pads...), "ceil_mode": graph.AInt(c.ceil)}
+		for _, signed := range []bool{false, true} {
+			b := make([]byte, n)
+			f := make([]float32, n)
+			for i := range b {
+				b[i] = byte(rng.IntN(256))
+				f[i] = float32(b[i])
+				if signed {
+					f[i] = float32(int8(b[i]))
+				}
+			}
+			y, err := runOp(12, "MaxPool", attrs, 1, byteTensor(b, signed, c.shape...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := runOp(12, "MaxPool", attrs, 1, tensor.FromFloat32(f, c.shape...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tensor.SameShape(y[0].Shape(), want[0].Shape()) {
+				t.Fatalf("%+v: shape %v, float path %v", c, y[0].Shape(), want[0].Shape())
+			}
+			wantType := tensor.Uint8
+			if signed {
+				wantType = tensor.Int8
+			}
+			if y[0].DType() != wantType {
+				t.Fatalf("%+v: output %s, want %s", c, y[0].DType(), wantType)
+			}
+			got := tensor.Cast(y[0], tensor.Float32).F32()
+			for i, v := range want[0].F32() {
+				if got[i] != v {
+					t.Fatalf("%+v signed=%v: element %d = %v, float path %v", c, signed, i, got[i], v)
+				}
+			}
+		}
+	}
+}
