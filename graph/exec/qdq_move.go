@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -219,6 +220,9 @@ type concatKernel struct {
 	inSigned []bool
 	outSign  bool
 	tabs     []*qelem.Table
+	// axis is the node's axis attribute, math.MinInt64 when absent (the
+	// op's own kernel then concatenates).
+	axis int64
 }
 
 // matchConcat fuses DQ'd inputs -> Concat -> Q at step i.
@@ -231,7 +235,10 @@ func (m *qdqFuser) matchConcat(i int) {
 	if !ok {
 		return
 	}
-	k := &concatKernel{qdqBase: qdqBase{pattern: "QLinearConcat"}, orig: st.kernel, outSign: q.signed}
+	k := &concatKernel{qdqBase: qdqBase{pattern: "QLinearConcat"}, orig: st.kernel, outSign: q.signed, axis: math.MinInt64}
+	if a := st.node.Attrs["axis"]; a != nil && a.Kind == graph.AttrInt {
+		k.axis = a.I
+	}
 	var acts []actQ
 	ns := step{node: st.node, out: []int{q.out}}
 	for _, s := range st.in {
@@ -258,6 +265,11 @@ func (k *concatKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 			return nil, fmt.Errorf("input %d: %w", i, err)
 		}
 		args[i] = t
+	}
+	if y, ok := k.direct(f, in); ok {
+		return []*tensor.Tensor{y}, nil
+	}
+	for i, t := range in {
 		if k.tabs[i] != nil {
 			y := f.allocBytes(t.Numel())
 			qelem.Lookup(y, bytesOf(t), k.tabs[i])
@@ -265,6 +277,54 @@ func (k *concatKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		}
 	}
 	return k.orig.Run(f, args)
+}
+
+// direct writes each input, through its table, straight into its place
+// in the output. It declines (ok false) when the axis is unknown or the
+// shapes do not line up, leaving the error to the op's own kernel.
+func (k *concatKernel) direct(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, bool) {
+	if k.axis == math.MinInt64 || len(in) == 0 {
+		return nil, false
+	}
+	s0 := in[0].Shape()
+	a, err := axis(k.axis, len(s0))
+	if err != nil {
+		return nil, false
+	}
+	shape := slices.Clone(s0)
+	shape[a] = 0
+	for _, t := range in {
+		ts := t.Shape()
+		if len(ts) != len(s0) {
+			return nil, false
+		}
+		for d := range ts {
+			if d != a && ts[d] != s0[d] {
+				return nil, false
+			}
+		}
+		shape[a] += ts[a]
+	}
+	outer, inner := shapeNumel(shape[:a]), shapeNumel(shape[a+1:])
+	row := shape[a] * inner
+	y := f.allocBytes(outer * row)
+	parallel.For(outer*len(in), max(1, 16384/max(1, row/len(in))), func(s, e int) {
+		for it := s; it < e; it++ {
+			o, i := it/len(in), it%len(in)
+			off := 0
+			for _, t := range in[:i] {
+				off += t.Dim(a) * inner
+			}
+			n := in[i].Dim(a) * inner
+			dst, src := y[o*row+off:o*row+off+n], bytesOf(in[i])[o*n:(o+1)*n]
+			if k.tabs[i] != nil {
+				qelem.Lookup(dst, src, k.tabs[i])
+			} else {
+				copy(dst, src)
+			}
+		}
+	})
+	return byteTensor(y, k.outSign, shape...), true
 }
 
 // floatCoreKernel dequantizes, runs a float kernel and quantizes.
@@ -335,7 +395,7 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	xb := bytesOf(x)
 	yf := make([]float32, planes)
 	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
-		var cnt [256]int
+		var cnt [4][256]int32
 		for pl := s; pl < e; pl++ {
 			if hw < 1024 {
 				// Short planes: the same exact sum, element by element,
@@ -356,13 +416,24 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 				yf[pl] = float32(((s0 + s1) + (s2 + s3)) / float64(hw))
 				continue
 			}
-			cnt = [256]int{}
-			for _, b := range xb[pl*hw : (pl+1)*hw] {
-				cnt[b]++
+			// Four histograms, so that runs of equal codes do not wait
+			// on one counter.
+			cnt = [4][256]int32{}
+			p := xb[pl*hw : (pl+1)*hw]
+			i := 0
+			for ; i+4 <= len(p); i += 4 {
+				q := p[i : i+4 : i+4]
+				cnt[0][q[0]]++
+				cnt[1][q[1]]++
+				cnt[2][q[2]]++
+				cnt[3][q[3]]++
+			}
+			for ; i < len(p); i++ {
+				cnt[0][p[i]]++
 			}
 			var sum float64
-			for c, n := range cnt {
-				if n != 0 {
+			for c := range 256 {
+				if n := cnt[0][c] + cnt[1][c] + cnt[2][c] + cnt[3][c]; n != 0 {
 					sum += float64(n) * k.tab[c]
 				}
 			}
@@ -419,6 +490,87 @@ type gatherMap struct {
 	// copied rows), or -1 when row r is gathered.
 	row int
 	src []int32
+	// When every output row gathers the same column pattern from its own
+	// place in the input (a Resize of the last axis), base[r] is row r's
+	// first input index and col the pattern relative to it; idx is then
+	// dropped. dup2 says col is 0, 0, 1, 1, 2, 2, ... (a 2x upsample).
+	base []int32
+	col  []int32
+	dup2 bool
+}
+
+// findColumns fills g.base, g.col and g.dup2 when the rows share one
+// column pattern, and drops g.idx.
+func (g *gatherMap) findColumns() {
+	if len(g.shape) < 2 || g.shape[len(g.shape)-1] == 0 {
+		return
+	}
+	w := g.shape[len(g.shape)-1]
+	rows := len(g.idx) / w
+	// The pattern is relative to the first row's smallest index, so every
+	// offset is at least 0.
+	lo := slices.Min(g.idx[:w])
+	col := make([]int32, w)
+	for i := range col {
+		col[i] = g.idx[i] - lo
+	}
+	base := make([]int32, rows)
+	for r := range base {
+		b := g.idx[r*w] - col[0]
+		for i, c := range col {
+			if g.idx[r*w+i]-b != c {
+				return
+			}
+		}
+		base[r] = b
+	}
+	g.row, g.base, g.col, g.idx = w, base, col, nil
+	g.dup2 = w%2 == 0
+	for i, c := range col {
+		g.dup2 = g.dup2 && int(c) == i/2
+	}
+}
+
+// gatherRow writes output row r of g (g.row elements) from xb, through
+// tab when it is not nil.
+func (g *gatherMap) gatherRow(out, xb []byte, r int, tab *qelem.Table) {
+	if g.col == nil {
+		idx := g.idx[r*g.row : (r+1)*g.row]
+		if tab == nil {
+			for i, j := range idx {
+				out[i] = xb[j]
+			}
+			return
+		}
+		for i, j := range idx {
+			out[i] = tab[xb[j]]
+		}
+		return
+	}
+	b := xb[g.base[r]:]
+	if g.dup2 {
+		b = b[:len(out)/2]
+		if tab == nil {
+			for j, v := range b {
+				out[2*j], out[2*j+1] = v, v
+			}
+			return
+		}
+		for j, v := range b {
+			t := tab[v]
+			out[2*j], out[2*j+1] = t, t
+		}
+		return
+	}
+	if tab == nil {
+		for i, c := range g.col {
+			out[i] = b[c]
+		}
+		return
+	}
+	for i, c := range g.col {
+		out[i] = tab[b[c]]
+	}
 }
 
 // findRepeats fills g.row and g.src: output rows whose indices equal the
@@ -429,7 +581,7 @@ func (g *gatherMap) findRepeats() {
 		return
 	}
 	g.row = g.shape[len(g.shape)-1]
-	rows := len(g.idx) / g.row
+	rows := shapeNumel(g.shape) / g.row
 	g.src = make([]int32, rows)
 	repeats := 0
 	for r := range g.src {
@@ -437,8 +589,7 @@ func (g *gatherMap) findRepeats() {
 		if r == 0 {
 			continue
 		}
-		cur, prev := g.idx[r*g.row:(r+1)*g.row], g.idx[(r-1)*g.row:r*g.row]
-		if slices.Equal(cur, prev) {
+		if g.same(r, r-1) {
 			if g.src[r-1] >= 0 {
 				g.src[r] = g.src[r-1]
 			} else {
@@ -448,8 +599,16 @@ func (g *gatherMap) findRepeats() {
 		}
 	}
 	if repeats == 0 {
-		g.row, g.src = 0, nil
+		g.src = nil
 	}
+}
+
+// same reports whether output rows r and q gather the same elements.
+func (g *gatherMap) same(r, q int) bool {
+	if g.col != nil {
+		return g.base[r] == g.base[q]
+	}
+	return slices.Equal(g.idx[r*g.row:(r+1)*g.row], g.idx[q*g.row:(q+1)*g.row])
 }
 
 // maxGatherMaps bounds the cached input shapes.
@@ -488,6 +647,7 @@ func (k *gatherKernel) gather(f *Frame, in []*tensor.Tensor) (*gatherMap, error)
 		}
 		g.idx[i] = j
 	}
+	g.findColumns()
 	g.findRepeats()
 	k.mu.Lock()
 	if len(k.maps) < maxGatherMaps {
@@ -508,29 +668,22 @@ func (k *gatherKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, err
 		return nil, err
 	}
 	xb := bytesOf(x)
-	y := f.allocBytes(len(g.idx))
-	if g.src != nil {
+	y := f.allocBytes(shapeNumel(g.shape))
+	if g.row > 0 {
 		// Rows that repeat a row of the same chunk are copied; the
 		// others (a chunk's first rows included) are gathered, so the
 		// bytes do not depend on how the rows are split.
 		w := g.row
-		parallel.For(len(g.src), max(1, (1<<14)/w), func(s, e int) {
+		parallel.For(len(y)/w, max(1, (1<<14)/w), func(s, e int) {
 			for r := s; r < e; r++ {
 				out := y[r*w : (r+1)*w]
-				if src := int(g.src[r]); src >= s {
-					copy(out, y[src*w:(src+1)*w])
-					continue
-				}
-				idx := g.idx[r*w : (r+1)*w]
-				if k.tab == nil {
-					for i, j := range idx {
-						out[i] = xb[j]
+				if g.src != nil {
+					if src := int(g.src[r]); src >= s {
+						copy(out, y[src*w:(src+1)*w])
+						continue
 					}
-					continue
 				}
-				for i, j := range idx {
-					out[i] = k.tab[xb[j]]
-				}
+				g.gatherRow(out, xb, r, k.tab)
 			}
 		})
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, g.shape...)}, nil

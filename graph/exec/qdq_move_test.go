@@ -1,9 +1,11 @@
 package exec
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -131,5 +133,64 @@ func TestQDQMoveNotFused(t *testing.T) {
 	p := runQDQBoth(t, b.model(b.q(tr, 0.05, 128, false), tr), b.feeds)
 	if pat, _ := int8Nodes(p); len(pat) != 0 {
 		t.Fatalf("fused %v with the float result returned", pat)
+	}
+}
+
+// TestGatherMapRows checks the row forms of a gather map (a shared column
+// pattern, the 2x duplication, rows repeating earlier rows, and rows with
+// no shared pattern) against the element-by-element gather of its
+// indices, with and without a requantizing table.
+func TestGatherMapRows(t *testing.T) {
+	xb := make([]byte, 64)
+	for i := range xb {
+		xb[i] = byte(i*37 + 11)
+	}
+	tab := new(qelem.Table)
+	for i := range tab {
+		tab[i] = byte(255 - i)
+	}
+	for _, c := range []struct {
+		name          string
+		idx           []int32
+		shape         []int
+		cols, dup2    bool
+		wantRepeating int
+	}{
+		{"dup2", []int32{0, 0, 1, 1, 0, 0, 1, 1, 8, 8, 9, 9, 8, 8, 9, 9}, []int{4, 4}, true, true, 2},
+		{"pattern", []int32{0, 2, 3, 10, 12, 13, 20, 22, 23}, []int{3, 3}, true, false, 0},
+		{"repeats", []int32{5, 1, 5, 1, 7, 3}, []int{3, 2}, true, false, 1},
+		{"irregular", []int32{0, 1, 2, 4, 2, 4, 3, 7}, []int{4, 2}, false, false, 1},
+	} {
+		g := &gatherMap{idx: slices.Clone(c.idx), shape: c.shape}
+		g.findColumns()
+		g.findRepeats()
+		if (g.col != nil) != c.cols || g.dup2 != c.dup2 {
+			t.Fatalf("%s: shared columns %v, dup2 %v; want %v, %v", c.name, g.col != nil, g.dup2, c.cols, c.dup2)
+		}
+		n := 0
+		for _, s := range g.src {
+			if s >= 0 {
+				n++
+			}
+		}
+		if n != c.wantRepeating {
+			t.Errorf("%s: %d repeated rows, want %d", c.name, n, c.wantRepeating)
+		}
+		for _, tb := range []*qelem.Table{nil, tab} {
+			w := c.shape[len(c.shape)-1]
+			for r := range len(c.idx) / w {
+				out := make([]byte, w)
+				g.gatherRow(out, xb, r, tb)
+				for i, j := range c.idx[r*w : (r+1)*w] {
+					want := xb[j]
+					if tb != nil {
+						want = tb[want]
+					}
+					if out[i] != want {
+						t.Fatalf("%s (table %v): row %d element %d = %d, want %d", c.name, tb != nil, r, i, out[i], want)
+					}
+				}
+			}
+		}
 	}
 }
