@@ -130,12 +130,11 @@ type TransposePacked struct {
 	p    TransposeParams
 	w    []int8
 	gemm []*qgemm.Packed
-	// taps holds, for transposed convolutions whose taps never overlap
-	// (kernel = stride, no dilation, padding or output padding), one
-	// packed [opg][C/groups] matrix per group and tap: each tap is then a
-	// pointwise convolution onto its own sub-grid of the output, computed
-	// by one GEMM with the requantizing epilogue.
-	taps [][]*qgemm.Packed
+	// taps says the taps never overlap (kernel = stride, no dilation,
+	// padding or output padding): every output is then one tap of one
+	// input pixel, so the GEMM can requantize directly
+	// (convTransposeTaps).
+	taps bool
 }
 
 // Params returns the transposed convolution's parameters.
@@ -170,23 +169,7 @@ func PackTranspose(p TransposeParams, w []int8) (*TransposePacked, error) {
 		}
 		pk.gemm = append(pk.gemm, qgemm.Pack(rows, cpg, re, cpg, zps))
 	}
-	if nonOverlapping(&q) {
-		for g := 0; g < q.Groups; g++ {
-			var taps []*qgemm.Packed
-			for t := 0; t < kk; t++ {
-				re := make([]int8, opg*cpg)
-				zps := make([]int32, opg)
-				for o := 0; o < opg; o++ {
-					zps[o] = p.zw(g*opg + o)
-					for icg := 0; icg < cpg; icg++ {
-						re[o*cpg+icg] = w[((g*cpg+icg)*opg+o)*kk+t]
-					}
-				}
-				taps = append(taps, qgemm.Pack(opg, cpg, re, cpg, zps))
-			}
-			pk.taps = append(pk.taps, taps)
-		}
-	}
+	pk.taps = nonOverlapping(&q)
 	return pk, nil
 }
 
@@ -199,46 +182,65 @@ func nonOverlapping(q *conv.ConvTranspose2DParams) bool {
 }
 
 // convTransposeTaps computes a non-overlapping transposed convolution with
-// uint8 outputs as one requantizing GEMM per tap (a pointwise convolution
-// of the whole input) whose outputs are scattered onto the tap's sub-grid:
-// every output is bias + one tap's sum, as in the reference.
+// uint8 outputs as one requantizing GEMM over all taps (a pointwise
+// convolution of the whole input into (o, kh, kw) columns, each with its
+// output channel's bias and multiplier), whose outputs are scattered onto
+// the taps' sub-grids: every output is bias + one tap's sum, as in the
+// reference.
 func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8) {
 	p := &pk.p
 	q := p.ConvTranspose2DParams
 	oh, ow := q.OutH(), q.OutW()
 	hw, ohw := q.H*q.W, oh*ow
 	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
+	kk := q.KH * q.KW
+	cols := opg * kk
 	nhwcB := getBuf(hw * cpg)
 	defer scratch.Put(nhwcB)
-	outB := getBuf(hw * opg)
+	outB := getBuf(hw * cols)
 	defer scratch.Put(outB)
 	nhwc, out := *nhwcB, *outB
+	// The requantization of column (o, t) is channel o's.
+	rg := qgemm.Requant{ZeroPoint: r.ZeroPoint, Min: r.Min, Max: r.Max, Multiplier: r.Multiplier}
+	if r.Bias != nil {
+		rg.Bias = make([]int32, cols)
+	}
+	if len(r.Multiplier) > 1 {
+		rg.Multiplier = make([]float32, cols)
+	}
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
 			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], hw, cpg)
-			rg := *r
-			if r.Bias != nil {
-				rg.Bias = r.Bias[g*opg : (g+1)*opg]
+			for j := range cols {
+				oc := g*opg + j/kk
+				if r.Bias != nil {
+					rg.Bias[j] = r.Bias[oc]
+				}
+				if len(r.Multiplier) > 1 {
+					rg.Multiplier[j] = r.Multiplier[oc]
+				}
 			}
-			if len(r.Multiplier) > 1 {
-				rg.Multiplier = r.Multiplier[g*opg : (g+1)*opg]
-			}
-			for t, tp := range pk.taps[g] {
-				kh, kw := t/q.KW, t%q.KW
-				qgemm.GemmU8(hw, nhwc, cpg, p.InZeroPoint, tp, &rg, out, opg)
-				parallel.For(opg, max(1, (1<<15)/max(1, hw)), func(s, e int) {
-					for o := s; o < e; o++ {
-						plane := y[(n*q.OutC+g*opg+o)*ohw : (n*q.OutC+g*opg+o+1)*ohw]
-						for ih := 0; ih < q.H; ih++ {
-							row := plane[(ih*q.StrideH+kh)*ow+kw:]
-							src := out[ih*q.W*opg+o:]
-							for iw := 0; iw < q.W; iw++ {
-								row[iw*q.StrideW] = src[iw*opg]
+			qgemm.GemmU8(hw, nhwc, cpg, p.InZeroPoint, pk.gemm[g], &rg, out, cols)
+			parallel.For(opg*q.H, max(1, (1<<15)/max(1, q.W*kk)), func(s, e int) {
+				for it := s; it < e; it++ {
+					o, ih := it/q.H, it%q.H
+					plane := y[(n*q.OutC+g*opg+o)*ohw : (n*q.OutC+g*opg+o+1)*ohw]
+					src := out[ih*q.W*cols+o*kk:]
+					for kh := 0; kh < q.KH; kh++ {
+						row := plane[(ih*q.StrideH+kh)*ow:][:q.W*q.StrideW]
+						if q.KW == 2 {
+							for iw := range q.W {
+								s := src[iw*cols+kh*2:][:2]
+								row[2*iw], row[2*iw+1] = s[0], s[1]
 							}
+							continue
+						}
+						for iw := 0; iw < q.W; iw++ {
+							copy(row[iw*q.StrideW:iw*q.StrideW+q.KW], src[iw*cols+kh*q.KW:][:q.KW])
 						}
 					}
-				})
-			}
+				}
+			})
 		}
 	}
 }
@@ -286,7 +288,7 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 	if len(x) < q.InputLen() || len(y) < q.OutputLen() {
 		panic(fmt.Sprintf("qconv: ConvTranspose2D: input %d or output %d shorter than %d, %d", len(x), len(y), q.InputLen(), q.OutputLen()))
 	}
-	if pk.taps != nil && r.Min >= 0 {
+	if pk.taps && r.Min >= 0 {
 		convTransposeTaps(pk, x, r, y)
 		return
 	}

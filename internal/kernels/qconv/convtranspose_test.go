@@ -49,12 +49,13 @@ var transposeCases = []conv.ConvTranspose2DParams{
 	{N: 1, C: 5, H: 9, W: 3, OutC: 2, KH: 2, KW: 1, StrideH: 1, DilH: 3},
 	{N: 1, C: 16, H: 40, W: 33, OutC: 8, KH: 2, KW: 2, StrideH: 2, StrideW: 2},         // several row blocks; taps never overlap
 	{N: 2, C: 6, H: 5, W: 7, OutC: 9, KH: 2, KW: 3, StrideH: 2, StrideW: 3, Groups: 3}, // taps never overlap, groups
+	{N: 1, C: 24, H: 6, W: 10, OutC: 1, KH: 2, KW: 2, StrideH: 2, StrideW: 2},          // one output channel (a segmentation head)
 	{N: 1, C: 1, H: 1, W: 1, OutC: 1, KH: 1, KW: 1},
 }
 
 // TestConvTransposeTapsPath checks that the cases whose taps never overlap
-// are packed for the per-tap GEMMs (so TestConvTransposeMatchesReference
-// covers that path with uint8 outputs) and the others are not.
+// take the requantizing tap GEMM (so TestConvTransposeMatchesReference
+// covers that path with uint8 outputs) and the others do not.
 func TestConvTransposeTapsPath(t *testing.T) {
 	taps := 0
 	for _, g := range transposeCases {
@@ -64,10 +65,10 @@ func TestConvTransposeTapsPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := p.Norm()
-		if (pk.taps != nil) != nonOverlapping(&q) {
-			t.Errorf("%+v: taps packed %v", g, pk.taps != nil)
+		if pk.taps != nonOverlapping(&q) {
+			t.Errorf("%+v: tap path %v", g, pk.taps)
 		}
-		if pk.taps != nil {
+		if pk.taps {
 			taps++
 		}
 	}
