@@ -85,9 +85,9 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	pad, out := *padB, *outB
 	nu := padUnits(&q, d.cp)
 	t := parallel.NumThreads()
-	// Small convolutions (under ~16M multiply-adds, tens of microseconds)
+	// Small convolutions (under ~2M multiply-adds, a few microseconds)
 	// run on the calling goroutine: sharing them costs more than it saves.
-	if m*q.OutC*q.C*q.KH*q.KW < 1<<24 {
+	if m*q.OutC*q.C*q.KH*q.KW < 1<<21 {
 		t = 1
 	}
 	// Pieces of the padded input, about four per worker.

@@ -115,10 +115,10 @@ func drive(tr *tier, m int, a []uint8, lda int, za int32, p *Packed, e *epilogue
 	}
 
 	nrb := (m + tr.maxM - 1) / tr.maxM
-	// Small products (under ~16M multiply-adds, tens of microseconds) run on
+	// Small products (under ~2M multiply-adds, a few microseconds) run on
 	// the calling goroutine: waking another costs more than it saves.
 	t := parallel.NumThreads()
-	if m*p.N*p.K < 1<<24 {
+	if m*p.N*p.K < 1<<21 {
 		t = 1
 	}
 	chunks := 1

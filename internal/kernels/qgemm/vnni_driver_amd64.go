@@ -81,9 +81,9 @@ func driveVNNI(m int, a []uint8, lda int, za int32, p *Packed, e *epilogue) {
 	per = (np + nch - 1) / nch
 
 	t := parallel.NumThreads()
-	// Small products (under ~16M multiply-adds, tens of microseconds) run on
+	// Small products (under ~2M multiply-adds, a few microseconds) run on
 	// the calling goroutine: waking another costs more than it saves.
-	if m*p.N*p.K < 1<<24 {
+	if m*p.N*p.K < 1<<21 {
 		t = 1
 	}
 	direct := p.K%4 == 0
