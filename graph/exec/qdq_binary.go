@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/qelem"
@@ -27,6 +28,11 @@ type binKernel struct {
 	lo, hi     int32
 	sameFastOK bool // Add/Mul with one signedness and no tails: qelem's kernels
 	tails      []binTail
+	// codeTabs caches, when every tail is one value, the row tables of
+	// rowTables by which operand varies along the row (0: a, 1: b) and
+	// the other operand's code: they then depend on nothing else, so
+	// they are computed once per code and reused by every row and run.
+	codeTabs [2][256]atomic.Pointer[qelem.Table]
 }
 
 // binTail is an op by a constant after a binary op: v = v op c, or
@@ -326,7 +332,7 @@ func (k *binKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	// of small feature maps are computed directly.
 	minRow := 1024
 	if l := len(dims) - 1; rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
-		if inner >= minRow {
+		if inner >= minRow || k.scalarTails() {
 			k.rowTables(y, ab, bb, dims, sa, sb, at)
 		} else {
 			k.rowScalars(y, ab, bb, dims, sa, sb, at)
@@ -394,6 +400,11 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 	inner := dims[l]
 	rows := len(y) / inner
 	aVaries := sa[l] == 1
+	cached := k.scalarTails()
+	side := 0
+	if !aVaries {
+		side = 1
+	}
 	parallel.For(rows, max(1, 16384/inner), func(s, e int) {
 		var tabs [256]*qelem.Table
 		for row := s; row < e; row++ {
@@ -404,12 +415,18 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 				oa += c * sa[d]
 				ob += c * sb[d]
 			}
-			src, code := ab[oa:oa+inner], bb[ob]
-			if !aVaries {
+			var src []byte
+			var code byte
+			if aVaries {
+				src, code = ab[oa:oa+inner], bb[ob]
+			} else {
 				src, code = bb[ob:ob+inner], ab[oa]
 			}
 			t := tabs[code]
-			if t == nil || !k.scalarTails() {
+			if cached {
+				t = k.codeTabs[side][code].Load()
+			}
+			if t == nil || !cached {
 				if t == nil {
 					t = new(qelem.Table)
 				}
@@ -435,6 +452,11 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 				}
 				quantizeBytesSerial(t[:], r[:], k.y.scale, k.y.zp, k.lo, k.hi, k.y.signed)
 				tabs[code] = t
+				if cached {
+					// Tables for one code are equal, whichever
+					// goroutine stores last.
+					k.codeTabs[side][code].Store(t)
+				}
 			}
 			lutRow(y[row*inner:(row+1)*inner], src, t)
 		}

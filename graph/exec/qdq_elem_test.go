@@ -169,6 +169,8 @@ func TestQDQBinary(t *testing.T) {
 		{name: "add-bcast", op: "Add", as: []int{2, 3, 4, 5}, bs: []int{1, 3, 1, 1}},
 		{name: "mul-se", op: "Mul", as: []int{1, 8, 5, 5}, bs: []int{1, 8, 1, 1}},
 		{name: "mul-se-scale-first", op: "Mul", as: []int{1, 8, 1, 1}, bs: []int{1, 8, 5, 5}},
+		{name: "mul-se-scale-first-long", op: "Mul", as: []int{1, 3, 1, 1}, bs: []int{1, 3, 40, 32}},
+		{name: "mul-se-relu", op: "Mul", as: []int{2, 8, 5, 5}, bs: []int{2, 8, 1, 1}, tail: "Relu"},
 		{name: "sub-se", op: "Sub", as: []int{1, 8, 5, 5}, bs: []int{1, 8, 1, 1}},
 		{name: "mul", op: "Mul", as: []int{3, 700}, bs: []int{3, 700}, tail: "Clip"},
 		{name: "mul-rows", op: "Mul", as: []int{4, 1}, bs: []int{3}},
