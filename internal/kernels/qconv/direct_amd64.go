@@ -69,7 +69,9 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	za := uint8(p.InZeroPoint)
 	width := d.np * 32
 	init := make([]int32, width)
-	mult := make([]float32, width)
+	// The multipliers of a whole tile (14 pixels of width channels, those
+	// past OutC 0), so that a tile is requantized in one call.
+	mult := make([]float32, 14*width)
 	for oc := 0; oc < q.OutC; oc++ {
 		init[oc] = -int32(za) * pk.sumW[oc]
 		if r.Bias != nil {
@@ -77,10 +79,13 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 		}
 		mult[oc] = p.mult(r, oc)
 	}
+	for rr := 1; rr < 14; rr++ {
+		copy(mult[rr*width:(rr+1)*width], mult[:width])
+	}
 	m := oh * ow
 	padB := getBuf(ph*d.pw*d.cp + 64)
 	defer scratch.Put(padB)
-	outB := getBuf(m * q.OutC)
+	outB := getBuf(m * width)
 	defer scratch.Put(outB)
 	pad, out := *padB, *outB
 	nu := padUnits(&q, d.cp)
@@ -129,14 +134,12 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 					}
 					a := pad[(i*q.StrideH*d.pw+j0*q.StrideW)*d.cp:]
 					convKernels[rows](d.taps, &d.offs[0], d.cq, &a[0], q.StrideW*d.cp, &d.w[0], &init[0], &tile[0], d.np, width)
-					for rr := 0; rr < rows; rr++ {
-						pix := i*ow + j0 + rr
-						qgemm.RequantizeRow(tile[rr*width:rr*width+q.OutC], mult, r.ZeroPoint, r.Min, r.Max, out[pix*q.OutC:(pix+1)*q.OutC])
-					}
+					pix := i*ow + j0
+					qgemm.RequantizeRow(tile[:rows*width], mult[:rows*width], r.ZeroPoint, r.Min, r.Max, out[pix*width:(pix+rows)*width])
 				}
 				p += seg
 			}
-			nhwcToNCHW(out, m, q.OutC, yn, p0, p1)
+			nhwcToNCHW(out, width, m, q.OutC, yn, p0, p1)
 		})
 	}
 }

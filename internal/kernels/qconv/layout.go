@@ -1,6 +1,7 @@
 package qconv
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/quanta-go/quanta/internal/cpu"
@@ -103,6 +104,22 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 				}
 				fill(pix[q.C:], za)
 			}
+		case cp == 4:
+			// One to four channels: a pixel is one 32-bit store.
+			var p [4][]uint8
+			for c := range p {
+				if c < q.C {
+					p[c] = src[c*hw : c*hw+q.W]
+				}
+			}
+			pad := uint32(za) * 0x01010101
+			for j := 0; j < q.W; j++ {
+				v := pad
+				for c := 0; c < q.C; c++ {
+					v = v&^(0xff<<(8*c)) | uint32(p[c][j])<<(8*c)
+				}
+				binary.LittleEndian.PutUint32(px[j*4:], v)
+			}
 		case cp == q.C && q.C%4 == 0:
 			// 4 channels at a time.
 			for c := 0; c < q.C; c += 4 {
@@ -135,10 +152,10 @@ func fill(b []uint8, v uint8) {
 	}
 }
 
-// nhwcToNCHW transposes pixels [p0, p1) of src ([m pixels][c channels])
-// into dst ([c][m]), writing only dst[ch*m+p] for p in [p0, p1), in blocks
-// that stay in cache.
-func nhwcToNCHW(src []uint8, m, c int, dst []uint8, p0, p1 int) {
+// nhwcToNCHW transposes pixels [p0, p1) of src ([m pixels][c channels],
+// pixels ld >= c bytes apart) into dst ([c][m]), writing only dst[ch*m+p]
+// for p in [p0, p1), in blocks that stay in cache.
+func nhwcToNCHW(src []uint8, ld, m, c int, dst []uint8, p0, p1 int) {
 	c16 := 0 // channels moved by 16x16 block transposes
 	if useTranspose() && c >= 16 && p1-p0 >= 16 {
 		c16 = c - c%16
@@ -146,7 +163,7 @@ func nhwcToNCHW(src []uint8, m, c int, dst []uint8, p0, p1 int) {
 		for p := p0; p < p1; p += 16 {
 			p = min(p, p1-16)
 			for ch := 0; ch < c16; ch += 16 {
-				transposeBlock(&src[p*c+ch], c, &dst[ch*m+p], m)
+				transposeBlock(&src[p*ld+ch], ld, &dst[ch*m+p], m)
 			}
 		}
 		if c16 == c {
@@ -161,7 +178,7 @@ func nhwcToNCHW(src []uint8, m, c int, dst []uint8, p0, p1 int) {
 			for ch := c0; ch < c1; ch++ {
 				d := dst[ch*m : ch*m+m]
 				for p := b0; p < b1; p++ {
-					d[p] = src[p*c+ch]
+					d[p] = src[p*ld+ch]
 				}
 			}
 		}

@@ -61,8 +61,12 @@ func TestConv2DMatchesReference(t *testing.T) {
 			{N: 1, C: 3, H: 5, W: 5, OutC: 3, KH: 1, KW: 9, PadW: 4, Groups: 3},  // too wide for the asm path
 			{N: 2, C: 32, H: 9, W: 21, OutC: 48, KH: 3, KW: 3, PadH: 1, PadW: 1}, // 16x16 block transposes with overlapping tails
 			{N: 1, C: 16, H: 4, W: 16, OutC: 16, KH: 1, KW: 1},
-			{N: 1, C: 24, H: 7, W: 19, OutC: 40, KH: 3, KW: 3, PadH: 1, PadW: 1}, // block transposes plus a channel remainder
-			{N: 2, C: 40, H: 5, W: 17, OutC: 24, KH: 1, KW: 1},                   // outputs of 24 channels back to NCHW
+			{N: 1, C: 24, H: 7, W: 19, OutC: 40, KH: 3, KW: 3, PadH: 1, PadW: 1},                         // block transposes plus a channel remainder
+			{N: 2, C: 40, H: 5, W: 17, OutC: 24, KH: 1, KW: 1},                                           // outputs of 24 channels back to NCHW
+			{N: 1, C: 3, H: 20, W: 37, OutC: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, // an image stem: pixels of 3 channels padded to 4
+			{N: 2, C: 1, H: 9, W: 18, OutC: 8, KH: 3, KW: 3, PadH: 1, PadW: 1},
+			{N: 1, C: 2, H: 6, W: 7, OutC: 40, KH: 2, KW: 2, PadH: 1},
+			{N: 1, C: 4, H: 7, W: 9, OutC: 33, KH: 3, KW: 3, PadW: 2},
 		}
 		for i, g := range cases {
 			for _, perCh := range []bool{false, true} {
@@ -223,7 +227,7 @@ func TestNHWCToNCHW(t *testing.T) {
 					p0, p1 := rg[0], rg[1]
 					dst := make([]uint8, c*m)
 					fill(dst, 7)
-					nhwcToNCHW(src, m, c, dst, p0, p1)
+					nhwcToNCHW(src, c, m, c, dst, p0, p1)
 					for ch := 0; ch < c; ch++ {
 						for p := 0; p < m; p++ {
 							want := uint8(7)
