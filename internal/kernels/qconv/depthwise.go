@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/quanta-go/quanta/internal/cpu"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
 	"github.com/quanta-go/quanta/internal/parallel"
@@ -59,44 +60,12 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 			}
 		}
 	}
-	// Planes are handed out one at a time, so a worker that wakes late
-	// takes fewer; tiny convolutions stay on the calling goroutine.
-	planes := q.N * q.C
-	t := min(parallel.NumThreads(), planes)
-	if planes*oh*ow*taps < 1<<18 {
-		t = 1
-	}
-	parallel.Tasks(t, planes, func(it int) {
-		bp := planePool.Get().(*[]uint8)
-		defer planePool.Put(bp)
-		need := ph*pwid + 64
-		if cap(*bp) < need {
-			*bp = make([]uint8, need)
-		}
-		plane := (*bp)[:need]
-		var wq [16]int32
-		c := it % q.C
-		src := x[it*q.H*q.W : (it+1)*q.H*q.W]
-		dst := y[it*oh*ow : (it+1)*oh*ow]
-		zw := p.zw(c)
-		init := -za*sumW[c] + int32(taps)*za*zw
-		if r.Bias != nil {
-			init += r.Bias[c]
-		}
-		wc := w[c*taps : (c+1)*taps]
-		mult := p.mult(r, c)
-		// Padded plane: borders hold za.
-		fill(plane[:q.PadH*pwid], uint8(za))
-		fill(plane[(q.PadH+q.H)*pwid:], uint8(za))
-		for i := 0; i < q.H; i++ {
-			row := plane[(i+q.PadH)*pwid : (i+q.PadH+1)*pwid]
-			for t := 0; t < q.PadW; t++ {
-				row[t] = uint8(za)
-				row[q.PadW+q.W+t] = uint8(za)
-			}
-			copy(row[q.PadW:], src[i*q.W:(i+1)*q.W])
-		}
-		if useAsm && q.KH <= 8 {
+	// The 4-tap weight groups of every channel, for the assembly kernel.
+	var wqAll []int32
+	if useAsm && q.KH <= 8 {
+		wqAll = make([]int32, q.C*q.KH*groups)
+		for c := 0; c < q.C; c++ {
+			wc := w[c*taps : (c+1)*taps]
 			for kh := 0; kh < q.KH; kh++ {
 				for g := 0; g < groups; g++ {
 					var v uint32
@@ -105,24 +74,75 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 							v |= uint32(uint8(wc[kh*q.KW+kw])) << (8 * t)
 						}
 					}
-					wq[kh*groups+g] = int32(v)
+					wqAll[(c*q.KH+kh)*groups+g] = int32(v)
 				}
 			}
-			lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
-			dwPlane(&plane[0], pwid, pwid*q.StrideH, 16*q.StrideW, oh, ow, q.KH, q.DilH, &idx[0], groups, &wq[0], init, mult, r.ZeroPoint, lo, hi, &dst[0])
-			return
 		}
-		for i := 0; i < oh; i++ {
-			for j := 0; j < ow; j++ {
-				acc := init
-				for kh := 0; kh < q.KH; kh++ {
-					row := plane[(i*q.StrideH+kh*q.DilH)*pwid+j*q.StrideW:]
-					for kw := 0; kw < q.KW; kw++ {
-						acc += int32(row[kw*q.DilW]) * (int32(wc[kh*q.KW+kw]) - zw)
-					}
-				}
-				dst[i*ow+j] = uint8(qmath.Requantize(acc, mult, r.ZeroPoint, r.Min, r.Max))
-			}
+	}
+	// Runs of planes are handed out one at a time (about four per
+	// worker), so a worker that wakes late takes fewer; tiny convolutions
+	// stay on the calling goroutine.
+	planes := q.N * q.C
+	t := min(parallel.NumThreads(), planes)
+	if planes*oh*ow*taps < 1<<18 {
+		t = 1
+	}
+	per := max(1, planes/(4*t))
+	parallel.Tasks(t, (planes+per-1)/per, func(task int) {
+		bp := planePool.Get().(*[]uint8)
+		defer planePool.Put(bp)
+		need := ph*pwid + 64
+		if cap(*bp) < need {
+			*bp = make([]uint8, need)
+		}
+		plane := (*bp)[:need]
+		// The padding (borders and slack) holds za; each plane then
+		// only overwrites the interior.
+		fill(plane, uint8(za))
+		for it := task * per; it < min(planes, (task+1)*per); it++ {
+			dwOnePlane(p, &q, x, w, sumW, r, y, plane, it, wqAll, &idx, useAsm)
 		}
 	})
+}
+
+// dwOnePlane computes plane it (image it/C, channel it%C) of depthwise
+// into y, through plane, a padded buffer whose padding already holds the
+// input zero point; wqAll holds the assembly kernel's weight groups.
+func dwOnePlane(p *Params, q *conv.Conv2DParams, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y []uint8, plane []uint8, it int, wqAll []int32, idx *[128]byte, useAsm bool) {
+	oh, ow := q.OutH(), q.OutW()
+	pwid := q.W + 2*q.PadW
+	za := p.InZeroPoint
+	taps := q.KH * q.KW
+	groups := (q.KW + 3) / 4
+	c := it % q.C
+	src := x[it*q.H*q.W : (it+1)*q.H*q.W]
+	dst := y[it*oh*ow : (it+1)*oh*ow]
+	zw := p.zw(c)
+	init := -za*sumW[c] + int32(taps)*za*zw
+	if r.Bias != nil {
+		init += r.Bias[c]
+	}
+	wc := w[c*taps : (c+1)*taps]
+	mult := p.mult(r, c)
+	for i := 0; i < q.H; i++ {
+		copy(plane[(i+q.PadH)*pwid+q.PadW:], src[i*q.W:(i+1)*q.W])
+	}
+	if useAsm && q.KH <= 8 {
+		wq := wqAll[c*q.KH*groups : (c+1)*q.KH*groups]
+		lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
+		dwPlane(&plane[0], pwid, pwid*q.StrideH, 16*q.StrideW, oh, ow, q.KH, q.DilH, &idx[0], groups, &wq[0], init, mult, r.ZeroPoint, lo, hi, &dst[0])
+		return
+	}
+	for i := 0; i < oh; i++ {
+		for j := 0; j < ow; j++ {
+			acc := init
+			for kh := 0; kh < q.KH; kh++ {
+				row := plane[(i*q.StrideH+kh*q.DilH)*pwid+j*q.StrideW:]
+				for kw := 0; kw < q.KW; kw++ {
+					acc += int32(row[kw*q.DilW]) * (int32(wc[kh*q.KW+kw]) - zw)
+				}
+			}
+			dst[i*ow+j] = uint8(qmath.Requantize(acc, mult, r.ZeroPoint, r.Min, r.Max))
+		}
+	}
 }
