@@ -21,9 +21,11 @@ func getI32(n int) *[]int32 {
 }
 
 // wholePlane reports whether toPaddedNHWC converts the image as one
-// [C][H*W] -> [H*W][C] transpose (no padding, channels in blocks of 16).
+// [C][H*W] -> [H*W][C] transpose (no padding, at least 16 channels, in
+// blocks of 16, the last block overlapping the one before when C is not
+// a multiple of 16).
 func wholePlane(q *conv.Conv2DParams, cp int) bool {
-	return q.PadH == 0 && q.PadW == 0 && cp == q.C && useTranspose() && q.C%16 == 0 && q.H*q.W >= 16
+	return q.PadH == 0 && q.PadW == 0 && cp == q.C && useTranspose() && q.C >= 16 && q.H*q.W >= 16
 }
 
 // padUnits is how many independent pieces toPaddedNHWC cuts one image
@@ -49,11 +51,13 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 		nu := hw / 16
 		for u := u0; u < u1; u++ {
 			for c := 0; c < q.C; c += 16 {
+				c := min(c, q.C-16)
 				transposeBlock(&x[c*hw+u*16], hw, &dst[u*16*cp+c], cp)
 			}
 			if u == nu-1 {
 				if p := hw - 16; p > u*16 {
 					for c := 0; c < q.C; c += 16 {
+						c := min(c, q.C-16)
 						transposeBlock(&x[c*hw+p], hw, &dst[p*cp+c], cp)
 					}
 				}
@@ -77,10 +81,13 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 		px := row[q.PadW*cp : (q.PadW+q.W)*cp]
 		src := x[i*q.W:]
 		switch {
-		case useTranspose() && cp == q.C && q.C%16 == 0 && q.W >= 16:
-			// 16×16 blocks; the last pixel block overlaps the one before
-			// (rewriting the same bytes) so no scalar tail is needed.
+		case useTranspose() && cp == q.C && q.C >= 16 && q.W >= 16:
+			// 16×16 blocks; the last pixel block, and the last channel
+			// block when C is not a multiple of 16, overlap the one
+			// before (rewriting the same bytes) so no scalar tail is
+			// needed.
 			for c := 0; c < q.C; c += 16 {
+				c := min(c, q.C-16)
 				for j := 0; j < q.W; j += 16 {
 					j = min(j, q.W-16)
 					transposeBlock(&src[c*hw+j], hw, &px[j*cp+c], cp)
