@@ -63,7 +63,9 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 	// The 4-tap weight groups of every channel, for the assembly kernel.
 	var wqAll []int32
 	if useAsm && q.KH <= 8 {
-		wqAll = make([]int32, q.C*q.KH*groups)
+		wqB := getI32(q.C * q.KH * groups)
+		defer i32Scratch.Put(wqB)
+		wqAll = *wqB
 		for c := 0; c < q.C; c++ {
 			wc := w[c*taps : (c+1)*taps]
 			for kh := 0; kh < q.KH; kh++ {

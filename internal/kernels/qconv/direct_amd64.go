@@ -68,10 +68,15 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	ph := q.H + 2*q.PadH
 	za := uint8(p.InZeroPoint)
 	width := d.np * 32
-	init := make([]int32, width)
+	initB := getI32(width)
+	defer i32Scratch.Put(initB)
 	// The multipliers of a whole tile (14 pixels of width channels, those
 	// past OutC 0), so that a tile is requantized in one call.
-	mult := make([]float32, 14*width)
+	multB := getF32(14 * width)
+	defer f32Scratch.Put(multB)
+	init, mult := *initB, *multB
+	clear(init)
+	clear(mult[:width])
 	for oc := 0; oc < q.OutC; oc++ {
 		init[oc] = -int32(za) * pk.sumW[oc]
 		if r.Bias != nil {

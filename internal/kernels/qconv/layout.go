@@ -11,6 +11,18 @@ import (
 
 var i32Scratch = sync.Pool{New: func() any { return new([]int32) }}
 
+var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// getF32 returns a pooled float32 buffer of length n (contents arbitrary).
+func getF32(n int) *[]float32 {
+	b := f32Scratch.Get().(*[]float32)
+	if cap(*b) < n {
+		*b = make([]float32, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
 func getI32(n int) *[]int32 {
 	b := i32Scratch.Get().(*[]int32)
 	if cap(*b) < n {
