@@ -146,6 +146,18 @@ func (k *poolKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		})
 		return k.outputs(x, y, nil, geo.out, isF), nil
 	}
+	if !k.max && p.in[0] == 1 && p.d[1] == 1 && p.d[2] == 1 {
+		// 2-D average pooling without dilation: the windows' input
+		// ranges and counts are computed once for all planes.
+		rows, cols := p.ranges(1), p.ranges(2)
+		rowN, colN := p.paddedCounts(1), p.paddedCounts(2)
+		parallel.For(planes, max(1, 8192/max(1, p.outLen*p.k[1]*p.k[2])), func(s, e int) {
+			for pl := s; pl < e; pl++ {
+				p.avgPlane2D(xv[pl*p.inLen:(pl+1)*p.inLen], y[pl*p.outLen:(pl+1)*p.outLen], rows, cols, rowN, colN, k.includePad)
+			}
+		})
+		return k.outputs(x, y, nil, geo.out, isF), nil
+	}
 	parallel.For(planes, 1, func(s, e int) {
 		for pl := s; pl < e; pl++ {
 			xp := xv[pl*p.inLen : (pl+1)*p.inLen]
@@ -283,6 +295,46 @@ func maxPlaneCodes[T int8 | uint8](x, y []T, w int, rows, cols [][2]int, fast2x2
 				}
 			}
 			y[o] = best
+			o++
+		}
+	}
+}
+
+// paddedCounts returns, for every output position of dimension i, how
+// many of its window's positions lie inside the padded input (taps'
+// second result).
+func (p *pool3) paddedCounts(i int) []int {
+	var buf [16]int
+	n := make([]int, p.out[i])
+	for o := range n {
+		_, n[o] = p.taps(i, o, buf[:0])
+	}
+	return n
+}
+
+// avgPlane2D is avgPlane for 2-D windows without dilation, over the
+// precomputed row and column ranges and padded counts: the same float32
+// sums in the same order (rows, then columns), so the same result.
+func (p *pool3) avgPlane2D(x, y []float32, rows, cols [][2]int, rowN, colN []int, includePad bool) {
+	w := p.in[2]
+	o := 0
+	for oh, rr := range rows {
+		for ow, cr := range cols {
+			var sum float32
+			for ih := rr[0]; ih < rr[1]; ih++ {
+				for _, v := range x[ih*w+cr[0] : ih*w+cr[1]] {
+					sum += v
+				}
+			}
+			cnt := (rr[1] - rr[0]) * (cr[1] - cr[0])
+			if includePad {
+				cnt = rowN[oh] * colN[ow]
+			}
+			if cnt == 0 {
+				y[o] = float32(math.NaN())
+			} else {
+				y[o] = sum / float32(cnt)
+			}
 			o++
 		}
 	}

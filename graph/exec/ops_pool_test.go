@@ -160,3 +160,65 @@ func TestMaxPoolCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestAveragePool2DWindows checks 2-D AveragePool (the precomputed-window
+// path) against a direct loop over each window, summing in float32 row by
+// row as the operator does, with padding counted and not counted, strides
+// and ceil mode.
+func TestAveragePool2DWindows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, c := range []struct {
+		h, w          int
+		k, s, pads    []int64
+		ceil, incPads int64
+	}{
+		{3, 80, []int64{3, 2}, []int64{3, 2}, []int64{0, 0, 0, 0}, 0, 0},
+		{7, 9, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0, 0},
+		{7, 9, []int64{3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0, 1},
+		{8, 7, []int64{2, 4}, []int64{3, 2}, []int64{1, 0, 0, 2}, 1, 0},
+		{8, 7, []int64{2, 4}, []int64{3, 2}, []int64{1, 0, 0, 2}, 1, 1},
+	} {
+		x := make([]float32, 2*3*c.h*c.w)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		attrs := map[string]*graph.Attr{"kernel_shape": graph.AInts(c.k...), "strides": graph.AInts(c.s...),
+			"pads": graph.AInts(c.pads...), "ceil_mode": graph.AInt(c.ceil), "count_include_pad": graph.AInt(c.incPads)}
+		y, err := runOp(19, "AveragePool", attrs, 1, tensor.FromFloat32(x, 2, 3, c.h, c.w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		oh, ow := y[0].Dim(2), y[0].Dim(3)
+		kh, kw, sh, sw := int(c.k[0]), int(c.k[1]), int(c.s[0]), int(c.s[1])
+		pt, pl, pb, pr := int(c.pads[0]), int(c.pads[1]), int(c.pads[2]), int(c.pads[3])
+		got := y[0].F32()
+		for pln := 0; pln < 6; pln++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					var sum float32
+					valid, padded := 0, 0
+					for a := 0; a < kh; a++ {
+						for b := 0; b < kw; b++ {
+							r, q := i*sh-pt+a, j*sw-pl+b
+							if r >= -pt && r < c.h+pb && q >= -pl && q < c.w+pr {
+								padded++
+							}
+							if r >= 0 && r < c.h && q >= 0 && q < c.w {
+								sum += x[(pln*c.h+r)*c.w+q]
+								valid++
+							}
+						}
+					}
+					cnt := valid
+					if c.incPads != 0 {
+						cnt = padded
+					}
+					want := sum / float32(cnt)
+					if g := got[(pln*oh+i)*ow+j]; g != want {
+						t.Fatalf("%+v: plane %d output (%d, %d) = %v, want %v", c, pln, i, j, g, want)
+					}
+				}
+			}
+		}
+	}
+}

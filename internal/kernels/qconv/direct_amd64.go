@@ -104,9 +104,10 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	padPer := max(1, nu/(4*t))
 	padTasks := (nu + padPer - 1) / padPer
 	// Output pixels per piece: 64 (whole cache lines of every NCHW plane
-	// a piece transposes into), fewer when that leaves under 16 pieces.
+	// a piece transposes into, so that two workers do not write the same
+	// lines), fewer only on one thread, when that leaves under 16 pieces.
 	ppt := 64
-	for ppt > 16 && m/ppt < 16 {
+	for t == 1 && ppt > 16 && m/ppt < 16 {
 		ppt /= 2
 	}
 	pixTasks := (m + ppt - 1) / ppt
