@@ -125,19 +125,24 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 			}
 		case cp == 4:
 			// One to four channels: a pixel is one 32-bit store.
-			var p [4][]uint8
-			for c := range p {
-				if c < q.C {
-					p[c] = src[c*hw : c*hw+q.W]
+			toPixels4(px[:4*q.W], src, hw, q.W, q.C, za)
+		case cp == 8 && q.C == 8:
+			// Eight channels: 8x8 byte transposes of 8 pixels.
+			j := 0
+			var a [8]uint64
+			for ; j+8 <= q.W; j += 8 {
+				for c := range a {
+					a[c] = binary.LittleEndian.Uint64(src[c*hw+j:])
+				}
+				transpose8x8(&a)
+				for k, v := range a {
+					binary.LittleEndian.PutUint64(px[(j+k)*8:], v)
 				}
 			}
-			pad := uint32(za) * 0x01010101
-			for j := 0; j < q.W; j++ {
-				v := pad
-				for c := 0; c < q.C; c++ {
-					v = v&^(0xff<<(8*c)) | uint32(p[c][j])<<(8*c)
+			for ; j < q.W; j++ {
+				for c := 0; c < 8; c++ {
+					px[j*8+c] = src[c*hw+j]
 				}
-				binary.LittleEndian.PutUint32(px[j*4:], v)
 			}
 		case cp == q.C && q.C%4 == 0:
 			// 4 channels at a time.
@@ -160,6 +165,34 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 	}
 }
 
+// toPixels4 writes w pixels of c <= 4 channels (channel k of pixel j at
+// src[k*hw+j]) as 4-byte pixels into dst, channels past c holding za.
+func toPixels4(dst, src []uint8, hw, w, c int, za uint8) {
+	pad := uint32(za) * 0x01010101
+	switch c {
+	case 1:
+		p0 := src[:w]
+		for j, v := range p0 {
+			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xff|uint32(v))
+		}
+	case 2:
+		p0, p1 := src[:w], src[hw:hw+w]
+		for j, v := range p0 {
+			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xffff|uint32(v)|uint32(p1[j])<<8)
+		}
+	case 3:
+		p0, p1, p2 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w]
+		for j, v := range p0 {
+			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xffffff|uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16)
+		}
+	default:
+		p0, p1, p2, p3 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w], src[3*hw:3*hw+w]
+		for j, v := range p0 {
+			binary.LittleEndian.PutUint32(dst[4*j:], uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16|uint32(p3[j])<<24)
+		}
+	}
+}
+
 // fill sets every byte of b to v.
 func fill(b []uint8, v uint8) {
 	if len(b) == 0 {
@@ -175,33 +208,84 @@ func fill(b []uint8, v uint8) {
 // pixels ld >= c bytes apart) into dst ([c][m]), writing only dst[ch*m+p]
 // for p in [p0, p1), in blocks that stay in cache.
 func nhwcToNCHW(src []uint8, ld, m, c int, dst []uint8, p0, p1 int) {
-	c16 := 0 // channels moved by 16x16 block transposes
 	if useTranspose() && c >= 16 && p1-p0 >= 16 {
-		c16 = c - c%16
-		// The last block overlaps the one before it inside [p0, p1).
+		// 16x16 blocks; the last pixel block, and the last channel block
+		// when c is not a multiple of 16, overlap the one before
+		// (rewriting the same bytes) inside [p0, p1).
 		for p := p0; p < p1; p += 16 {
 			p = min(p, p1-16)
-			for ch := 0; ch < c16; ch += 16 {
+			for ch := 0; ch < c; ch += 16 {
+				ch := min(ch, c-16)
 				transposeBlock(&src[p*ld+ch], ld, &dst[ch*m+p], m)
 			}
 		}
-		if c16 == c {
-			return
+		return
+	}
+	c8, q := 0, p0 // channels [0, c8) of pixels [p0, q) move as 8x8 blocks
+	if c >= 8 && c < 16 {
+		c8 = 8
+		var a [8]uint64
+		for ; q+8 <= p1; q += 8 {
+			for i := range a {
+				a[i] = binary.LittleEndian.Uint64(src[(q+i)*ld:])
+			}
+			transpose8x8(&a)
+			for k, v := range a {
+				binary.LittleEndian.PutUint64(dst[k*m+q:], v)
+			}
 		}
 	}
 	const bs = 32
 	for b0 := p0; b0 < p1; b0 += bs {
 		b1 := min(b0+bs, p1)
-		for c0 := c16; c0 < c; c0 += bs {
+		for c0 := 0; c0 < c; c0 += bs {
 			c1 := min(c0+bs, c)
 			for ch := c0; ch < c1; ch++ {
 				d := dst[ch*m : ch*m+m]
-				for p := b0; p < b1; p++ {
+				lo := b0
+				if ch < c8 {
+					lo = max(lo, q)
+				}
+				for p := lo; p < b1; p++ {
 					d[p] = src[p*ld+ch]
 				}
 			}
 		}
 	}
+}
+
+// transpose8x8 transposes the 8x8 byte matrix whose row r is a[r] (byte
+// k at bits 8k): afterwards byte r of a[k] is the old byte k of a[r].
+func transpose8x8(a *[8]uint64) {
+	const m32, m16, m8 = 0x00000000FFFFFFFF, 0x0000FFFF0000FFFF, 0x00FF00FF00FF00FF
+	a0, a1, a2, a3, a4, a5, a6, a7 := a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+	// Swap the 4x4 blocks off the diagonal, then the 2x2 blocks, then
+	// single bytes.
+	t := (a0>>32 ^ a4) & m32
+	a0, a4 = a0^t<<32, a4^t
+	t = (a1>>32 ^ a5) & m32
+	a1, a5 = a1^t<<32, a5^t
+	t = (a2>>32 ^ a6) & m32
+	a2, a6 = a2^t<<32, a6^t
+	t = (a3>>32 ^ a7) & m32
+	a3, a7 = a3^t<<32, a7^t
+	t = (a0>>16 ^ a2) & m16
+	a0, a2 = a0^t<<16, a2^t
+	t = (a1>>16 ^ a3) & m16
+	a1, a3 = a1^t<<16, a3^t
+	t = (a4>>16 ^ a6) & m16
+	a4, a6 = a4^t<<16, a6^t
+	t = (a5>>16 ^ a7) & m16
+	a5, a7 = a5^t<<16, a7^t
+	t = (a0>>8 ^ a1) & m8
+	a0, a1 = a0^t<<8, a1^t
+	t = (a2>>8 ^ a3) & m8
+	a2, a3 = a2^t<<8, a3^t
+	t = (a4>>8 ^ a5) & m8
+	a4, a5 = a4^t<<8, a5^t
+	t = (a6>>8 ^ a7) & m8
+	a6, a7 = a6^t<<8, a7^t
+	a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7] = a0, a1, a2, a3, a4, a5, a6, a7
 }
 
 // useTranspose reports whether the assembly block transpose may run.

@@ -211,31 +211,35 @@ func TestTransposeBlock(t *testing.T) {
 }
 
 // TestNHWCToNCHW checks the layout transpose against a naive loop for
-// channel counts on and off multiples of 16 (block transposes plus a
-// scalar remainder), pixel ranges shorter and longer than a block, and
-// every tier; bytes outside [p0, p1) stay untouched.
+// channel counts on and off multiples of 16 (overlapping block
+// transposes), of 8 to 15 (8x8 transposes plus a scalar remainder) and
+// under 8, pixels packed or further apart than their channels, pixel
+// ranges shorter and longer than a block, and every tier; bytes outside
+// [p0, p1) stay untouched.
 func TestNHWCToNCHW(t *testing.T) {
 	forEachTier(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
-		for _, c := range []int{1, 3, 15, 16, 17, 24, 32, 40, 47, 64} {
-			for _, m := range []int{1, 15, 16, 17, 40, 100} {
-				src := make([]uint8, m*c)
-				for i := range src {
-					src[i] = uint8(r.IntN(256))
-				}
-				for _, rg := range [][2]int{{0, m}, {m / 3, m}, {0, m / 2}} {
-					p0, p1 := rg[0], rg[1]
-					dst := make([]uint8, c*m)
-					fill(dst, 7)
-					nhwcToNCHW(src, c, m, c, dst, p0, p1)
-					for ch := 0; ch < c; ch++ {
-						for p := 0; p < m; p++ {
-							want := uint8(7)
-							if p >= p0 && p < p1 {
-								want = src[p*c+ch]
-							}
-							if got := dst[ch*m+p]; got != want {
-								t.Fatalf("c %d m %d [%d,%d): dst[%d][%d] = %d, want %d", c, m, p0, p1, ch, p, got, want)
+		for _, c := range []int{1, 3, 8, 12, 15, 16, 17, 24, 32, 40, 47, 64} {
+			for _, m := range []int{1, 7, 15, 16, 17, 40, 100} {
+				for _, ld := range []int{c, c + 5} {
+					src := make([]uint8, m*ld)
+					for i := range src {
+						src[i] = uint8(r.IntN(256))
+					}
+					for _, rg := range [][2]int{{0, m}, {m / 3, m}, {0, m / 2}} {
+						p0, p1 := rg[0], rg[1]
+						dst := make([]uint8, c*m)
+						fill(dst, 7)
+						nhwcToNCHW(src, ld, m, c, dst, p0, p1)
+						for ch := 0; ch < c; ch++ {
+							for p := 0; p < m; p++ {
+								want := uint8(7)
+								if p >= p0 && p < p1 {
+									want = src[p*ld+ch]
+								}
+								if got := dst[ch*m+p]; got != want {
+									t.Fatalf("c %d ld %d m %d [%d,%d): dst[%d][%d] = %d, want %d", c, ld, m, p0, p1, ch, p, got, want)
+								}
 							}
 						}
 					}
