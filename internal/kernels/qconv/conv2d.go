@@ -15,6 +15,9 @@ type Packed struct {
 	dw   bool
 	w    []int8  // [OutC][C/Groups][KH][KW], as given
 	sumW []int32 // per output channel
+	// dwq holds a depthwise convolution's taps as the assembly kernel's
+	// quadruples: per channel and kernel row, (KW+3)/4 packed int32s.
+	dwq []int32
 	// gemm holds, per group, the weights reordered to [OutC/Groups][KH][KW][C/Groups]
 	// for an NHWC im2col, packed for qgemm.
 	gemm []*qgemm.Packed
@@ -46,6 +49,7 @@ func Pack(p Params, w []int8) (*Packed, error) {
 		pk.sumW[oc] = s
 	}
 	if pk.dw {
+		pk.dwq = dwQuads(&q, w)
 		return pk, nil
 	}
 	pk.direct = packDirect(&p, w)
@@ -94,7 +98,7 @@ func Conv2D(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 		panic(fmt.Sprintf("qconv: Conv2D: input %d or output %d shorter than %d, %d", len(x), len(y), q.InputLen(), q.OutputLen()))
 	}
 	if pk.dw {
-		depthwise(p, x, pk.w, pk.sumW, r, y)
+		depthwise(pk, x, r, y)
 		return
 	}
 	if pk.direct != nil && cpu.Max >= cpu.AVX512VNNI {

@@ -32,11 +32,39 @@ func dwAsmOK(p *Params) bool {
 	return q.KW <= 8 && 15*q.StrideW+(q.KW-1)*q.DilW < 64
 }
 
+// dwQuads packs a depthwise convolution's taps w ([C][KH][KW]) for the
+// assembly kernel: per channel and kernel row, (KW+3)/4 int32s holding
+// four taps each (low byte first, zero past KW). Nil for kernels over 8
+// rows or columns, which the assembly kernel does not take.
+func dwQuads(q *conv.Conv2DParams, w []int8) []int32 {
+	if q.KH > 8 || q.KW > 8 {
+		return nil
+	}
+	taps, groups := q.KH*q.KW, (q.KW+3)/4
+	wq := make([]int32, q.C*q.KH*groups)
+	for c := 0; c < q.C; c++ {
+		wc := w[c*taps : (c+1)*taps]
+		for kh := 0; kh < q.KH; kh++ {
+			for g := 0; g < groups; g++ {
+				var v uint32
+				for t := 0; t < 4; t++ {
+					if kw := 4*g + t; kw < q.KW {
+						v |= uint32(uint8(wc[kh*q.KW+kw])) << (8 * t)
+					}
+				}
+				wq[(c*q.KH+kh)*groups+g] = int32(v)
+			}
+		}
+	}
+	return wq
+}
+
 var planePool = sync.Pool{New: func() any { return new([]uint8) }}
 
 // depthwise computes a depthwise convolution plane by plane, with the
 // assembly kernel when available and plain Go otherwise.
-func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y []uint8) {
+func depthwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
+	p, w, sumW := &pk.p, pk.w, pk.sumW
 	q := p.Norm()
 	oh, ow := q.OutH(), q.OutW()
 	if oh == 0 || ow == 0 {
@@ -46,7 +74,6 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 	ph, pwid := q.H+2*q.PadH, q.W+2*q.PadW
 	za := p.InZeroPoint
 	taps := q.KH * q.KW
-	groups := (q.KW + 3) / 4
 	var idx [128]byte
 	for g := 0; g < 2; g++ {
 		for o := 0; o < 16; o++ {
@@ -60,26 +87,9 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 			}
 		}
 	}
-	// The 4-tap weight groups of every channel, for the assembly kernel.
 	var wqAll []int32
 	if useAsm && q.KH <= 8 {
-		wqB := getI32(q.C * q.KH * groups)
-		defer i32Scratch.Put(wqB)
-		wqAll = *wqB
-		for c := 0; c < q.C; c++ {
-			wc := w[c*taps : (c+1)*taps]
-			for kh := 0; kh < q.KH; kh++ {
-				for g := 0; g < groups; g++ {
-					var v uint32
-					for t := 0; t < 4; t++ {
-						if kw := 4*g + t; kw < q.KW {
-							v |= uint32(uint8(wc[kh*q.KW+kw])) << (8 * t)
-						}
-					}
-					wqAll[(c*q.KH+kh)*groups+g] = int32(v)
-				}
-			}
-		}
+		wqAll = pk.dwq
 	}
 	// Runs of planes are handed out one at a time (about four per
 	// worker), so a worker that wakes late takes fewer; tiny convolutions
@@ -102,16 +112,15 @@ func depthwise(p *Params, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y
 		// only overwrites the interior.
 		fill(plane, uint8(za))
 		for it := task * per; it < min(planes, (task+1)*per); it++ {
-			dwOnePlane(p, &q, x, w, sumW, r, y, plane, it, wqAll, &idx, useAsm)
+			dwOnePlane(p, &q, oh, ow, x, w, sumW, r, y, plane, it, wqAll, &idx, useAsm)
 		}
 	})
 }
 
-// dwOnePlane computes plane it (image it/C, channel it%C) of depthwise
-// into y, through plane, a padded buffer whose padding already holds the
+// dwOnePlane computes plane it (image it/C, channel it%C, oh x ow
+// outputs) of depthwise into y, through plane, a padded buffer whose padding already holds the
 // input zero point; wqAll holds the assembly kernel's weight groups.
-func dwOnePlane(p *Params, q *conv.Conv2DParams, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y []uint8, plane []uint8, it int, wqAll []int32, idx *[128]byte, useAsm bool) {
-	oh, ow := q.OutH(), q.OutW()
+func dwOnePlane(p *Params, q *conv.Conv2DParams, oh, ow int, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y []uint8, plane []uint8, it int, wqAll []int32, idx *[128]byte, useAsm bool) {
 	pwid := q.W + 2*q.PadW
 	za := p.InZeroPoint
 	taps := q.KH * q.KW
