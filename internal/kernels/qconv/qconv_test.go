@@ -115,6 +115,8 @@ func TestConv2DThreadIndependent(t *testing.T) {
 		{N: 1, C: 128, H: 9, W: 100, OutC: 64, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
 		{N: 1, C: 160, H: 7, W: 7, OutC: 320, KH: 3, KW: 3, PadH: 1, PadW: 1},
 		{N: 2, C: 144, H: 30, W: 30, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144},
+		{N: 1, C: 200, H: 2, W: 96, OutC: 200, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 200},            // runs of short planes
+		{N: 1, C: 3, H: 200, W: 120, OutC: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, // an image stem
 	} {
 		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
 		x, w, rq := randConv(r, p, false)
