@@ -1,6 +1,8 @@
 package exec
 
 import (
+	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -189,6 +191,57 @@ func TestGatherMapRows(t *testing.T) {
 					if out[i] != want {
 						t.Fatalf("%s (table %v): row %d element %d = %d, want %d", c.name, tb != nil, r, i, out[i], want)
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestGAPByteTables checks the int8 GlobalAveragePool's integer sum
+// through byte tables against the exact float64 sum of the dequantized
+// codes (the float kernel's arithmetic), bit for bit, over scales from
+// 1e-9 to 1e6, both signednesses and planes up to the 8191 elements the
+// tables take (on whatever tier SumLookups runs here).
+func TestGAPByteTables(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, scale := range []float32{1e-9, 0.0039215689, 0.017, 1, 3.7, 12345.678, 1e6} {
+		for _, signed := range []bool{false, true} {
+			zp := int32(r.IntN(256))
+			if signed {
+				zp -= 128
+			}
+			k := &gapKernel{x: actQ{scale: scale, zp: zp, signed: signed}}
+			k.setTables()
+			if !k.sumOK {
+				t.Fatalf("scale %g zp %d signed %v: no byte tables", scale, zp, signed)
+			}
+			for _, hw := range []int{1, 2, 63, 64, 65, 192, 1000, 4087, gapSumPlane - 1} {
+				p := make([]byte, hw)
+				for i := range p {
+					p[i] = byte(r.IntN(256))
+				}
+				if hw == 63 {
+					for i := range p {
+						p[i] = 255 // the largest code throughout
+					}
+				}
+				var cnt [256]int
+				for _, b := range p {
+					cnt[b]++
+				}
+				var sf float64
+				for c, n := range cnt {
+					sf += float64(n) * k.tab[c]
+				}
+				want := float32(sf / float64(hw))
+				sums := qelem.SumLookups(p, &k.bytes)
+				n := int64(hw) * k.lo
+				for b, v := range sums {
+					n += int64(v) << (8 * b)
+				}
+				got := float32(float64(n) * k.unit / float64(hw))
+				if math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("scale %g zp %d signed %v hw %d: %v, float sum %v", scale, zp, signed, hw, got, want)
 				}
 			}
 		}

@@ -96,6 +96,19 @@ var lutArch = []variant[lutFn]{
 	}},
 }
 
+var sumLUTArch = []variant[sumLUTFn]{
+	{name: "avx512vbmi", level: qcpu.AVX512, ok: hasVBMI, fn: func(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64) {
+		if len(src) == 0 {
+			return
+		}
+		var s [SumTables]uint64
+		sumLUTVBMI(&src[0], len(src), tabs, &s)
+		for k, v := range s {
+			sums[k] += v
+		}
+	}},
+}
+
 var rowMaxArch = []variant[rowMaxFn]{
 	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst, src []byte, signed bool) {
 		src = src[:len(dst)]

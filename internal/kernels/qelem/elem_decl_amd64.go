@@ -128,6 +128,15 @@ func mulAVX2S8(dst, a, b *byte, n int, p *binArgs)
 //go:noescape
 func lutVBMI(dst, src *byte, n int, t *Table)
 
+// sumLUTVBMI sums n bytes looked up in each of 5 tables (AVX-512 VBMI):
+//
+//	for k < 5: sums[k] = sum over i < n of tabs[k][src[i]]
+//
+// n >= 1.
+//
+//go:noescape
+func sumLUTVBMI(src *byte, n int, tabs *[SumTables]Table, sums *[SumTables]uint64)
+
 // deinterleave2AVX512 splits n byte pairs into their even and odd bytes (AVX-512BW/VL):
 //
 //	for i < n: even[i], odd[i] = src[2*i], src[2*i+1]

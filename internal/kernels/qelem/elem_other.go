@@ -8,6 +8,7 @@ var (
 	dequantArch      []variant[dequantFn]
 	binArch          []variant[binFn]
 	lutArch          []variant[lutFn]
+	sumLUTArch       []variant[sumLUTFn]
 	rowMaxArch       []variant[rowMaxFn]
 	rowAccArch       []variant[rowAccFn]
 	deinterleaveArch []variant[deinterleaveFn]

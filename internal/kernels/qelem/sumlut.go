@@ -1,0 +1,52 @@
+package qelem
+
+import "github.com/quanta-go/quanta/internal/cpu"
+
+// SumTables is the number of tables SumLookups sums at once: five bytes
+// of a value below 2^40.
+const SumTables = 5
+
+// sumLUTFn adds sum over i of tabs[k][src[i]] to sums[k] for k < SumTables.
+type sumLUTFn func(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64)
+
+// sumLUTVariants lists every tier compiled in, lowest first.
+var sumLUTVariants = append([]variant[sumLUTFn]{{name: "generic", level: cpu.Generic, ok: true, fn: sumLUTGeneric}}, sumLUTArch...)
+
+func sumLUTGeneric(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64) {
+	for k := range tabs {
+		t := &tabs[k]
+		var s uint64
+		for _, b := range src {
+			s += uint64(t[b])
+		}
+		sums[k] += s
+	}
+}
+
+// SumLookupsReference is the specification of SumLookups: for every
+// table k, the sum over the bytes b of src of tabs[k][b].
+func SumLookupsReference(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
+	var sums [SumTables]uint64
+	for k := range tabs {
+		for _, b := range src {
+			sums[k] += uint64(tabs[k][b])
+		}
+	}
+	return sums
+}
+
+// SumLookups computes SumLookupsReference with the fastest tier allowed,
+// on the calling goroutine. A value table of up to 40 bits split into its
+// bytes, one table per byte, sums the values of every byte of src exactly
+// (the sum of table k weighs 256^k).
+func SumLookups(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
+	var sums [SumTables]uint64
+	pick(sumLUTVariants).fn(src, tabs, &sums)
+	return sums
+}
+
+// SumLookupsVectorized reports whether SumLookups runs vector code on this
+// CPU (under cpu.Max); its generic tier reads each byte once per table.
+func SumLookupsVectorized() bool {
+	return pick(sumLUTVariants).level > cpu.Generic
+}
