@@ -62,7 +62,7 @@ func packDirect(p *Params, w []int8) *directPack {
 // the thread count.
 func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	p := &pk.p
-	q := p.Conv2DParams
+	q := &p.Conv2DParams
 	d := pk.direct
 	oh, ow := q.OutH(), q.OutW()
 	ph := q.H + 2*q.PadH
@@ -93,7 +93,7 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	outB := getBuf(m * width)
 	defer scratch.Put(outB)
 	pad, out := *padB, *outB
-	nu := padUnits(&q, d.cp)
+	nu := padUnits(q, d.cp)
 	t := parallel.NumThreads()
 	// Small convolutions (under ~2M multiply-adds, a few microseconds)
 	// run on the calling goroutine: sharing them costs more than it saves.
@@ -118,7 +118,7 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 		// rows), then pieces of output pixels, each computed, requantized
 		// (NHWC) and transposed to NCHW by one worker.
 		parallel.Tasks(t, padTasks, func(u int) {
-			toPaddedNHWC(&q, xn, d.cp, d.pw, za, pad, u*padPer, min(nu, (u+1)*padPer))
+			toPaddedNHWC(q, xn, d.cp, d.pw, za, pad, u*padPer, min(nu, (u+1)*padPer))
 		})
 		parallel.Tasks(t, pixTasks, func(pt int) {
 			cb := getI32(14 * width)
