@@ -420,11 +420,9 @@ func (k *gapKernel) setTables() {
 	k.lo, k.unit, k.sumOK = lo, math.Ldexp(1, e), true
 }
 
-// gapSumMin and gapSumPlane bound the planes summed with the byte
-// tables: from the length where they beat four float sums (a call costs
-// about 50 ns, then 0.035 ns a byte against 0.2), to where the integer
-// sum would reach 2^53, past exact in float64.
-const gapSumMin, gapSumPlane = 320, 1 << 13
+// gapSumPlane bounds the planes summed with the byte tables: the integer
+// sum stays below 2^53, exact in float64.
+const gapSumPlane = 1 << 13
 
 // gapMaxPlane bounds the plane size of the exact histogram sum.
 const gapMaxPlane = 1 << 21
@@ -445,21 +443,30 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	}
 	xb := bytesOf(x)
 	yf := make([]float32, planes)
-	fast := k.sumOK && qelem.SumLookupsVectorized()
+	if k.sumOK && hw < gapSumPlane && qelem.SumLookupsVectorized() {
+		// The same exact sum, as integers: per plane, the sum over table
+		// b of its byte sum * 256^b, plus hw*lo; planes in batches.
+		parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
+			var sums [64][qelem.SumTables]uint64
+			for p0 := s; p0 < e; p0 += len(sums) {
+				rows := sums[:min(len(sums), e-p0)]
+				qelem.SumLookupsRows(xb[p0*hw:(p0+len(rows))*hw], hw, &k.bytes, rows)
+				for r, sr := range rows {
+					n := int64(hw) * k.lo
+					for b, v := range sr {
+						n += int64(v) << (8 * b)
+					}
+					yf[p0+r] = float32(float64(n) * k.unit / float64(hw))
+				}
+			}
+		})
+		y := f.allocBytes(planes)
+		quantizeBytes(y, yf, k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
+		return []*tensor.Tensor{byteTensor(y, k.y.signed, gapShape(xs)...)}, nil
+	}
 	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
 		var cnt [4][256]int32
 		for pl := s; pl < e; pl++ {
-			if fast && hw >= gapSumMin && hw < gapSumPlane {
-				// The same exact sum, as integers: sum over table b
-				// of its byte sum * 256^b, plus hw*lo.
-				sums := qelem.SumLookups(xb[pl*hw:(pl+1)*hw], &k.bytes)
-				n := int64(hw) * k.lo
-				for b, v := range sums {
-					n += int64(v) << (8 * b)
-				}
-				yf[pl] = float32(float64(n) * k.unit / float64(hw))
-				continue
-			}
 			if hw < 1024 {
 				// Short planes: the same exact sum, element by element,
 				// in four running sums (every partial sum is exact, so
@@ -505,11 +512,17 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	})
 	y := f.allocBytes(planes)
 	quantizeBytes(y, yf, k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
+	return []*tensor.Tensor{byteTensor(y, k.y.signed, gapShape(xs)...)}, nil
+}
+
+// gapShape is GlobalAveragePool's output shape for input shape xs:
+// [N, C, 1, ...].
+func gapShape(xs []int) []int {
 	shape := []int{xs[0], xs[1]}
 	for range xs[2:] {
 		shape = append(shape, 1)
 	}
-	return []*tensor.Tensor{byteTensor(y, k.y.signed, shape...)}, nil
+	return shape
 }
 
 // resizeNearest reports whether a Resize step picks input elements

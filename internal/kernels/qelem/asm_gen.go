@@ -52,6 +52,7 @@ func main() {
 	}
 	lutVBMI()
 	sumLUTVBMI()
+	sumLUTRowsVBMI()
 	deinterleave512()
 	for _, s8 := range []bool{false, true} {
 		rowMax512(s8)
@@ -662,6 +663,90 @@ func sumLUTVBMI() {
 		p("\tVPADDQ X2, X1, X1")
 		p("\tVMOVQ X1, %d(DI)", 8*k)
 	}
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+func sumLUTRowsVBMI() {
+	name := "sumLUTRowsVBMI"
+	d("// %s is %s per row of rowLen bytes, the tables loaded once (AVX-512 VBMI):", name, "sumLUTVBMI")
+	d("//")
+	d("//\tfor r < rows, k < 5: sums[5*r+k] = sum over i < rowLen of tabs[k][src[r*rowLen+i]]")
+	d("//")
+	d("// rowLen, rows >= 1.")
+	d("//")
+	d("//go:noescape")
+	d("func %s(src *byte, rowLen, rows int, tabs *[SumTables]Table, sums *uint64)", name)
+	d("")
+	p("// func %s(src *byte, rowLen, rows int, tabs *[SumTables]Table, sums *uint64)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ src+0(FP), SI")
+	p("\tMOVQ rowLen+8(FP), R8")
+	p("\tMOVQ rows+16(FP), R9")
+	p("\tMOVQ tabs+24(FP), AX")
+	p("\tMOVQ sums+32(FP), DI")
+	for k := 0; k < 5; k++ {
+		for q := 0; q < 4; q++ {
+			p("\tVMOVDQU64 %d(AX), Z%d", 256*k+64*q, 10+4*k+q)
+		}
+	}
+	p("\tVPXORQ Z31, Z31, Z31")
+	// K5: the last partial block's bytes (rowLen %% 64 of them).
+	p("\tMOVQ R8, CX")
+	p("\tANDQ $63, CX")
+	p("\tMOVQ $1, AX")
+	p("\tSHLQ CX, AX")
+	p("\tDECQ AX")
+	p("\tKMOVQ AX, K5")
+	sum := func(mask bool) {
+		p("\tVPMOVB2M Z0, K1")
+		for k := 0; k < 5; k++ {
+			t := 10 + 4*k
+			p("\tVMOVDQA64 Z0, Z1")
+			p("\tVPERMI2B Z%d, Z%d, Z1", t+1, t)
+			p("\tVMOVDQA64 Z0, Z2")
+			p("\tVPERMI2B Z%d, Z%d, Z2", t+3, t+2)
+			p("\tVPBLENDMB Z2, Z1, K1, Z3")
+			if mask {
+				p("\tVMOVDQU8.Z Z3, K5, Z3")
+			}
+			p("\tVPSADBW Z31, Z3, Z3")
+			p("\tVPADDQ Z3, Z%d, Z%d", 5+k, 5+k)
+		}
+	}
+	p("%srow:", name)
+	for k := 0; k < 5; k++ {
+		p("\tVPXORQ Z%d, Z%d, Z%d", 5+k, 5+k, 5+k)
+	}
+	p("\tMOVQ R8, CX")
+	p("%s64:", name)
+	p("\tCMPQ CX, $64")
+	p("\tJLT %stail", name)
+	p("\tVMOVDQU64 (SI), Z0")
+	sum(false)
+	p("\tADDQ $64, SI")
+	p("\tSUBQ $64, CX")
+	p("\tJMP %s64", name)
+	p("%stail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %sreduce", name)
+	p("\tVMOVDQU8.Z (SI), K5, Z0")
+	sum(true)
+	p("\tADDQ CX, SI")
+	p("%sreduce:", name)
+	for k := 0; k < 5; k++ {
+		p("\tVEXTRACTI64X4 $1, Z%d, Y1", 5+k)
+		p("\tVPADDQ Y1, Y%d, Y1", 5+k)
+		p("\tVEXTRACTI128 $1, Y1, X2")
+		p("\tVPADDQ X2, X1, X1")
+		p("\tVPSHUFD $0x4e, X1, X2")
+		p("\tVPADDQ X2, X1, X1")
+		p("\tVMOVQ X1, %d(DI)", 8*k)
+	}
+	p("\tADDQ $40, DI")
+	p("\tDECQ R9")
+	p("\tJNE %srow", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

@@ -109,6 +109,13 @@ var sumLUTArch = []variant[sumLUTFn]{
 	}},
 }
 
+var sumRowsArch = []variant[sumRowsFn]{
+	{name: "avx512vbmi", level: qcpu.AVX512, ok: hasVBMI, fn: func(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64) {
+		src = src[:rowLen*len(sums)]
+		sumLUTRowsVBMI(&src[0], rowLen, len(sums), tabs, &sums[0][0])
+	}},
+}
+
 var rowMaxArch = []variant[rowMaxFn]{
 	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst, src []byte, signed bool) {
 		src = src[:len(dst)]

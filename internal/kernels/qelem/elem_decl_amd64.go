@@ -137,6 +137,15 @@ func lutVBMI(dst, src *byte, n int, t *Table)
 //go:noescape
 func sumLUTVBMI(src *byte, n int, tabs *[SumTables]Table, sums *[SumTables]uint64)
 
+// sumLUTRowsVBMI is sumLUTVBMI per row of rowLen bytes, the tables loaded once (AVX-512 VBMI):
+//
+//	for r < rows, k < 5: sums[5*r+k] = sum over i < rowLen of tabs[k][src[r*rowLen+i]]
+//
+// rowLen, rows >= 1.
+//
+//go:noescape
+func sumLUTRowsVBMI(src *byte, rowLen, rows int, tabs *[SumTables]Table, sums *uint64)
+
 // deinterleave2AVX512 splits n byte pairs into their even and odd bytes (AVX-512BW/VL):
 //
 //	for i < n: even[i], odd[i] = src[2*i], src[2*i+1]

@@ -9,6 +9,7 @@ var (
 	binArch          []variant[binFn]
 	lutArch          []variant[lutFn]
 	sumLUTArch       []variant[sumLUTFn]
+	sumRowsArch      []variant[sumRowsFn]
 	rowMaxArch       []variant[rowMaxFn]
 	rowAccArch       []variant[rowAccFn]
 	deinterleaveArch []variant[deinterleaveFn]

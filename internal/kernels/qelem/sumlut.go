@@ -50,3 +50,29 @@ func SumLookups(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
 func SumLookupsVectorized() bool {
 	return pick(sumLUTVariants).level > cpu.Generic
 }
+
+// sumRowsFn is sumLUTFn per row: sums[r][k] = sum over the rowLen bytes
+// of row r of tabs[k][b].
+type sumRowsFn func(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64)
+
+// sumRowsVariants lists every tier compiled in, lowest first.
+var sumRowsVariants = append([]variant[sumRowsFn]{{name: "generic", level: cpu.Generic, ok: true, fn: sumRowsGeneric}}, sumRowsArch...)
+
+func sumRowsGeneric(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64) {
+	for r := range sums {
+		sums[r] = [SumTables]uint64{}
+		sumLUTGeneric(src[r*rowLen:(r+1)*rowLen], tabs, &sums[r])
+	}
+}
+
+// SumLookupsRows is SumLookups on each of len(sums) consecutive rows of
+// rowLen bytes of src (sums[r] for row r), on the calling goroutine: the
+// vector tier loads the tables once for all rows.
+func SumLookupsRows(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64) {
+	need("SumLookupsRows", "src", len(src), rowLen*len(sums))
+	if rowLen <= 0 || len(sums) == 0 {
+		clear(sums)
+		return
+	}
+	pick(sumRowsVariants).fn(src, rowLen, tabs, sums)
+}

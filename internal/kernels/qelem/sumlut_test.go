@@ -68,3 +68,68 @@ func FuzzSumLookups(f *testing.F) {
 		}
 	})
 }
+
+// TestSumLookupsRowsVariants checks every tier of SumLookupsRows against
+// SumLookupsReference row by row, for row lengths around the 64-byte
+// blocks and several row counts, with random and all-255 tables.
+func TestSumLookupsRowsVariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	var rnd, full [SumTables]Table
+	for k := range rnd {
+		for i := range rnd[k] {
+			rnd[k][i] = byte(r.IntN(256))
+			full[k][i] = 255
+		}
+	}
+	for _, v := range sumRowsVariants {
+		if !runnable(v) {
+			continue
+		}
+		t.Run(v.name, func(t *testing.T) {
+			for _, tabs := range []*[SumTables]Table{&rnd, &full} {
+				for _, rowLen := range []int{1, 2, 48, 63, 64, 65, 127, 192, 288, 1000} {
+					for _, rows := range []int{1, 3, 17} {
+						src := randBytes(r, rowLen*rows)
+						sums := make([][SumTables]uint64, rows)
+						for i := range sums {
+							sums[i] = [SumTables]uint64{7, 7, 7, 7, 7} // overwritten, not added to
+						}
+						v.fn(src, rowLen, tabs, sums)
+						for i := range sums {
+							if want := SumLookupsReference(src[i*rowLen:(i+1)*rowLen], tabs); sums[i] != want {
+								t.Fatalf("rowLen %d rows %d: row %d sums %v, want %v", rowLen, rows, i, sums[i], want)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// FuzzSumLookupsRows checks the fastest tier of SumLookupsRows against
+// the reference.
+func FuzzSumLookupsRows(f *testing.F) {
+	f.Add(make([]byte, 192*3), uint8(192), uint64(1))
+	f.Add([]byte{1, 2, 3, 4, 5, 6}, uint8(2), uint64(2))
+	f.Fuzz(func(t *testing.T, src []byte, rowLen uint8, seed uint64) {
+		if rowLen == 0 {
+			return
+		}
+		rows := len(src) / int(rowLen)
+		r := rand.New(rand.NewPCG(seed, 19))
+		var tabs [SumTables]Table
+		for k := range tabs {
+			for i := range tabs[k] {
+				tabs[k][i] = byte(r.IntN(256))
+			}
+		}
+		sums := make([][SumTables]uint64, rows)
+		SumLookupsRows(src, int(rowLen), &tabs, sums)
+		for i := range sums {
+			if want := SumLookupsReference(src[i*int(rowLen):(i+1)*int(rowLen)], &tabs); sums[i] != want {
+				t.Fatalf("rowLen %d: row %d sums %v, want %v", rowLen, i, sums[i], want)
+			}
+		}
+	})
+}
