@@ -364,8 +364,11 @@ func (k *floatCoreKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, 
 // float64; those values are dequantized codes, multiples of one power of
 // two at most 2^9 times larger than their smallest, so for planes of up to
 // 2^21 elements every partial sum is exact in float64 and the sum is
-// sum over codes c of count[c] * DQ(c), whatever the order. The step
-// counts the codes per plane and forms that sum: the float kernel's bits.
+// sum over codes c of count[c] * DQ(c), whatever the order. The step forms
+// that exact sum, so the float kernel's bits, one of three ways: planes
+// under 8192 codes as integers through byte tables (qelem.SumLookupsRows,
+// where it runs vector code), else short planes in four float64 running
+// sums and long ones from the codes' counts.
 type gapKernel struct {
 	qdqBase
 	x   actQ
@@ -374,7 +377,7 @@ type gapKernel struct {
 	// When every tab[c] is (lo + v[c]) * unit with integers v[c] in
 	// [0, 2^40), bytes holds the bytes of v (table k: bits 8k..8k+7),
 	// and a plane's sum is (hw*lo + sum of v) * unit, summed exactly by
-	// qelem.SumLookups; sumOK says so. Run takes that path when qelem
+	// qelem.SumLookupsRows; sumOK says so. Run takes that path when qelem
 	// sums lookups with vector code.
 	bytes [qelem.SumTables]qelem.Table
 	lo    int64
