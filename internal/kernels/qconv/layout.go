@@ -169,26 +169,38 @@ func toPaddedNHWC(q *conv.Conv2DParams, x []uint8, cp, pw int, za uint8, dst []u
 // src[k*hw+j]) as 4-byte pixels into dst, channels past c holding za.
 func toPixels4(dst, src []uint8, hw, w, c int, za uint8) {
 	pad := uint32(za) * 0x01010101
+	dst = dst[:4*w]
 	switch c {
 	case 1:
 		p0 := src[:w]
 		for j, v := range p0 {
-			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xff|uint32(v))
+			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], pad&^0xff|uint32(v))
 		}
 	case 2:
 		p0, p1 := src[:w], src[hw:hw+w]
+		p1 = p1[:len(p0)]
 		for j, v := range p0 {
-			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xffff|uint32(v)|uint32(p1[j])<<8)
+			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], pad&^0xffff|uint32(v)|uint32(p1[j])<<8)
 		}
 	case 3:
 		p0, p1, p2 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w]
-		for j, v := range p0 {
-			binary.LittleEndian.PutUint32(dst[4*j:], pad&^0xffffff|uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16)
+		p1, p2 = p1[:len(p0)], p2[:len(p0)]
+		hi := pad &^ 0xffffff
+		// Two pixels per 64-bit store.
+		j := 0
+		for ; j+2 <= len(p0); j += 2 {
+			a := hi | uint32(p0[j]) | uint32(p1[j])<<8 | uint32(p2[j])<<16
+			b := hi | uint32(p0[j+1]) | uint32(p1[j+1])<<8 | uint32(p2[j+1])<<16
+			binary.LittleEndian.PutUint64(dst[4*j:4*j+8], uint64(a)|uint64(b)<<32)
+		}
+		for ; j < len(p0); j++ {
+			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], hi|uint32(p0[j])|uint32(p1[j])<<8|uint32(p2[j])<<16)
 		}
 	default:
 		p0, p1, p2, p3 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w], src[3*hw:3*hw+w]
+		p1, p2, p3 = p1[:len(p0)], p2[:len(p0)], p3[:len(p0)]
 		for j, v := range p0 {
-			binary.LittleEndian.PutUint32(dst[4*j:], uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16|uint32(p3[j])<<24)
+			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16|uint32(p3[j])<<24)
 		}
 	}
 }
