@@ -383,9 +383,20 @@ func concat(f *Frame, in []*tensor.Tensor, ax int64) (*tensor.Tensor, error) {
 	for _, t := range in {
 		shape[a] += t.Dim(a)
 	}
+	y := f.allocF32(nnProd(shape))
+	concatPieces(in, a, shape, func(i, dst, src, n int) {
+		copy(y[dst:dst+n], in[i].F32()[src:src+n])
+	})
+	return nnTensor(y, shape), nil
+}
+
+// concatPieces calls piece(i, dst, src, n) for every input i and every
+// index of the dimensions before axis a, split over threads: input i's n
+// elements from offset src go to offset dst of the concatenation, whose
+// shape is shape.
+func concatPieces(in []*tensor.Tensor, a int, shape []int, piece func(i, dst, src, n int)) {
 	outer, inner := nnProd(shape[:a]), nnProd(shape[a+1:])
 	row := shape[a] * inner
-	y := f.allocF32(outer * row)
 	parallel.For(outer*len(in), max(1, 16384/max(1, row/len(in))), func(s, e int) {
 		for it := s; it < e; it++ {
 			o, i := it/len(in), it%len(in)
@@ -394,10 +405,9 @@ func concat(f *Frame, in []*tensor.Tensor, ax int64) (*tensor.Tensor, error) {
 				off += t.Dim(a) * inner
 			}
 			n := in[i].Dim(a) * inner
-			copy(y[o*row+off:o*row+off+n], in[i].F32()[o*n:(o+1)*n])
+			piece(i, o*row+off, o*n, n)
 		}
 	})
-	return nnTensor(y, shape), nil
 }
 
 func compileSplit(c *CompileContext, n *graph.Node) (Kernel, error) {

@@ -303,23 +303,13 @@ func (k *concatKernel) direct(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, bo
 		}
 		shape[a] += ts[a]
 	}
-	outer, inner := shapeNumel(shape[:a]), shapeNumel(shape[a+1:])
-	row := shape[a] * inner
-	y := f.allocBytes(outer * row)
-	parallel.For(outer*len(in), max(1, 16384/max(1, row/len(in))), func(s, e int) {
-		for it := s; it < e; it++ {
-			o, i := it/len(in), it%len(in)
-			off := 0
-			for _, t := range in[:i] {
-				off += t.Dim(a) * inner
-			}
-			n := in[i].Dim(a) * inner
-			dst, src := y[o*row+off:o*row+off+n], bytesOf(in[i])[o*n:(o+1)*n]
-			if k.tabs[i] != nil {
-				qelem.Lookup(dst, src, k.tabs[i])
-			} else {
-				copy(dst, src)
-			}
+	y := f.allocBytes(shapeNumel(shape))
+	concatPieces(in, a, shape, func(i, dst, src, n int) {
+		d, x := y[dst:dst+n], bytesOf(in[i])[src:src+n]
+		if k.tabs[i] != nil {
+			qelem.LookupSerial(d, x, k.tabs[i])
+		} else {
+			copy(d, x)
 		}
 	})
 	return byteTensor(y, k.outSign, shape...), true
