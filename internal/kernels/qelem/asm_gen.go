@@ -51,7 +51,6 @@ func main() {
 		}
 	}
 	lutVBMI()
-	sumLUTVBMI()
 	sumLUTRowsVBMI()
 	deinterleave512()
 	for _, s8 := range []bool{false, true} {
@@ -592,85 +591,9 @@ func lutVBMI() {
 	p("")
 }
 
-func sumLUTVBMI() {
-	name := "sumLUTVBMI"
-	d("// %s sums n bytes looked up in each of 5 tables (AVX-512 VBMI):", name)
-	d("//")
-	d("//\tfor k < 5: sums[k] = sum over i < n of tabs[k][src[i]]")
-	d("//")
-	d("// n >= 1.")
-	d("//")
-	d("//go:noescape")
-	d("func %s(src *byte, n int, tabs *[SumTables]Table, sums *[SumTables]uint64)", name)
-	d("")
-	p("// func %s(src *byte, n int, tabs *[SumTables]Table, sums *[SumTables]uint64)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
-	p("\tMOVQ src+0(FP), SI")
-	p("\tMOVQ n+8(FP), CX")
-	p("\tMOVQ tabs+16(FP), AX")
-	p("\tMOVQ sums+24(FP), DI")
-	// Table k in Z(10+4k)..Z(13+4k), its sums in Z(5+k), zero in Z31.
-	for k := 0; k < 5; k++ {
-		for q := 0; q < 4; q++ {
-			p("\tVMOVDQU64 %d(AX), Z%d", 256*k+64*q, 10+4*k+q)
-		}
-		p("\tVPXORQ Z%d, Z%d, Z%d", 5+k, 5+k, 5+k)
-	}
-	p("\tVPXORQ Z31, Z31, Z31")
-	// sum adds the lookups of the bytes in Z0 (K1: their top bits) to
-	// every table's sums; with mask, lanes outside K5 count nothing.
-	sum := func(mask bool) {
-		p("\tVPMOVB2M Z0, K1")
-		for k := 0; k < 5; k++ {
-			t := 10 + 4*k
-			p("\tVMOVDQA64 Z0, Z1")
-			p("\tVPERMI2B Z%d, Z%d, Z1", t+1, t)
-			p("\tVMOVDQA64 Z0, Z2")
-			p("\tVPERMI2B Z%d, Z%d, Z2", t+3, t+2)
-			p("\tVPBLENDMB Z2, Z1, K1, Z3")
-			if mask {
-				p("\tVMOVDQU8.Z Z3, K5, Z3")
-			}
-			p("\tVPSADBW Z31, Z3, Z3")
-			p("\tVPADDQ Z3, Z%d, Z%d", 5+k, 5+k)
-		}
-	}
-	p("%s64:", name)
-	p("\tCMPQ CX, $64")
-	p("\tJLT %stail", name)
-	p("\tVMOVDQU64 (SI), Z0")
-	sum(false)
-	p("\tADDQ $64, SI")
-	p("\tSUBQ $64, CX")
-	p("\tJMP %s64", name)
-	p("%stail:", name)
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %sdone", name)
-	p("\tMOVQ $1, AX")
-	p("\tSHLQ CX, AX")
-	p("\tDECQ AX")
-	p("\tKMOVQ AX, K5")
-	p("\tVMOVDQU8.Z (SI), K5, Z0")
-	sum(true)
-	p("%sdone:", name)
-	// Each table's eight lane sums to one.
-	for k := 0; k < 5; k++ {
-		p("\tVEXTRACTI64X4 $1, Z%d, Y1", 5+k)
-		p("\tVPADDQ Y1, Y%d, Y1", 5+k)
-		p("\tVEXTRACTI128 $1, Y1, X2")
-		p("\tVPADDQ X2, X1, X1")
-		p("\tVPSHUFD $0x4e, X1, X2")
-		p("\tVPADDQ X2, X1, X1")
-		p("\tVMOVQ X1, %d(DI)", 8*k)
-	}
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
-}
-
 func sumLUTRowsVBMI() {
 	name := "sumLUTRowsVBMI"
-	d("// %s is %s per row of rowLen bytes, the tables loaded once (AVX-512 VBMI):", name, "sumLUTVBMI")
+	d("// %s sums the bytes of each row looked up in each of 5 tables, the tables loaded once (AVX-512 VBMI):", name)
 	d("//")
 	d("//\tfor r < rows, k < 5: sums[5*r+k] = sum over i < rowLen of tabs[k][src[r*rowLen+i]]")
 	d("//")

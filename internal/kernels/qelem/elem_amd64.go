@@ -96,19 +96,6 @@ var lutArch = []variant[lutFn]{
 	}},
 }
 
-var sumLUTArch = []variant[sumLUTFn]{
-	{name: "avx512vbmi", level: qcpu.AVX512, ok: hasVBMI, fn: func(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64) {
-		if len(src) == 0 {
-			return
-		}
-		var s [SumTables]uint64
-		sumLUTVBMI(&src[0], len(src), tabs, &s)
-		for k, v := range s {
-			sums[k] += v
-		}
-	}},
-}
-
 var sumRowsArch = []variant[sumRowsFn]{
 	{name: "avx512vbmi", level: qcpu.AVX512, ok: hasVBMI, fn: func(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64) {
 		src = src[:rowLen*len(sums)]

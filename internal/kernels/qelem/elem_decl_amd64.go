@@ -128,16 +128,7 @@ func mulAVX2S8(dst, a, b *byte, n int, p *binArgs)
 //go:noescape
 func lutVBMI(dst, src *byte, n int, t *Table)
 
-// sumLUTVBMI sums n bytes looked up in each of 5 tables (AVX-512 VBMI):
-//
-//	for k < 5: sums[k] = sum over i < n of tabs[k][src[i]]
-//
-// n >= 1.
-//
-//go:noescape
-func sumLUTVBMI(src *byte, n int, tabs *[SumTables]Table, sums *[SumTables]uint64)
-
-// sumLUTRowsVBMI is sumLUTVBMI per row of rowLen bytes, the tables loaded once (AVX-512 VBMI):
+// sumLUTRowsVBMI sums the bytes of each row looked up in each of 5 tables, the tables loaded once (AVX-512 VBMI):
 //
 //	for r < rows, k < 5: sums[5*r+k] = sum over i < rowLen of tabs[k][src[r*rowLen+i]]
 //

@@ -8,7 +8,6 @@ var (
 	dequantArch      []variant[dequantFn]
 	binArch          []variant[binFn]
 	lutArch          []variant[lutFn]
-	sumLUTArch       []variant[sumLUTFn]
 	sumRowsArch      []variant[sumRowsFn]
 	rowMaxArch       []variant[rowMaxFn]
 	rowAccArch       []variant[rowAccFn]

@@ -6,23 +6,6 @@ import "github.com/quanta-go/quanta/internal/cpu"
 // of a value below 2^40.
 const SumTables = 5
 
-// sumLUTFn adds sum over i of tabs[k][src[i]] to sums[k] for k < SumTables.
-type sumLUTFn func(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64)
-
-// sumLUTVariants lists every tier compiled in, lowest first.
-var sumLUTVariants = append([]variant[sumLUTFn]{{name: "generic", level: cpu.Generic, ok: true, fn: sumLUTGeneric}}, sumLUTArch...)
-
-func sumLUTGeneric(src []byte, tabs *[SumTables]Table, sums *[SumTables]uint64) {
-	for k := range tabs {
-		t := &tabs[k]
-		var s uint64
-		for _, b := range src {
-			s += uint64(t[b])
-		}
-		sums[k] += s
-	}
-}
-
 // SumLookupsReference is the specification of SumLookups: for every
 // table k, the sum over the bytes b of src of tabs[k][b].
 func SumLookupsReference(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
@@ -40,19 +23,13 @@ func SumLookupsReference(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
 // bytes, one table per byte, sums the values of every byte of src exactly
 // (the sum of table k weighs 256^k).
 func SumLookups(src []byte, tabs *[SumTables]Table) [SumTables]uint64 {
-	var sums [SumTables]uint64
-	pick(sumLUTVariants).fn(src, tabs, &sums)
-	return sums
+	var sums [1][SumTables]uint64
+	SumLookupsRows(src, len(src), tabs, sums[:])
+	return sums[0]
 }
 
-// SumLookupsVectorized reports whether SumLookups runs vector code on this
-// CPU (under cpu.Max); its generic tier reads each byte once per table.
-func SumLookupsVectorized() bool {
-	return pick(sumLUTVariants).level > cpu.Generic
-}
-
-// sumRowsFn is sumLUTFn per row: sums[r][k] = sum over the rowLen bytes
-// of row r of tabs[k][b].
+// sumRowsFn sets sums[r][k] to the sum over the rowLen bytes b of row r
+// of src of tabs[k][b].
 type sumRowsFn func(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64)
 
 // sumRowsVariants lists every tier compiled in, lowest first.
@@ -60,8 +37,15 @@ var sumRowsVariants = append([]variant[sumRowsFn]{{name: "generic", level: cpu.G
 
 func sumRowsGeneric(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumTables]uint64) {
 	for r := range sums {
-		sums[r] = [SumTables]uint64{}
-		sumLUTGeneric(src[r*rowLen:(r+1)*rowLen], tabs, &sums[r])
+		row := src[r*rowLen : (r+1)*rowLen]
+		for k := range tabs {
+			t := &tabs[k]
+			var s uint64
+			for _, b := range row {
+				s += uint64(t[b])
+			}
+			sums[r][k] = s
+		}
 	}
 }
 
@@ -75,4 +59,11 @@ func SumLookupsRows(src []byte, rowLen int, tabs *[SumTables]Table, sums [][SumT
 		return
 	}
 	pick(sumRowsVariants).fn(src, rowLen, tabs, sums)
+}
+
+// SumLookupsVectorized reports whether SumLookups and SumLookupsRows run
+// vector code on this CPU (under cpu.Max); their generic tier reads each
+// byte once per table.
+func SumLookupsVectorized() bool {
+	return pick(sumRowsVariants).level > cpu.Generic
 }

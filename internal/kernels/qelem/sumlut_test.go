@@ -1,70 +1,49 @@
 package qelem
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"testing"
 )
 
-// TestSumLookupsVariants checks every tier of SumLookups against the
-// reference on lengths around the 64-byte blocks, random and extreme
-// tables (all 255: the largest sums), and a hand-computed case.
-func TestSumLookupsVariants(t *testing.T) {
-	r := rand.New(rand.NewPCG(15, 16))
-	var rnd, full [SumTables]Table
+// randTables returns five random tables and five tables of 255 (the
+// largest sums).
+func randTables(r *rand.Rand) (rnd, full *[SumTables]Table) {
+	rnd, full = new([SumTables]Table), new([SumTables]Table)
 	for k := range rnd {
 		for i := range rnd[k] {
 			rnd[k][i] = byte(r.IntN(256))
 			full[k][i] = 255
 		}
 	}
+	return rnd, full
+}
+
+// TestSumLookups checks SumLookups (one row of SumLookupsRows) against
+// the reference at every level on lengths around the 64-byte blocks, and
+// on a hand-computed case.
+func TestSumLookups(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	rnd, full := randTables(r)
 	sizes := append(append([]int(nil), tailSizes...), 63, 64, 65, 127, 128, 129, 191, 192, 1000, 4099)
-	for _, v := range sumLUTVariants {
-		if !runnable(v) {
-			continue
-		}
-		t.Run(v.name, func(t *testing.T) {
-			for _, tabs := range []*[SumTables]Table{&rnd, &full} {
-				for _, n := range sizes {
-					src := randBytes(r, n)
-					var got [SumTables]uint64
-					v.fn(src, tabs, &got)
-					if want := SumLookupsReference(src, tabs); got != want {
-						t.Fatalf("n=%d: sums %v, want %v", n, got, want)
-					}
-				}
-			}
-		})
-	}
 	// By hand: table k maps b to b>>k; bytes 1, 2, 3, 255.
-	var tabs [SumTables]Table
-	for k := range tabs {
-		for b := range tabs[k] {
-			tabs[k][b] = byte(b >> k)
+	var shift [SumTables]Table
+	for k := range shift {
+		for b := range shift[k] {
+			shift[k][b] = byte(b >> k)
 		}
 	}
 	want := [SumTables]uint64{1 + 2 + 3 + 255, 0 + 1 + 1 + 127, 0 + 0 + 0 + 63, 31, 15}
 	forLevels(t, func(t *testing.T) {
-		if got := SumLookups([]byte{1, 2, 3, 255}, &tabs); got != want {
-			t.Errorf("SumLookups = %v, want %v", got, want)
-		}
-	})
-}
-
-// FuzzSumLookups checks the fastest tier against the reference.
-func FuzzSumLookups(f *testing.F) {
-	f.Add([]byte{0, 1, 2, 255}, uint64(1))
-	f.Add(make([]byte, 200), uint64(2))
-	f.Fuzz(func(t *testing.T, src []byte, seed uint64) {
-		r := rand.New(rand.NewPCG(seed, 17))
-		var tabs [SumTables]Table
-		for k := range tabs {
-			for i := range tabs[k] {
-				tabs[k][i] = byte(r.IntN(256))
+		for _, tabs := range []*[SumTables]Table{rnd, full} {
+			for _, n := range sizes {
+				src := randBytes(r, n)
+				if got, want := SumLookups(src, tabs), SumLookupsReference(src, tabs); got != want {
+					t.Fatalf("n=%d: sums %v, want %v", n, got, want)
+				}
 			}
 		}
-		if got, want := SumLookups(src, &tabs), SumLookupsReference(src, &tabs); got != want {
-			t.Fatalf("%s: sums %v, want %v", fmt.Sprint(len(src)), got, want)
+		if got := SumLookups([]byte{1, 2, 3, 255}, &shift); got != want {
+			t.Errorf("SumLookups = %v, want %v", got, want)
 		}
 	})
 }
@@ -74,19 +53,13 @@ func FuzzSumLookups(f *testing.F) {
 // blocks and several row counts, with random and all-255 tables.
 func TestSumLookupsRowsVariants(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
-	var rnd, full [SumTables]Table
-	for k := range rnd {
-		for i := range rnd[k] {
-			rnd[k][i] = byte(r.IntN(256))
-			full[k][i] = 255
-		}
-	}
+	rnd, full := randTables(r)
 	for _, v := range sumRowsVariants {
 		if !runnable(v) {
 			continue
 		}
 		t.Run(v.name, func(t *testing.T) {
-			for _, tabs := range []*[SumTables]Table{&rnd, &full} {
+			for _, tabs := range []*[SumTables]Table{rnd, full} {
 				for _, rowLen := range []int{1, 2, 48, 63, 64, 65, 127, 192, 288, 1000} {
 					for _, rows := range []int{1, 3, 17} {
 						src := randBytes(r, rowLen*rows)
