@@ -555,10 +555,8 @@ func byteTensor(b []byte, signed bool, shape ...int) *tensor.Tensor {
 	if !signed {
 		return tensor.FromUint8(b, shape...)
 	}
-	var s []int8
-	if len(b) > 0 {
-		s = unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
-	} else {
+	s := asInt8(b)
+	if s == nil {
 		s = []int8{}
 	}
 	return tensor.FromInt8(s, shape...)
