@@ -327,9 +327,11 @@ func (k *binKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	for _, t := range at {
 		rowConst = rowConst && (t[1] == 1 || t[0]%inner == 0)
 	}
-	// A table per row (256 entries computed and quantized) pays off only
-	// on rows several times longer than the table; squeeze-excite rows
-	// of small feature maps are computed directly.
+	// A table per row (256 entries computed and quantized) pays off on
+	// rows several times longer than the table, or on any row when every
+	// tail is one value: the table then depends only on the scalar
+	// operand's code and is kept across rows and runs (codeTabs). Other
+	// short rows (a per-channel tail) are computed directly.
 	minRow := 1024
 	if l := len(dims) - 1; rowConst && (sa[l] == 1 && sb[l] == 0 || sa[l] == 0 && sb[l] == 1) {
 		if inner >= minRow || k.scalarTails() {

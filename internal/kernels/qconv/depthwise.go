@@ -64,7 +64,7 @@ var planePool = sync.Pool{New: func() any { return new([]uint8) }}
 // depthwise computes a depthwise convolution plane by plane, with the
 // assembly kernel when available and plain Go otherwise.
 func depthwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
-	p, w, sumW := &pk.p, pk.w, pk.sumW
+	p := &pk.p
 	q := p.Norm()
 	oh, ow := q.OutH(), q.OutW()
 	if oh == 0 || ow == 0 {
@@ -87,10 +87,8 @@ func depthwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 			}
 		}
 	}
-	var wqAll []int32
-	if useAsm && q.KH <= 8 {
-		wqAll = pk.dwq
-	}
+	// The assembly kernel needs the packed quadruples (kernels up to 8x8).
+	useAsm = useAsm && pk.dwq != nil
 	// Runs of planes are handed out one at a time (about four per
 	// worker), so a worker that wakes late takes fewer; tiny convolutions
 	// stay on the calling goroutine.
@@ -112,15 +110,17 @@ func depthwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 		// only overwrites the interior.
 		fill(plane, uint8(za))
 		for it := task * per; it < min(planes, (task+1)*per); it++ {
-			dwOnePlane(p, &q, oh, ow, x, w, sumW, r, y, plane, it, wqAll, &idx, useAsm)
+			dwOnePlane(pk, &q, oh, ow, x, r, y, plane, it, &idx, useAsm)
 		}
 	})
 }
 
 // dwOnePlane computes plane it (image it/C, channel it%C, oh x ow
-// outputs) of depthwise into y, through plane, a padded buffer whose padding already holds the
-// input zero point; wqAll holds the assembly kernel's weight groups.
-func dwOnePlane(p *Params, q *conv.Conv2DParams, oh, ow int, x []uint8, w []int8, sumW []int32, r *qgemm.Requant, y []uint8, plane []uint8, it int, wqAll []int32, idx *[128]byte, useAsm bool) {
+// outputs, q the normalized geometry) of depthwise into y, through plane,
+// a padded buffer whose padding already holds the input zero point; idx
+// is the assembly kernel's byte gather, used when useAsm.
+func dwOnePlane(pk *Packed, q *conv.Conv2DParams, oh, ow int, x []uint8, r *qgemm.Requant, y, plane []uint8, it int, idx *[128]byte, useAsm bool) {
+	p, w, sumW := &pk.p, pk.w, pk.sumW
 	pwid := q.W + 2*q.PadW
 	za := p.InZeroPoint
 	taps := q.KH * q.KW
@@ -138,8 +138,8 @@ func dwOnePlane(p *Params, q *conv.Conv2DParams, oh, ow int, x []uint8, w []int8
 	for i := 0; i < q.H; i++ {
 		copy(plane[(i+q.PadH)*pwid+q.PadW:], src[i*q.W:(i+1)*q.W])
 	}
-	if useAsm && q.KH <= 8 {
-		wq := wqAll[c*q.KH*groups : (c+1)*q.KH*groups]
+	if useAsm {
+		wq := pk.dwq[c*q.KH*groups : (c+1)*q.KH*groups]
 		lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
 		dwPlane(&plane[0], pwid, pwid*q.StrideH, 16*q.StrideW, oh, ow, q.KH, q.DilH, &idx[0], groups, &wq[0], init, mult, r.ZeroPoint, lo, hi, &dst[0])
 		return
