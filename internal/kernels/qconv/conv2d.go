@@ -121,13 +121,7 @@ func Conv2D(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
 			// Input channels of this group to NHWC.
-			base := (n*q.C + g*cpg) * q.H * q.W
-			for ic := 0; ic < cpg; ic++ {
-				plane := x[base+ic*q.H*q.W : base+(ic+1)*q.H*q.W]
-				for i, v := range plane {
-					nhwc[i*cpg+ic] = v
-				}
-			}
+			groupNHWC(nhwc, x[(n*q.C+g*cpg)*q.H*q.W:], q.H, q.W, cpg)
 			a := nhwc
 			if !pointwise {
 				im2colNHWC(&q, nhwc, cpg, za, col)

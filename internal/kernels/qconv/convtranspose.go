@@ -210,7 +210,7 @@ func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uin
 	}
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
-			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], hw, cpg)
+			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], q.H, q.W, cpg)
 			for j := range cols {
 				oc := g*opg + j/kk
 				if r.Bias != nil {
@@ -311,7 +311,7 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 	grain := max(1, (1<<16)/max(1, block*q.W*kk))
 	for n := 0; n < q.N; n++ {
 		for g := 0; g < q.Groups; g++ {
-			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], hw, cpg)
+			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], q.H, q.W, cpg)
 			parallel.For(opg, max(1, (1<<16)/max(1, ohw)), func(s, e int) {
 				for o := s; o < e; o++ {
 					var b int32
@@ -374,9 +374,16 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 	}
 }
 
-// groupNHWC lays the cpg planes of hw bytes at the start of x out as
-// pixels of cpg channels in dst.
-func groupNHWC(dst, x []uint8, hw, cpg int) {
+// groupNHWC lays the cpg planes of h x w bytes at the start of x out as
+// pixels of cpg channels in dst: with toPaddedNHWC's block transposes
+// when cpg is a multiple of 4, else byte by byte.
+func groupNHWC(dst, x []uint8, h, w, cpg int) {
+	if cpg%4 == 0 {
+		q := conv.Conv2DParams{C: cpg, H: h, W: w}
+		toPaddedNHWC(&q, x, cpg, w, 0, dst, 0, padUnits(&q, cpg))
+		return
+	}
+	hw := h * w
 	for icg := 0; icg < cpg; icg++ {
 		for i, v := range x[icg*hw : (icg+1)*hw] {
 			dst[i*cpg+icg] = v
