@@ -1,8 +1,10 @@
 //go:build ignore
 
 // asm_gen writes conv_amd64.s and conv_decl_amd64.go: the AVX-512 VNNI
-// implicit-GEMM convolution kernels (one per tile width 1..14 pixels). Run
-// it with `go generate` in this directory.
+// implicit-GEMM convolution kernels (one per tile width 1..14 pixels), the
+// NCHW pointwise kernels (one per block of 1..4 output channels), a 16x16
+// byte transpose and a 4-row byte interleave. Run it with `go generate` in
+// this directory.
 package main
 
 import (
@@ -43,6 +45,17 @@ func main() {
 	}
 	d("}")
 	transpose()
+	for r := 1; r <= pwRows; r++ {
+		pointwise(r)
+	}
+	d("// pwKernels[r] is the r-channel NCHW pointwise kernel.")
+	d("var pwKernels = [%d]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){", pwRows+1)
+	d("\tnil,")
+	for r := 1; r <= pwRows; r++ {
+		d("\tpwVNNI%d,", r)
+	}
+	d("}")
+	interleave()
 	if err := os.WriteFile("conv_amd64.s", out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -214,4 +227,139 @@ func transpose() {
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")
+}
+
+// pwRows is the most output channels a pointwise kernel computes at once.
+const pwRows = 4
+
+// pointwise writes pwVNNI<rows>: a 1x1 convolution in NCHW with pixels in
+// the vector lanes, requantized in registers. The input is interleaved by
+// groups of 4 channels ([cq][pixels][4] bytes, group stride gs), so one
+// VPDPBUSD multiplies 16 pixels' 4 channels by one broadcast quadruple of
+// weights. Each 64-pixel chunk is 4 vectors per output channel.
+func pointwise(rows int) {
+	name := fmt.Sprintf("pwVNNI%d", rows)
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*4+v) }
+	d("// %s computes %d output channels of a pointwise convolution over nc", name, rows)
+	d("// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:")
+	d("//")
+	d("//\tfor r < %d, p < 64*nc:", rows)
+	d("//\t\tacc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])")
+	d("//\t\ty[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)")
+	d("//")
+	d("// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.")
+	d("//")
+	d("//go:noescape")
+	d("func %s(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)", name)
+	d("")
+	p("// func %s(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)", name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-88", name)
+	p("\tMOVQ cq+0(FP), BX")
+	p("\tSHLQ $2, BX")
+	p("\tLEAQ (BX)(BX*2), R10")
+	p("\tMOVQ x+8(FP), R12")
+	p("\tMOVQ gs+16(FP), R13")
+	p("\tMOVQ y+64(FP), R8")
+	p("\tMOVQ ldy+72(FP), R9")
+	p("\tLEAQ (R9)(R9*2), R11")
+	p("\tMOVL zp+48(FP), AX")
+	p("\tVPBROADCASTD AX, Z24")
+	p("\tVBROADCASTSS lo+52(FP), Z25")
+	p("\tVBROADCASTSS hi+56(FP), Z26")
+	p("\tMOVQ nc+80(FP), R14")
+	p("%schunk:", name)
+	for r := 0; r < rows; r++ {
+		for v := 0; v < 4; v++ {
+			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
+	p("\tMOVQ R12, SI")
+	p("\tMOVQ w+24(FP), DI")
+	p("\tMOVQ cq+0(FP), CX")
+	p("%sgroup:", name)
+	for v := 0; v < 4; v++ {
+		p("\tVMOVDQU32 %d(SI), Z%d", v*64, 16+v)
+	}
+	wrow := []string{"0(DI)", "0(DI)(BX*1)", "0(DI)(BX*2)", "0(DI)(R10*1)"}
+	for r := 0; r < rows; r++ {
+		b := fmt.Sprintf("Z%d", 20+r)
+		p("\tVPBROADCASTD %s, %s", wrow[r], b)
+		for v := 0; v < 4; v++ {
+			p("\tVPDPBUSD %s, Z%d, %s", b, 16+v, acc(r, v))
+		}
+	}
+	p("\tADDQ R13, SI")
+	p("\tADDQ $4, DI")
+	p("\tDECQ CX")
+	p("\tJNZ %sgroup", name)
+	p("\tMOVQ init+32(FP), DX")
+	p("\tMOVQ mult+40(FP), SI")
+	yrow := []string{"(R8)", "(R8)(R9*1)", "(R8)(R9*2)", "(R8)(R11*1)"}
+	for r := 0; r < rows; r++ {
+		p("\tVPBROADCASTD %d(DX), Z27", r*4)
+		p("\tVBROADCASTSS %d(SI), Z28", r*4)
+		for v := 0; v < 4; v++ {
+			a := acc(r, v)
+			p("\tVPADDD Z27, %s, %s", a, a)
+			p("\tVCVTDQ2PS %s, %s", a, a)
+			p("\tVMULPS Z28, %s, %s", a, a)
+			p("\tVMAXPS Z25, %s, %s", a, a)
+			p("\tVMINPS Z26, %s, %s", a, a)
+			p("\tVCVTPS2DQ %s, %s", a, a)
+			p("\tVPADDD Z24, %s, %s", a, a)
+			p("\tVPMOVDB %s, %d%s", a, v*16, yrow[r])
+		}
+	}
+	p("\tADDQ $256, R12")
+	p("\tADDQ $64, R8")
+	p("\tDECQ R14")
+	p("\tJNZ %schunk", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// interleave writes interleave4: four rows of bytes to one row of byte
+// quadruples, 16 pixels a round.
+func interleave() {
+	d("// interleave4 interleaves four rows of n bytes (n a multiple of 16, row")
+	d("// stride rs) into quadruples:")
+	d("//")
+	d("//\tfor i < n, q < 4: dst[i*4+q] = src[q*rs+i]")
+	d("//")
+	d("//go:noescape")
+	d("func interleave4(src *byte, rs int, n int, dst *byte)")
+	d("")
+	p("// func interleave4(src *byte, rs int, n int, dst *byte)")
+	p("TEXT ·interleave4(SB), NOSPLIT, $0-32")
+	p("\tMOVQ src+0(FP), SI")
+	p("\tMOVQ rs+8(FP), BX")
+	p("\tLEAQ (BX)(BX*2), R10")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tSHRQ $4, CX")
+	p("\tMOVQ dst+24(FP), DI")
+	p("ilvloop:")
+	p("\tVMOVDQU (SI), X0")
+	p("\tVMOVDQU (SI)(BX*1), X1")
+	p("\tVMOVDQU (SI)(BX*2), X2")
+	p("\tVMOVDQU (SI)(R10*1), X3")
+	p("\tVPUNPCKLBW X1, X0, X4")
+	p("\tVPUNPCKHBW X1, X0, X5")
+	p("\tVPUNPCKLBW X3, X2, X6")
+	p("\tVPUNPCKHBW X3, X2, X7")
+	p("\tVPUNPCKLWD X6, X4, X8")
+	p("\tVPUNPCKHWD X6, X4, X9")
+	p("\tVPUNPCKLWD X7, X5, X10")
+	p("\tVPUNPCKHWD X7, X5, X11")
+	p("\tVMOVDQU X8, (DI)")
+	p("\tVMOVDQU X9, 16(DI)")
+	p("\tVMOVDQU X10, 32(DI)")
+	p("\tVMOVDQU X11, 48(DI)")
+	p("\tADDQ $16, SI")
+	p("\tADDQ $64, DI")
+	p("\tDECQ CX")
+	p("\tJNZ ilvloop")
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
 }

@@ -23,6 +23,8 @@ type Packed struct {
 	gemm []*qgemm.Packed
 	// direct is the implicit-GEMM layout, when that kernel applies.
 	direct *directPack
+	// pw is the NCHW pointwise layout, when that kernel applies.
+	pw *pwPack
 }
 
 // Params returns the convolution's parameters.
@@ -53,6 +55,7 @@ func Pack(p Params, w []int8) (*Packed, error) {
 		return pk, nil
 	}
 	pk.direct = packDirect(&p, w)
+	pk.pw = packPointwise(&p, w)
 	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
 	k := q.KH * q.KW * cpg
 	for g := 0; g < q.Groups; g++ {
@@ -99,6 +102,10 @@ func Conv2D(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	}
 	if pk.dw {
 		depthwise(pk, x, r, y)
+		return
+	}
+	if usePointwise(pk) {
+		convPointwise(pk, x, r, y)
 		return
 	}
 	if pk.direct != nil && cpu.Max >= cpu.AVX512VNNI {

@@ -199,3 +199,68 @@ var convKernels = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int
 //
 //go:noescape
 func transpose16(src *byte, srcStride int, dst *byte, dstStride int)
+
+// pwVNNI1 computes 1 output channels of a pointwise convolution over nc
+// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 1, p < 64*nc:
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI2 computes 2 output channels of a pointwise convolution over nc
+// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 2, p < 64*nc:
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI3 computes 3 output channels of a pointwise convolution over nc
+// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 3, p < 64*nc:
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI4 computes 4 output channels of a pointwise convolution over nc
+// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 4, p < 64*nc:
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwKernels[r] is the r-channel NCHW pointwise kernel.
+var pwKernels = [5]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){
+	nil,
+	pwVNNI1,
+	pwVNNI2,
+	pwVNNI3,
+	pwVNNI4,
+}
+
+// interleave4 interleaves four rows of n bytes (n a multiple of 16, row
+// stride rs) into quadruples:
+//
+//	for i < n, q < 4: dst[i*4+q] = src[q*rs+i]
+//
+//go:noescape
+func interleave4(src *byte, rs int, n int, dst *byte)

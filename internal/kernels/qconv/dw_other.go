@@ -19,5 +19,14 @@ func packDirect(p *Params, w []int8) *directPack { return nil }
 
 func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {}
 
+// pwPack is empty without assembly.
+type pwPack struct{}
+
+func packPointwise(p *Params, w []int8) *pwPack { return nil }
+
+func usePointwise(pk *Packed) bool { return false }
+
+func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {}
+
 // transposeBlock is nil without assembly.
 var transposeBlock func(src *byte, ss int, dst *byte, ds int)

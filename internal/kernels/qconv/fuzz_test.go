@@ -16,6 +16,7 @@ func FuzzQConv2D(f *testing.F) {
 	f.Add(uint8(16), uint8(16), uint8(20), uint8(20), uint8(3), uint8(1), uint8(1), uint8(16), uint8(7), uint64(2))
 	f.Add(uint8(32), uint8(48), uint8(9), uint8(21), uint8(3), uint8(0), uint8(1), uint8(1), uint8(2), uint64(3))
 	f.Add(uint8(8), uint8(8), uint8(5), uint8(33), uint8(5), uint8(2), uint8(2), uint8(8), uint8(4), uint64(4))
+	f.Add(uint8(15), uint8(9), uint8(7), uint8(30), uint8(0), uint8(0), uint8(0), uint8(0), uint8(0), uint64(5)) // NCHW pointwise
 	f.Fuzz(func(t *testing.T, c, oc, h, w, k, stride, dil, groups, flags uint8, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		g := conv.Conv2DParams{N: 1 + int(flags>>6)%2, C: 1 + int(c)%40, H: 1 + int(h)%24, W: 1 + int(w)%40,

@@ -117,6 +117,7 @@ func TestConv2DThreadIndependent(t *testing.T) {
 		{N: 2, C: 144, H: 30, W: 30, OutC: 144, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 144},
 		{N: 1, C: 200, H: 2, W: 96, OutC: 200, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 200},            // runs of short planes
 		{N: 1, C: 3, H: 200, W: 120, OutC: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}, // an image stem
+		{N: 2, C: 64, H: 33, W: 37, OutC: 150, KH: 1, KW: 1},                                           // NCHW pointwise: pieces of chunks, a partial last chunk
 	} {
 		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
 		x, w, rq := randConv(r, p, false)
@@ -140,6 +141,59 @@ func TestConv2DThreadIndependent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPointwiseNCHW checks the NCHW pointwise path against Reference:
+// input channels on and off multiples of 4 (a zero-padded last quadruple),
+// output channels on and off multiples of the 4-channel block, planes of
+// whole 64-pixel chunks, a partial last chunk, a plane under one chunk and
+// pixel counts off multiples of 16 (the interleave's scalar tail), batches
+// of 2, narrowed output ranges and saturating multipliers, 1 and 2
+// threads, every tier.
+func TestPointwiseNCHW(t *testing.T) {
+	forEachTier(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, g := range []conv.Conv2DParams{
+			{N: 1, C: 8, H: 24, W: 96, OutC: 8, KH: 1, KW: 1},
+			{N: 2, C: 7, H: 5, W: 13, OutC: 9, KH: 1, KW: 1},
+			{N: 1, C: 1, H: 4, W: 4, OutC: 3, KH: 1, KW: 1},
+			{N: 1, C: 200, H: 2, W: 96, OutC: 32, KH: 1, KW: 1},
+			{N: 1, C: 32, H: 2, W: 96, OutC: 200, KH: 1, KW: 1},
+			{N: 2, C: 13, H: 9, W: 15, OutC: 6, KH: 1, KW: 1},
+			{N: 1, C: 4, H: 1, W: 64, OutC: 5, KH: 1, KW: 1},
+		} {
+			for _, narrow := range []bool{false, true} {
+				p := Params{Conv2DParams: g, InZeroPoint: int32(r.IntN(256)), WeightZeroPoints: []int32{0}}
+				x, w, rq := randConv(r, p, false)
+				if narrow {
+					rq.ZeroPoint, rq.Min, rq.Max = 100+int32(r.IntN(21)), 20, 230
+					rq.Multiplier[0] *= 50 // saturate one channel
+				}
+				pk, err := Pack(p, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := p.Norm().OutputLen()
+				want := make([]uint8, n)
+				Reference(&p, x, w, rq, want)
+				for _, th := range []int{1, 2} {
+					old := parallel.SetNumThreads(th)
+					got := make([]uint8, n+1)
+					got[n] = 7
+					Conv2D(pk, x, rq, got)
+					parallel.SetNumThreads(old)
+					for j := 0; j < n; j++ {
+						if got[j] != want[j] {
+							t.Fatalf("%+v narrow %v, %d threads: y[%d] = %d, want %d", g, narrow, th, j, got[j], want[j])
+						}
+					}
+					if got[n] != 7 {
+						t.Fatalf("%+v: wrote past the output", g)
+					}
+				}
+			}
+		}
+	})
 }
 
 func TestPackErrors(t *testing.T) {
@@ -171,6 +225,11 @@ func BenchmarkQConv2D(b *testing.B) {
 		{"1x1_8to8_24x96", conv.Conv2DParams{N: 1, C: 8, H: 24, W: 96, OutC: 8, KH: 1, KW: 1}},
 		{"dw5x5_200_2x96", conv.Conv2DParams{N: 1, C: 200, H: 2, W: 96, OutC: 200, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 200}},
 		{"se_200to50_1x1", conv.Conv2DParams{N: 1, C: 200, H: 1, W: 1, OutC: 50, KH: 1, KW: 1}},
+		{"1x1_32to200_2x96", conv.Conv2DParams{N: 1, C: 32, H: 2, W: 96, OutC: 200, KH: 1, KW: 1}},
+		{"1x1_200to32_2x96", conv.Conv2DParams{N: 1, C: 200, H: 2, W: 96, OutC: 32, KH: 1, KW: 1}},
+		{"1x1_16to88_3x96", conv.Conv2DParams{N: 1, C: 16, H: 3, W: 96, OutC: 88, KH: 1, KW: 1}},
+		{"1x1_88to16_3x96", conv.Conv2DParams{N: 1, C: 88, H: 3, W: 96, OutC: 16, KH: 1, KW: 1}},
+		{"1x1_64to64_64x64", conv.Conv2DParams{N: 1, C: 64, H: 64, W: 64, OutC: 64, KH: 1, KW: 1}},
 	}
 	for _, th := range []int{1, 2} {
 		for _, s := range shapes {
