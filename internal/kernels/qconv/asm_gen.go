@@ -46,13 +46,16 @@ func main() {
 	d("}")
 	transpose()
 	for r := 1; r <= pwRows; r++ {
-		pointwise(r)
+		for v := 1; v <= 4; v++ {
+			pointwise(r, v)
+		}
 	}
-	d("// pwKernels[r] is the r-channel NCHW pointwise kernel.")
-	d("var pwKernels = [%d]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){", pwRows+1)
-	d("\tnil,")
+	d("// pwKernels[r][v] is the NCHW pointwise kernel of r output channels and")
+	d("// v vectors of 16 pixels.")
+	d("var pwKernels = [%d][5]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){", pwRows+1)
+	d("\t{},")
 	for r := 1; r <= pwRows; r++ {
-		d("\tpwVNNI%d,", r)
+		d("\t{nil, pwVNNI%dx1, pwVNNI%dx2, pwVNNI%dx3, pwVNNI%dx4},", r, r, r, r)
 	}
 	d("}")
 	interleave()
@@ -232,18 +235,19 @@ func transpose() {
 // pwRows is the most output channels a pointwise kernel computes at once.
 const pwRows = 4
 
-// pointwise writes pwVNNI<rows>: a 1x1 convolution in NCHW with pixels in
-// the vector lanes, requantized in registers. The input is interleaved by
-// groups of 4 channels ([cq][pixels][4] bytes, group stride gs), so one
-// VPDPBUSD multiplies 16 pixels' 4 channels by one broadcast quadruple of
-// weights. Each 64-pixel chunk is 4 vectors per output channel.
-func pointwise(rows int) {
-	name := fmt.Sprintf("pwVNNI%d", rows)
+// pointwise writes pwVNNI<rows>x<vecs>: a 1x1 convolution in NCHW with
+// pixels in the vector lanes, requantized in registers. The input is
+// interleaved by groups of 4 channels ([cq][pixels][4] bytes, group stride
+// gs), so one VPDPBUSD multiplies 16 pixels' 4 channels by one broadcast
+// quadruple of weights. A chunk is vecs vectors of 16 pixels per output
+// channel; chunks are 64 pixels apart.
+func pointwise(rows, vecs int) {
+	name := fmt.Sprintf("pwVNNI%dx%d", rows, vecs)
 	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*4+v) }
 	d("// %s computes %d output channels of a pointwise convolution over nc", name, rows)
-	d("// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:")
+	d("// chunks of %d pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:", vecs*16)
 	d("//")
-	d("//\tfor r < %d, p < 64*nc:", rows)
+	d("//\tfor r < %d, k < nc, p in [64*k, 64*k+%d):", rows, vecs*16)
 	d("//\t\tacc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])")
 	d("//\t\ty[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)")
 	d("//")
@@ -269,7 +273,7 @@ func pointwise(rows int) {
 	p("\tMOVQ nc+80(FP), R14")
 	p("%schunk:", name)
 	for r := 0; r < rows; r++ {
-		for v := 0; v < 4; v++ {
+		for v := 0; v < vecs; v++ {
 			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
@@ -277,14 +281,14 @@ func pointwise(rows int) {
 	p("\tMOVQ w+24(FP), DI")
 	p("\tMOVQ cq+0(FP), CX")
 	p("%sgroup:", name)
-	for v := 0; v < 4; v++ {
+	for v := 0; v < vecs; v++ {
 		p("\tVMOVDQU32 %d(SI), Z%d", v*64, 16+v)
 	}
 	wrow := []string{"0(DI)", "0(DI)(BX*1)", "0(DI)(BX*2)", "0(DI)(R10*1)"}
 	for r := 0; r < rows; r++ {
 		b := fmt.Sprintf("Z%d", 20+r)
 		p("\tVPBROADCASTD %s, %s", wrow[r], b)
-		for v := 0; v < 4; v++ {
+		for v := 0; v < vecs; v++ {
 			p("\tVPDPBUSD %s, Z%d, %s", b, 16+v, acc(r, v))
 		}
 	}
@@ -298,7 +302,7 @@ func pointwise(rows int) {
 	for r := 0; r < rows; r++ {
 		p("\tVPBROADCASTD %d(DX), Z27", r*4)
 		p("\tVBROADCASTSS %d(SI), Z28", r*4)
-		for v := 0; v < 4; v++ {
+		for v := 0; v < vecs; v++ {
 			a := acc(r, v)
 			p("\tVPADDD Z27, %s, %s", a, a)
 			p("\tVCVTDQ2PS %s, %s", a, a)

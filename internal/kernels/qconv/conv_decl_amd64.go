@@ -200,61 +200,206 @@ var convKernels = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int
 //go:noescape
 func transpose16(src *byte, srcStride int, dst *byte, dstStride int)
 
-// pwVNNI1 computes 1 output channels of a pointwise convolution over nc
-// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+// pwVNNI1x1 computes 1 output channels of a pointwise convolution over nc
+// chunks of 16 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
 //
-//	for r < 1, p < 64*nc:
+//	for r < 1, k < nc, p in [64*k, 64*k+16):
 //		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
 //		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
 //
 // where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
 //
 //go:noescape
-func pwVNNI1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+func pwVNNI1x1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
 
-// pwVNNI2 computes 2 output channels of a pointwise convolution over nc
-// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+// pwVNNI1x2 computes 1 output channels of a pointwise convolution over nc
+// chunks of 32 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
 //
-//	for r < 2, p < 64*nc:
+//	for r < 1, k < nc, p in [64*k, 64*k+32):
 //		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
 //		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
 //
 // where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
 //
 //go:noescape
-func pwVNNI2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+func pwVNNI1x2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
 
-// pwVNNI3 computes 3 output channels of a pointwise convolution over nc
-// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+// pwVNNI1x3 computes 1 output channels of a pointwise convolution over nc
+// chunks of 48 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
 //
-//	for r < 3, p < 64*nc:
+//	for r < 1, k < nc, p in [64*k, 64*k+48):
 //		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
 //		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
 //
 // where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
 //
 //go:noescape
-func pwVNNI3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+func pwVNNI1x3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
 
-// pwVNNI4 computes 4 output channels of a pointwise convolution over nc
-// chunks of 64 pixels, NCHW, requantized as qgemm.RequantizeRow does:
+// pwVNNI1x4 computes 1 output channels of a pointwise convolution over nc
+// chunks of 64 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
 //
-//	for r < 4, p < 64*nc:
+//	for r < 1, k < nc, p in [64*k, 64*k+64):
 //		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
 //		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
 //
 // where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
 //
 //go:noescape
-func pwVNNI4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+func pwVNNI1x4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
 
-// pwKernels[r] is the r-channel NCHW pointwise kernel.
-var pwKernels = [5]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){
-	nil,
-	pwVNNI1,
-	pwVNNI2,
-	pwVNNI3,
-	pwVNNI4,
+// pwVNNI2x1 computes 2 output channels of a pointwise convolution over nc
+// chunks of 16 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 2, k < nc, p in [64*k, 64*k+16):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI2x1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI2x2 computes 2 output channels of a pointwise convolution over nc
+// chunks of 32 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 2, k < nc, p in [64*k, 64*k+32):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI2x2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI2x3 computes 2 output channels of a pointwise convolution over nc
+// chunks of 48 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 2, k < nc, p in [64*k, 64*k+48):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI2x3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI2x4 computes 2 output channels of a pointwise convolution over nc
+// chunks of 64 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 2, k < nc, p in [64*k, 64*k+64):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI2x4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI3x1 computes 3 output channels of a pointwise convolution over nc
+// chunks of 16 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 3, k < nc, p in [64*k, 64*k+16):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI3x1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI3x2 computes 3 output channels of a pointwise convolution over nc
+// chunks of 32 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 3, k < nc, p in [64*k, 64*k+32):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI3x2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI3x3 computes 3 output channels of a pointwise convolution over nc
+// chunks of 48 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 3, k < nc, p in [64*k, 64*k+48):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI3x3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI3x4 computes 3 output channels of a pointwise convolution over nc
+// chunks of 64 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 3, k < nc, p in [64*k, 64*k+64):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI3x4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI4x1 computes 4 output channels of a pointwise convolution over nc
+// chunks of 16 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 4, k < nc, p in [64*k, 64*k+16):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI4x1(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI4x2 computes 4 output channels of a pointwise convolution over nc
+// chunks of 32 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 4, k < nc, p in [64*k, 64*k+32):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI4x2(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI4x3 computes 4 output channels of a pointwise convolution over nc
+// chunks of 48 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 4, k < nc, p in [64*k, 64*k+48):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI4x3(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwVNNI4x4 computes 4 output channels of a pointwise convolution over nc
+// chunks of 64 pixels 64 apart, NCHW, requantized as qgemm.RequantizeRow does:
+//
+//	for r < 4, k < nc, p in [64*k, 64*k+64):
+//		acc = init[r] + sum over g < cq, q < 4 of int32(x[g*gs + p*4 + q]) * int32(w[r*cq*4 + g*4 + q])
+//		y[r*ldy+p] = byte(int32(roundHalfEven(clamp(float32(acc)*mult[r], lo, hi))) + zp)
+//
+// where w is read as bytes and lo, hi are the bounds less zp; cq, nc >= 1.
+//
+//go:noescape
+func pwVNNI4x4(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int)
+
+// pwKernels[r][v] is the NCHW pointwise kernel of r output channels and
+// v vectors of 16 pixels.
+var pwKernels = [5][5]func(cq int, x *uint8, gs int, w *int32, init *int32, mult *float32, zp int32, lo, hi float32, y *byte, ldy int, nc int){
+	{},
+	{nil, pwVNNI1x1, pwVNNI1x2, pwVNNI1x3, pwVNNI1x4},
+	{nil, pwVNNI2x1, pwVNNI2x2, pwVNNI2x3, pwVNNI2x4},
+	{nil, pwVNNI3x1, pwVNNI3x2, pwVNNI3x3, pwVNNI3x4},
+	{nil, pwVNNI4x1, pwVNNI4x2, pwVNNI4x3, pwVNNI4x4},
 }
 
 // interleave4 interleaves four rows of n bytes (n a multiple of 16, row

@@ -63,11 +63,13 @@ func usePointwise(pk *Packed) bool {
 
 // convPointwise computes a 1x1 convolution without leaving NCHW: the input
 // channels are interleaved by fours ([C/4][pixels][4], the pixels padded
-// to whole 64-pixel chunks), then each piece of up to 4 output channels ×
-// a run of chunks is accumulated with the pixels in the vector lanes and
-// requantized straight into the output planes. A last partial chunk goes
-// through a scratch tile. Pieces are fixed sets of outputs, so results do
-// not depend on the thread count.
+// to whole 64-pixel chunks), then each piece, a run of chunks small enough
+// to stay in the L1 cache times a part of the output channels, is
+// accumulated 4 output channels at a time with the pixels in the vector
+// lanes and requantized straight into the output planes. A last partial
+// chunk is computed in whole vectors of 16 pixels into a scratch tile.
+// Pieces are fixed sets of outputs, so results do not depend on the
+// thread count.
 func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	p := &pk.p
 	q := &p.Conv2DParams
@@ -76,9 +78,9 @@ func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	nc := (m + 63) / 64
 	gs := nc * 64 * 4
 	za := uint8(p.InZeroPoint)
-	initB := getI32(q.OutC + pwRows)
+	initB := getI32(q.OutC)
 	defer i32Scratch.Put(initB)
-	multB := getF32(q.OutC + pwRows)
+	multB := getF32(q.OutC)
 	defer f32Scratch.Put(multB)
 	init, mult := *initB, *multB
 	for oc := 0; oc < q.OutC; oc++ {
@@ -96,39 +98,44 @@ func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	if m*q.OutC*q.C < 1<<21 {
 		t = 1
 	}
-	full := m / 64 // chunks written in place
+	full := m / 64     // chunks written in place
+	rem := m - full*64 // pixels of the partial chunk
 	ob := (q.OutC + pwRows - 1) / pwRows
-	// Pieces: blocks of output channels × runs of chunks, about four per
-	// worker (at least 4 chunks each).
-	cpp := nc
-	if t > 1 {
-		cpp = max(4, nc*ob/(4*t)+1)
-	}
+	// Runs of chunks whose interleaved input fits in 16 KiB; on several
+	// threads, output channels split in parts until there are about four
+	// pieces per worker.
+	cpp := min(nc, max(1, 16384/(pp.cq*256)))
 	runs := (nc + cpp - 1) / cpp
+	parts := 1
+	if t > 1 && runs < 4*t {
+		parts = min(ob, (4*t+runs-1)/runs)
+	}
 	for n := 0; n < q.N; n++ {
 		xn := x[n*q.C*m : (n+1)*q.C*m]
 		yn := y[n*q.OutC*m : (n+1)*q.OutC*m]
 		parallel.Tasks(t, pp.cq, func(g int) {
 			interleaveGroup(xn, q.C, m, g, ilv[g*gs:(g+1)*gs])
 		})
-		parallel.Tasks(t, ob*runs, func(u int) {
-			o0 := (u / runs) * pwRows
-			rows := min(pwRows, q.OutC-o0)
-			c0 := (u % runs) * cpp
+		parallel.Tasks(t, runs*parts, func(u int) {
+			c0 := (u / parts) * cpp
 			c1 := min(nc, c0+cpp)
-			k := pwKernels[rows]
-			w := &pp.w[o0*pp.cq]
-			if f := min(c1, full); f > c0 {
-				k(pp.cq, &ilv[c0*256], gs, w, &init[o0], &mult[o0], r.ZeroPoint, lo, hi, &yn[o0*m+c0*64], m, f-c0)
-			}
-			if c1 == nc && full < nc {
-				tb := getBuf(pwRows * 64)
-				tile := *tb
-				k(pp.cq, &ilv[full*256], gs, w, &init[o0], &mult[o0], r.ZeroPoint, lo, hi, &tile[0], 64, 1)
-				for rr := 0; rr < rows; rr++ {
-					copy(yn[(o0+rr)*m+full*64:(o0+rr+1)*m], tile[rr*64:])
+			b0, b1 := (u%parts)*ob/parts, (u%parts+1)*ob/parts
+			for b := b0; b < b1; b++ {
+				o0 := b * pwRows
+				rows := min(pwRows, q.OutC-o0)
+				w := &pp.w[o0*pp.cq]
+				if f := min(c1, full); f > c0 {
+					pwKernels[rows][4](pp.cq, &ilv[c0*256], gs, w, &init[o0], &mult[o0], r.ZeroPoint, lo, hi, &yn[o0*m+c0*64], m, f-c0)
 				}
-				scratch.Put(tb)
+				if c1 == nc && rem > 0 {
+					tb := getBuf(pwRows * 64)
+					tile := *tb
+					pwKernels[rows][(rem+15)/16](pp.cq, &ilv[full*256], gs, w, &init[o0], &mult[o0], r.ZeroPoint, lo, hi, &tile[0], 64, 1)
+					for rr := 0; rr < rows; rr++ {
+						copy(yn[(o0+rr)*m+full*64:(o0+rr+1)*m], tile[rr*64:])
+					}
+					scratch.Put(tb)
+				}
 			}
 		})
 	}
