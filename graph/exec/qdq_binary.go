@@ -343,7 +343,7 @@ func (k *binKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	}
 	nb := (n + binBlock - 1) / binBlock
 	l := len(dims) - 1
-	parallel.For(nb, max(1, 16384/binBlock), func(s, e int) {
+	parallel.For(nb, max(1, byteGrain/binBlock), func(s, e int) {
 		var fa, fb [binBlock]float32
 		for blk := s; blk < e; blk++ {
 			i0 := blk * binBlock
@@ -407,7 +407,7 @@ func (k *binKernel) rowTables(y, ab, bb []byte, dims, sa, sb []int, at [][2]int)
 	if !aVaries {
 		side = 1
 	}
-	parallel.For(rows, max(1, 16384/inner), func(s, e int) {
+	parallel.For(rows, max(1, byteGrain/inner), func(s, e int) {
 		var tabs [256]*qelem.Table
 		for row := s; row < e; row++ {
 			oa, ob, rem := 0, 0, row
@@ -474,7 +474,7 @@ func (k *binKernel) rowScalars(y, ab, bb []byte, dims, sa, sb []int, at [][2]int
 	inner := dims[l]
 	rows := len(y) / inner
 	aVaries := sa[l] == 1
-	parallel.For(rows, max(1, 4096/inner), func(s, e int) {
+	parallel.For(rows, max(1, byteGrain/4/inner), func(s, e int) {
 		buf := make([]float32, inner)
 		cv := make([]float32, len(k.tails))
 		for row := s; row < e; row++ {

@@ -392,7 +392,7 @@ func (k *lutKernel) runChannels(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, e
 	planes := x.Dim(0) * C
 	xb := bytesOf(x)
 	y := f.allocBytes(len(xb))
-	parallel.For(planes, max(1, 16384/max(1, inner)), func(s, e int) {
+	parallel.For(planes, max(1, byteGrain/max(1, inner)), func(s, e int) {
 		for p := s; p < e; p++ {
 			lutRow(y[p*inner:(p+1)*inner], xb[p*inner:(p+1)*inner], &k.chans[p%C])
 		}
@@ -407,3 +407,8 @@ func storedValue(b byte, signed bool) int32 {
 	}
 	return int32(b)
 }
+
+// byteGrain is the fewest 8-bit elements one goroutine takes in the int8
+// elementwise, table and layout steps: at several bytes a nanosecond, a
+// smaller share would take less time than handing it to another core.
+const byteGrain = 1 << 16

@@ -439,7 +439,7 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 	if k.sumOK && hw < gapSumPlane && qelem.SumLookupsVectorized() {
 		// The same exact sum, as integers: per plane, the sum over table
 		// b of its byte sum * 256^b, plus hw*lo; planes in batches.
-		parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
+		parallel.For(planes, max(1, byteGrain/max(1, hw)), func(s, e int) {
 			var sums [64][qelem.SumTables]uint64
 			for p0 := s; p0 < e; p0 += len(sums) {
 				rows := sums[:min(len(sums), e-p0)]
@@ -457,7 +457,7 @@ func (k *gapKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		quantizeBytes(y, yf, k.y.scale, k.y.zp, k.y.lo(), k.y.hi(), k.y.signed)
 		return []*tensor.Tensor{byteTensor(y, k.y.signed, gapShape(xs)...)}, nil
 	}
-	parallel.For(planes, max(1, 16384/max(1, hw)), func(s, e int) {
+	parallel.For(planes, max(1, byteGrain/max(1, hw)), func(s, e int) {
 		var cnt [4][256]int32
 		for pl := s; pl < e; pl++ {
 			if hw < 1024 {

@@ -94,7 +94,7 @@ func depthwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	// stay on the calling goroutine.
 	planes := q.N * q.C
 	t := min(parallel.NumThreads(), planes)
-	if planes*oh*ow*taps < 1<<18 {
+	if planes*oh*ow*taps < 1<<20 {
 		t = 1
 	}
 	per := max(1, planes/(4*t))

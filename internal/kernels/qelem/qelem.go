@@ -105,4 +105,4 @@ func pick[F any](vs []variant[F]) *variant[F] {
 
 // grain is the minimum number of elements one goroutine handles in the
 // elementwise kernels.
-const grain = 1 << 14
+const grain = 1 << 16
