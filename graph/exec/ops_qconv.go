@@ -2,6 +2,8 @@ package exec
 
 import (
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
@@ -235,6 +237,33 @@ func convOperands(g qconvGeom, x, xzp, w, wzp *tensor.Tensor) (xv, wv []int32, e
 		return nil, nil, fmt.Errorf("w: %w", err)
 	}
 	return xs.I32(), ws.I32(), nil
+}
+
+// geoCache remembers the geometry of the last input shape a kernel saw,
+// so that a step run again on the same shape computes nothing. It is safe
+// for concurrent runs; the shapes it returns must not be modified.
+type geoCache struct {
+	last atomic.Pointer[geoEntry]
+}
+
+type geoEntry struct {
+	xsh, out []int
+	g        qconvGeom
+}
+
+// get returns a.geometry(xsh, wsh) and its output shape.
+func (c *geoCache) get(a qconvAttrs, xsh, wsh []int) (qconvGeom, []int, error) {
+	if e := c.last.Load(); e != nil && slices.Equal(e.xsh, xsh) {
+		return e.g, e.out, nil
+	}
+	xsh = slices.Clone(xsh) // g.in aliases it
+	g, err := a.geometry(xsh, wsh)
+	if err != nil {
+		return g, nil, err
+	}
+	e := &geoEntry{xsh: xsh, out: g.outShape(), g: g}
+	c.last.Store(e)
+	return g, e.out, nil
 }
 
 func (g qconvGeom) outShape() []int {

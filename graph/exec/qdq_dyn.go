@@ -33,6 +33,7 @@ type dynKernel struct {
 	bias   []float32
 	// Conv: the generic N-d path.
 	attrs qconvAttrs
+	geo   geoCache
 	wsh   []int
 	packs []*qgemm.Packed
 }
@@ -167,7 +168,7 @@ func (k *dynKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 // runConv quantizes the whole input with ONNX's rule and runs the
 // convolution as per-group GEMMs of input patches with a float epilogue.
 func (k *dynKernel) runConv(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error) {
-	g, err := k.attrs.geometry(x.Shape(), k.wsh)
+	g, osh, err := k.geo.get(k.attrs, x.Shape(), k.wsh)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (k *dynKernel) runConv(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error
 		if len(out) > 0 {
 			return nil, fmt.Errorf("empty convolution %v x %v", x.Shape(), k.wsh)
 		}
-		return []*tensor.Tensor{nnTensor(out, g.outShape())}, nil
+		return []*tensor.Tensor{nnTensor(out, osh)}, nil
 	}
 	src := g.taps()
 	a := make([]uint8, P*q)
@@ -209,5 +210,5 @@ func (k *dynKernel) runConv(f *Frame, x *tensor.Tensor) ([]*tensor.Tensor, error
 			}
 		}
 	}
-	return []*tensor.Tensor{nnTensor(out, g.outShape())}, nil
+	return []*tensor.Tensor{nnTensor(out, osh)}, nil
 }

@@ -55,6 +55,7 @@ type qlinearKernel struct {
 	// Conv: generic N-d path (one packed weight per group) and 2-D qconv
 	// kernels packed per input shape.
 	attrs qconvAttrs
+	geo   geoCache
 	wsh   []int
 	w     []int8
 	zws   []int32
@@ -633,18 +634,18 @@ func prod1(s []int) int {
 // input patches [P, C/group*K] (padding holds the zero point) times the
 // packed weights.
 func (k *qlinearKernel) runConv(f *Frame, xv []byte, xsh []int) ([]byte, []int, error) {
-	g, err := k.attrs.geometry(xsh, k.wsh)
+	g, osh, err := k.geo.get(k.attrs, xsh, k.wsh)
 	if err != nil {
 		return nil, nil, err
 	}
 	K, P := shapeNumel(g.k), shapeNumel(g.out)
 	out := f.allocBytes(g.batch * g.cout * P)
 	if P == 0 || len(out) == 0 {
-		return out, g.outShape(), nil
+		return out, osh, nil
 	}
 	if pk := k.conv2D(g); pk != nil {
 		qconv.Conv2D(pk, xv, &k.req, out)
-		return out, g.outShape(), nil
+		return out, osh, nil
 	}
 	cg, mg := g.cin/g.group, g.cout/g.group
 	q := cg * K
@@ -667,7 +668,7 @@ func (k *qlinearKernel) runConv(f *Frame, xv []byte, xsh []int) ([]byte, []int, 
 			}
 		}
 	}
-	return out, g.outShape(), nil
+	return out, osh, nil
 }
 
 // runConvT runs the transposed convolution on uint8 data.

@@ -314,7 +314,7 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 		}
 		return nnTensor(y, shape), nil
 	}
-	g, err := k.attrs.geometry(xsh, k.wsh)
+	g, osh, err := k.geo.get(k.attrs, xsh, k.wsh)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +323,7 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 	cg, mg := g.cin/g.group, g.cout/g.group
 	q := cg * K
 	if P == 0 || len(out) == 0 {
-		return nnTensor(out, g.outShape()), nil
+		return nnTensor(out, osh), nil
 	}
 	if q == 0 || mg == 0 {
 		return nil, fmt.Errorf("empty convolution %v x %v", xsh, k.wsh)
@@ -349,7 +349,7 @@ func (k *qlinearKernel) runFloat(f *Frame, xv []byte, xsh []int) (*tensor.Tensor
 			}
 		}
 	}
-	return nnTensor(out, g.outShape()), nil
+	return nnTensor(out, osh), nil
 }
 
 // pointwise reports whether a convolution is 1x1 with stride 1 and no
