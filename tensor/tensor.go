@@ -23,6 +23,9 @@ import (
 type Tensor struct {
 	dtype DType
 	shape []int
+	// dims holds shape when it has at most 4 dimensions, so that wrapping
+	// data in a tensor is one allocation.
+	dims [4]int
 
 	f32 []float32
 	i8  []int8
@@ -50,7 +53,8 @@ type GradFn interface {
 // New returns a zero-filled tensor of the given dtype and shape.
 func New(dtype DType, shape ...int) *Tensor {
 	n := checkShape("New", shape)
-	t := &Tensor{dtype: dtype, shape: append([]int{}, shape...)}
+	t := &Tensor{dtype: dtype}
+	t.setShape(shape)
 	switch dtype.Storage() {
 	case Float32:
 		t.f32 = make([]float32, n)
@@ -81,11 +85,20 @@ func checkShape(op string, shape []int) int {
 	return n
 }
 
-func wrapCheck(op string, n int, shape []int) []int {
+func wrapCheck(op string, n int, shape []int) {
 	if m := checkShape(op, shape); m != n {
 		panic(fmt.Sprintf("tensor: %s: %d elements do not fill shape %v (%d)", op, n, shape, m))
 	}
-	return append([]int{}, shape...)
+}
+
+// setShape stores a copy of shape, in t.dims when it fits.
+func (t *Tensor) setShape(shape []int) {
+	if len(shape) <= len(t.dims) {
+		t.shape = t.dims[:len(shape):len(shape)]
+		copy(t.shape, shape)
+		return
+	}
+	t.shape = append([]int{}, shape...)
 }
 
 // FromFloat32 wraps data (not copied) as a float32 tensor. With no shape
@@ -94,7 +107,10 @@ func FromFloat32(data []float32, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Float32, shape: wrapCheck("FromFloat32", len(data), shape), f32: data}
+	wrapCheck("FromFloat32", len(data), shape)
+	t := &Tensor{dtype: Float32, f32: data}
+	t.setShape(shape)
+	return t
 }
 
 // FromInt64 wraps data (not copied) as an int64 tensor.
@@ -102,7 +118,10 @@ func FromInt64(data []int64, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Int64, shape: wrapCheck("FromInt64", len(data), shape), i64: data}
+	wrapCheck("FromInt64", len(data), shape)
+	t := &Tensor{dtype: Int64, i64: data}
+	t.setShape(shape)
+	return t
 }
 
 // FromInt32 wraps data (not copied) as an int32 tensor.
@@ -110,7 +129,10 @@ func FromInt32(data []int32, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Int32, shape: wrapCheck("FromInt32", len(data), shape), i32: data}
+	wrapCheck("FromInt32", len(data), shape)
+	t := &Tensor{dtype: Int32, i32: data}
+	t.setShape(shape)
+	return t
 }
 
 // FromInt8 wraps data (not copied) as an int8 tensor.
@@ -118,7 +140,10 @@ func FromInt8(data []int8, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Int8, shape: wrapCheck("FromInt8", len(data), shape), i8: data}
+	wrapCheck("FromInt8", len(data), shape)
+	t := &Tensor{dtype: Int8, i8: data}
+	t.setShape(shape)
+	return t
 }
 
 // FromUint8 wraps data (not copied) as a uint8 tensor.
@@ -126,7 +151,10 @@ func FromUint8(data []uint8, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Uint8, shape: wrapCheck("FromUint8", len(data), shape), u8: data}
+	wrapCheck("FromUint8", len(data), shape)
+	t := &Tensor{dtype: Uint8, u8: data}
+	t.setShape(shape)
+	return t
 }
 
 // FromBool wraps data (not copied) as a bool tensor.
@@ -134,7 +162,10 @@ func FromBool(data []bool, shape ...int) *Tensor {
 	if len(shape) == 0 {
 		shape = []int{len(data)}
 	}
-	return &Tensor{dtype: Bool, shape: wrapCheck("FromBool", len(data), shape), b: data}
+	wrapCheck("FromBool", len(data), shape)
+	t := &Tensor{dtype: Bool, b: data}
+	t.setShape(shape)
+	return t
 }
 
 // NewQuantized wraps integer storage as a quantized tensor. data must be
@@ -147,19 +178,22 @@ func NewQuantized(dtype DType, data any, q *QParams, shape ...int) *Tensor {
 			panic("tensor: NewQuantized: []int8 storage needs QInt8, got " + dtype.String())
 		}
 		t.i8 = d
-		t.shape = wrapCheck("NewQuantized", len(d), shape)
+		wrapCheck("NewQuantized", len(d), shape)
+		t.setShape(shape)
 	case []uint8:
 		if dtype != QUInt8 {
 			panic("tensor: NewQuantized: []uint8 storage needs QUInt8, got " + dtype.String())
 		}
 		t.u8 = d
-		t.shape = wrapCheck("NewQuantized", len(d), shape)
+		wrapCheck("NewQuantized", len(d), shape)
+		t.setShape(shape)
 	case []int32:
 		if dtype != QInt32 {
 			panic("tensor: NewQuantized: []int32 storage needs QInt32, got " + dtype.String())
 		}
 		t.i32 = d
-		t.shape = wrapCheck("NewQuantized", len(d), shape)
+		wrapCheck("NewQuantized", len(d), shape)
+		t.setShape(shape)
 	default:
 		panic(fmt.Sprintf("tensor: NewQuantized: unsupported storage %T", data))
 	}
