@@ -20,6 +20,7 @@ TEXT ·dwPlaneVNNI(SB), NOSPLIT, $0-120
 	VMOVDQU8 0(AX), Z25
 	VMOVDQU8 64(AX), Z26
 	MOVQ groups+72(FP), R12
+	MOVQ colStep+24(FP), R14
 	// K1 = tail mask for ow%16 outputs.
 	MOVQ ow+40(FP), CX
 	ANDQ $15, CX
@@ -37,6 +38,58 @@ rowloop:
 	SHRQ $4, R13
 
 blockloop:
+	CMPQ R13, $2
+	JLT single
+	// Two blocks of 16 outputs at once: independent accumulators Z0 and
+	// Z5 share each weight broadcast.
+	VPXORD Z0, Z0, Z0
+	VPXORD Z5, Z5, Z5
+	MOVQ R11, R10
+	MOVQ w+80(FP), DX
+	MOVQ kh+48(FP), R9
+
+pairkh:
+	VPBROADCASTD 0(DX), Z2
+	VPERMB 0(R10), Z25, Z1
+	VPERMB 0(R10)(R14*1), Z25, Z6
+	VPDPBUSD Z2, Z1, Z0
+	VPDPBUSD Z2, Z6, Z5
+	CMPQ R12, $1
+	JEQ pairnext
+	VPBROADCASTD 4(DX), Z4
+	VPERMB 0(R10), Z26, Z3
+	VPERMB 0(R10)(R14*1), Z26, Z7
+	VPDPBUSD Z4, Z3, Z0
+	VPDPBUSD Z4, Z7, Z5
+	ADDQ $4, DX
+
+pairnext:
+	ADDQ $4, DX
+	ADDQ R8, R10
+	DECQ R9
+	JNZ pairkh
+	VPADDD Z20, Z0, Z0
+	VPADDD Z20, Z5, Z5
+	VCVTDQ2PS Z0, Z0
+	VCVTDQ2PS Z5, Z5
+	VMULPS Z21, Z0, Z0
+	VMULPS Z21, Z5, Z5
+	VMAXPS Z23, Z0, Z0
+	VMAXPS Z23, Z5, Z5
+	VMINPS Z24, Z0, Z0
+	VMINPS Z24, Z5, Z5
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z5, Z5
+	VPADDD Z22, Z0, Z0
+	VPADDD Z22, Z5, Z5
+	VPMOVDB Z0, 0(DI)
+	VPMOVDB Z5, 16(DI)
+	LEAQ (R11)(R14*2), R11
+	ADDQ $32, DI
+	SUBQ $2, R13
+	JMP blockloop
+
+single:
 	TESTQ R13, R13
 	JEQ tail
 	VPXORD Z0, Z0, Z0
@@ -68,10 +121,10 @@ fullnext:
 	VCVTPS2DQ Z0, Z0
 	VPADDD Z22, Z0, Z0
 	VPMOVDB Z0, 0(DI)
-	ADDQ colStep+24(FP), R11
+	ADDQ R14, R11
 	ADDQ $16, DI
 	DECQ R13
-	JMP blockloop
+	JMP single
 
 tail:
 	MOVQ ow+40(FP), CX
