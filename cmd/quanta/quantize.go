@@ -28,6 +28,7 @@ type quantizeOpts struct {
 	batch, limit, finetune                   int
 	finetuneLR                               float64
 	perChannel, perTensor                    bool
+	rounding                                 string
 	exclude                                  inputFlags
 	resize, mean, std                        string
 	bgr                                      bool
@@ -61,6 +62,7 @@ func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 	fs.StringVar(&o.method, "method", "", "activation calibration: minmax, histogram, percentile, entropy, mse (default: the engine's, histogram)")
 	fs.BoolVar(&o.perChannel, "per-channel", false, "one weight scale per output channel (the default of every engine but qnnpack)")
 	fs.BoolVar(&o.perTensor, "per-tensor", false, "one weight scale per tensor")
+	fs.StringVar(&o.rounding, "weight-rounding", "default", "weights to codes: nearest (PyTorch's and ONNX Runtime's rule), keep-sum (nearest, then each convolution filter's codes keep its rounded sum), or default (keep-sum for the quanta engine's post-training quantization, else nearest)")
 	fs.Var(&o.exclude, "exclude", "keep float the nodes whose name or module path matches `REGEX` (repeatable)")
 	fs.StringVar(&o.format, "format", "qdq", "output format: qdq")
 	fs.StringVar(&o.resize, "resize", "", "image folder: resize to `WxH` (default: the model's input size)")
@@ -115,7 +117,11 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 	if err != nil {
 		return err
 	}
-	opts := quantize.Options{Engine: o.engine, Mapping: mapping, Exclude: excl}
+	rounding, err := quantize.ParseWeightRounding(o.rounding)
+	if err != nil {
+		return usageError{fmt.Sprintf("--weight-rounding %q: want nearest, keep-sum or default", o.rounding)}
+	}
+	opts := quantize.Options{Engine: o.engine, Mapping: mapping, Exclude: excl, WeightRounding: rounding}
 	var q *graph.Model
 	if o.mode == "dynamic" {
 		if q, err = quantize.QuantizeDynamic(m, opts); err != nil {

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -40,6 +41,22 @@ func writeCNN(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// nodeInput loads the model at path and returns input i of its node name.
+func nodeInput(t *testing.T, path, name string, i int) *graph.Value {
+	t.Helper()
+	m, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.Name == name {
+			return n.Inputs[i]
+		}
+	}
+	t.Fatalf("%s has no node %s", path, name)
+	return nil
 }
 
 func TestQuantizeCommand(t *testing.T) {
@@ -80,6 +97,40 @@ func TestQuantizeCommand(t *testing.T) {
 			t.Errorf("run %v: exit %d: %s", extra, code, stderr)
 		}
 	}
+	// --weight-rounding: the conv filters' codes keep their rounded sums
+	// (the quanta engine's default) or are each the nearest code.
+	w := nodeInput(t, model, "conv", 1).Const.F32()
+	for _, c := range []struct {
+		flag    string
+		nearest bool
+	}{{"default", false}, {"keep-sum", false}, {"nearest", true}} {
+		o := filepath.Join(dir, "net_"+c.flag+".onnx")
+		if code, _, stderr := runArgs("quantize", model, "-o", o, "--calib", calib, "--weight-rounding", c.flag); code != 0 {
+			t.Fatalf("--weight-rounding %s: exit %d: %s", c.flag, code, stderr)
+		}
+		dq := nodeInput(t, o, "conv", 1).Producer
+		codes, scales := dq.Inputs[0].Const.I8(), dq.Inputs[1].Const.F32()
+		moved := 0
+		for f := 0; f < 12; f++ { // 4 output x 3 input channels, 9 taps each
+			var sum float64
+			var csum int
+			for i := f * 9; i < f*9+9; i++ {
+				v := float64(w[i]) / float64(scales[i/27])
+				// The float32 quotient, as QuantizeLinear, saturated.
+				if min(max(math.RoundToEven(float64(w[i]/scales[i/27])), -128), 127) != float64(codes[i]) {
+					moved++
+				}
+				sum += v
+				csum += int(codes[i])
+			}
+			if !c.nearest && csum != int(math.RoundToEven(sum)) {
+				t.Errorf("--weight-rounding %s: filter %d codes sum to %d, want %v rounded", c.flag, f, csum, sum)
+			}
+		}
+		if c.nearest != (moved == 0) {
+			t.Errorf("--weight-rounding %s: %d codes differ from the nearest", c.flag, moved)
+		}
+	}
 	// Dynamic mode needs no data.
 	dyn := filepath.Join(dir, "net_dyn.onnx")
 	if code, _, stderr := runArgs("quantize", model, "-o", dyn, "--mode", "dynamic", "--per-channel"); code != 0 {
@@ -99,6 +150,7 @@ func TestQuantizeCommand(t *testing.T) {
 		{"quantize", model, "-o", out, "--calib", calib, "--method", "magic"},
 		{"quantize", model, "-o", out, "--calib", calib, "--per-channel", "--per-tensor"},
 		{"quantize", model, "-o", out, "--calib", calib, "--format", "qoperator"},
+		{"quantize", model, "-o", out, "--calib", calib, "--weight-rounding", "up"},
 	} {
 		if code, _, _ := runArgs(args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
@@ -29,7 +30,7 @@ func Convert(p *Prepared) (*graph.Model, error) {
 		return nil, fmt.Errorf("quantize: Convert: no calibration data observed; run Observe on sample inputs before Convert")
 	}
 	m, vals, nodes := p.Model.CloneMap()
-	c := &converter{m: m, names: graph.NamesOf(m.Graph), qp: map[observer.Observer]*tensor.QParams{}, calc: qparamsMemo()}
+	c := &converter{m: m, names: graph.NamesOf(m.Graph), qp: map[observer.Observer]*tensor.QParams{}, calc: qparamsMemo(), keepSum: p.opts.keepSum()}
 	c.observed = seen(c.calc)
 	unreached := p.unreached(c.observed)
 	quantUnit := map[*graph.Node]bool{}
@@ -282,6 +283,8 @@ type converter struct {
 	qp       map[observer.Observer]*tensor.QParams
 	calc     func(observer.Observer) (*tensor.QParams, error)
 	observed func(*Point) bool
+	// keepSum rounds convolution weights with RoundKeepSum.
+	keepSum bool
 }
 
 // unique returns base, or base with a numeric suffix, unused so far.
@@ -380,7 +383,8 @@ func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*grap
 }
 
 // quantizeWeight replaces input i of n (a constant float weight) by the
-// DequantizeLinear of its quantized form.
+// DequantizeLinear of its quantized form, rounded to nearest or, with
+// c.keepSum and a convolution's weight, by RoundKeepSum.
 func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis int, cfg observer.Config) error {
 	w := n.Inputs[i]
 	t := w.Const
@@ -415,6 +419,9 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 			c = (j / inner) % ch
 		}
 		codes[j] = qmath.Quantize(x, q.Scale[c], q.ZeroPoint[c], tlo, thi)
+	}
+	if c.keepSum && n.OpType != "MatMul" && n.OpType != "Gemm" {
+		keepFilterSums(data, codes, shape, axis, q, tlo, thi)
 	}
 	var qt, zt *tensor.Tensor
 	zps := make([]int32, len(q.Scale))
@@ -457,6 +464,74 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 	dq.Outputs[0].Type = w.Type
 	n.Inputs[i] = dq.Outputs[0]
 	return nil
+}
+
+// keepFilterSums applies RoundKeepSum to a convolution weight of the
+// given shape ([M, C/group, K...] or ConvTranspose's [C, M/group, K...]):
+// codes hold the nearest codes of data, channels on axis (-1: one scale),
+// within [lo, hi]. In each spatial filter (the prod(K) contiguous taps
+// one input channel gives one output channel), it moves the fewest codes
+// one step, those with the largest remainders toward the filter sum's
+// error (ties by position), so that the codes less the zero point sum to
+// the rounded sum of the scaled taps; codes at a range limit and codes
+// whose remainder points the other way stay.
+func keepFilterSums(data []float32, codes []int32, shape []int, axis int, q *tensor.QParams, lo, hi int32) {
+	if len(shape) < 3 {
+		return
+	}
+	sp := 1
+	for _, d := range shape[2:] {
+		sp *= d
+	}
+	if sp < 2 {
+		return
+	}
+	ch, inner := 1, 1
+	if axis >= 0 {
+		ch = shape[axis]
+		for _, d := range shape[axis+1:] {
+			inner *= d
+		}
+	}
+	idx := make([]int, sp)
+	rem := make([]float64, sp)
+	for g := 0; g+sp <= len(data); g += sp {
+		c := 0
+		if axis >= 0 {
+			c = (g / inner) % ch
+		}
+		s, zp := q.Scale[c], q.ZeroPoint[c]
+		if s == 0 {
+			continue
+		}
+		var sum float64
+		for t := 0; t < sp; t++ {
+			idx[t] = t
+			rem[t] = float64(data[g+t])/float64(s) - float64(codes[g+t]-zp)
+			sum += rem[t]
+		}
+		n := int(math.RoundToEven(sum))
+		if n == 0 {
+			continue
+		}
+		step := int32(1)
+		if n < 0 {
+			step, n = -1, -n
+			for t := range rem {
+				rem[t] = -rem[t]
+			}
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return rem[idx[a]] > rem[idx[b]] })
+		for _, t := range idx {
+			if n == 0 || rem[t] <= 0 {
+				break
+			}
+			if v := codes[g+t] + step; v >= lo && v <= hi {
+				codes[g+t] = v
+				n--
+			}
+		}
+	}
 }
 
 // quantizeBias replaces input i of n (a constant float 1-D bias) by the

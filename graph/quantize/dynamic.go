@@ -50,7 +50,7 @@ func QuantizeDynamic(m *graph.Model, opts Options) (*graph.Model, error) {
 		return nil, err
 	}
 	a := newAnalysis(pm, opts)
-	c := &converter{m: pm, names: graph.NamesOf(pm.Graph)}
+	c := &converter{m: pm, names: graph.NamesOf(pm.Graph), keepSum: opts.keepSum()}
 	var walk func(g *graph.Graph) error
 	walk = func(g *graph.Graph) error {
 		for _, n := range append([]*graph.Node(nil), g.Nodes...) {

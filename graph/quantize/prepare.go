@@ -37,6 +37,69 @@ type Options struct {
 	// convolutions (equalize.go). It is never applied with QAT, whose
 	// fake quantizers have learned the input qparams.
 	NoEqualize bool
+	// WeightRounding is the rule that turns weights into codes; the zero
+	// value is the engine's default (see RoundDefault).
+	WeightRounding WeightRounding
+}
+
+// WeightRounding is a rule for turning float weights into integer codes.
+type WeightRounding int
+
+const (
+	// RoundDefault is RoundKeepSum for the "quanta" engine's post-training
+	// and dynamic quantization, and RoundNearest for QAT (whose fake
+	// quantizers trained with it) and for the PyTorch presets ("x86",
+	// "fbgemm", "qnnpack", "onednn"), whose codes then match PyTorch's.
+	RoundDefault WeightRounding = iota
+	// RoundNearest rounds each weight to its nearest code, ties to even:
+	// the rule of PyTorch and ONNX Runtime.
+	RoundNearest
+	// RoundKeepSum rounds a convolution's weights to nearest, then, in
+	// each spatial filter (the KxK taps one input channel gives one output
+	// channel), moves the fewest codes one step, those whose scaled
+	// weights lie nearest the other way (ties by position), until the
+	// filter's codes sum to its scaled taps' sum, rounded. The filter's
+	// response to a smooth input, its DC gain, then stays within half a
+	// step, which rounding each tap alone does not give: a 3x3 filter with
+	// a large centre tap and small neighbours loses a few percent of its
+	// gain to nearest rounding. Each code still lies within one step of
+	// its weight. 1x1 convolutions, MatMul and Gemm round to nearest
+	// (their inputs are different channels, not neighbouring pixels).
+	RoundKeepSum
+)
+
+// String returns the rule's name as the command line spells it.
+func (r WeightRounding) String() string {
+	switch r {
+	case RoundDefault:
+		return "default"
+	case RoundNearest:
+		return "nearest"
+	case RoundKeepSum:
+		return "keep-sum"
+	}
+	return fmt.Sprintf("WeightRounding(%d)", int(r))
+}
+
+// ParseWeightRounding parses "nearest", "keep-sum" or "default".
+func ParseWeightRounding(s string) (WeightRounding, error) {
+	for _, r := range []WeightRounding{RoundDefault, RoundNearest, RoundKeepSum} {
+		if s == r.String() {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("quantize: unknown weight rounding %q (want nearest, keep-sum or default)", s)
+}
+
+// keepSum reports whether weights round with RoundKeepSum.
+func (o Options) keepSum() bool {
+	switch o.WeightRounding {
+	case RoundKeepSum:
+		return true
+	case RoundDefault:
+		return o.Engine == "quanta" && !o.QAT
+	}
+	return false
 }
 
 // resolve fills in the defaults.

@@ -156,10 +156,44 @@ func TestPrepareConvertCNN(t *testing.T) {
 		if s := mx / 127.5; math.Abs(float64(scales[c]-s)) > 1e-7*float64(s) {
 			t.Errorf("channel %d weight scale %g, want %g", c, scales[c], s)
 		}
-		for i := c * 18; i < (c+1)*18; i++ {
-			if want := int8(min(max(math.RoundToEven(float64(w[i]/scales[c])), -128), 127)); codes[i] != want {
-				t.Fatalf("weight %d code %d, want %d", i, codes[i], want)
+		// The default rounding (RoundKeepSum): every code within one step
+		// of its scaled weight, and each 3x3 filter's codes summing to its
+		// scaled taps' sum rounded.
+		for f := c * 2; f < c*2+2; f++ {
+			var sum float64
+			var csum int
+			for i := f * 9; i < (f+1)*9; i++ {
+				v := float64(w[i]) / float64(scales[c])
+				if d := math.Abs(float64(codes[i]) - v); d >= 1 {
+					t.Fatalf("weight %d code %d is %.3f steps from %.3f", i, codes[i], d, v)
+				}
+				sum += v
+				csum += int(codes[i])
 			}
+			if want := int(math.RoundToEven(sum)); csum != want {
+				t.Errorf("filter %d codes sum to %d, want the rounded scaled sum %d", f, csum, want)
+			}
+		}
+	}
+	// RoundNearest: each code the nearest, as PyTorch rounds.
+	pn, err := Prepare(m, Options{Mapping: minmaxMapping(), NoEqualize: true, WeightRounding: RoundNearest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if err := pn.Observe(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qn, err := Convert(pn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncodes := nodeByName(qn.Graph, "conv").Inputs[1].Producer.Inputs[0].Const.I8()
+	for i, v := range w {
+		c := i / 18
+		if want := int8(min(max(math.RoundToEven(float64(v/scales[c])), -128), 127)); ncodes[i] != want {
+			t.Fatalf("RoundNearest: weight %d code %d, want %d", i, ncodes[i], want)
 		}
 	}
 	// Bias: int32 RNE(b / float32(sx*sw[c])).
@@ -365,5 +399,45 @@ func TestQuantizeDynamic(t *testing.T) {
 		if e := relL2(a["y"].F32(), b["y"].F32()); e > 0.05 {
 			t.Errorf("relative L2 error %.3g against float", e)
 		}
+	}
+}
+
+// TestKeepFilterSums checks RoundKeepSum on hand-computed filters of a
+// [2, 1, 2, 2] weight (scales 1 and 0.5, zero point 0): the codes that
+// move are the fewest, with the largest remainders toward the error, ties
+// by position; codes at the range limit stay.
+func TestKeepFilterSums(t *testing.T) {
+	data := []float32{
+		0.375, 0.375, 0.375, -0.125, // scale 1: nearest 0 0 0 0, remainders sum 1.0 -> the first 0.375 up
+		-0.6875, -0.1875, 0.125, -0.1875, // scale 0.5: -1.375 -0.375 0.25 -0.375, nearest -1 0 0 0, remainders sum -0.875 -> the first -0.375 down
+	}
+	q := &tensor.QParams{Scale: []float32{1, 0.5}, ZeroPoint: []int32{0, 0}}
+	codes := []int32{0, 0, 0, 0, -1, 0, 0, 0}
+	keepFilterSums(data, codes, []int{2, 1, 2, 2}, 0, q, -128, 127)
+	want := []int32{1, 0, 0, 0, -2, 0, 0, 0}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Fatalf("codes %v, want %v", codes, want)
+		}
+	}
+	// At the limit: 126.6 and 126.6 (nearest 127, 127) sum 253.2 -> 253
+	// wants one down; 0.4 and 0.4 (nearest 0, 0) in the next filter want
+	// one up, but with hi 0 that code stays.
+	data = []float32{126.6, 126.6, 0, 0, 0.4, 0.4, 0, 0}
+	codes = []int32{127, 127, 0, 0, 0, 0, 0, 0}
+	keepFilterSums(data, codes, []int{1, 2, 1, 4}, -1, &tensor.QParams{Scale: []float32{1}, ZeroPoint: []int32{0}}, -128, 127)
+	if want := []int32{126, 127, 0, 0, 1, 0, 0, 0}; fmt.Sprint(codes) != fmt.Sprint(want) {
+		t.Fatalf("per-tensor codes %v, want %v", codes, want)
+	}
+	codes = []int32{0, 0, 0, 0}
+	keepFilterSums([]float32{0.4, 0.4, 0, 0}, codes, []int{1, 1, 2, 2}, -1, &tensor.QParams{Scale: []float32{1}, ZeroPoint: []int32{0}}, -128, 0)
+	if fmt.Sprint(codes) != "[0 0 0 0]" {
+		t.Fatalf("codes at the limit moved: %v", codes)
+	}
+	// 1x1 filters never move.
+	codes = []int32{0, 0}
+	keepFilterSums([]float32{0.4, 0.4}, codes, []int{2, 1, 1, 1}, 0, q, -128, 127)
+	if fmt.Sprint(codes) != "[0 0]" {
+		t.Fatalf("1x1 codes moved: %v", codes)
 	}
 }
