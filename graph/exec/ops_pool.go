@@ -116,7 +116,7 @@ func (k *poolKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			yb := f.allocBytes(planes * p.outLen)
 			fast := p.k[1] == 2 && p.k[2] == 2 && p.s[1] == 2 && p.s[2] == 2 && p.pb[1] == 0 && p.pb[2] == 0 &&
 				2*len(rows) <= p.in[1] && 2*len(cols) <= p.in[2]
-			parallel.For(planes, max(1, 32768/max(1, p.outLen*p.k[1]*p.k[2])), func(s, e int) {
+			parallel.For(planes, max(1, byteGrain/max(1, p.inLen)), func(s, e int) {
 				for pl := s; pl < e; pl++ {
 					xp, yp := xb[pl*p.inLen:(pl+1)*p.inLen], yb[pl*p.outLen:(pl+1)*p.outLen]
 					if signed {
