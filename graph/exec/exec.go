@@ -498,6 +498,10 @@ func (p *Program) RunWith(ctx context.Context, inputs map[string]*tensor.Tensor,
 	if p.opts.Threads > 0 {
 		defer parallel.SetNumThreads(parallel.SetNumThreads(p.opts.Threads))
 	}
+	if parallel.NumThreads() > 1 {
+		// Keep the other threads' helpers ready between steps.
+		defer parallel.Hold()()
+	}
 	f := &Frame{ctx: ctx, observe: ro.Observe}
 	if !p.opts.Unoptimized {
 		a := arenas.Get().(*arena)

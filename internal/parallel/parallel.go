@@ -117,6 +117,25 @@ func Tasks(t, n int, fn func(i int)) {
 // runnable).
 const taskSpins = 1 << 11
 
+// holds counts the Hold calls not yet released.
+var holds atomic.Int32
+
+// Hold keeps helpers that run out of tasks ready (yielding) until release
+// is called, instead of helperLinger: for a sequence of parallel steps,
+// such as one run of a model, whose serial steps in between would
+// otherwise outlast the linger and make every parallel step wake an idle
+// core again (tens of microseconds under a hypervisor). Release exactly
+// once.
+func Hold() (release func()) {
+	holds.Add(1)
+	var done atomic.Bool
+	return func() {
+		if done.CompareAndSwap(false, true) {
+			holds.Add(-1)
+		}
+	}
+}
+
 // helperLinger is how long a helper that ran out of tasks stays ready for
 // the next Tasks call before its goroutine exits.
 const helperLinger = 50 * time.Microsecond
@@ -162,7 +181,7 @@ func helper(s *taskSet) {
 		lingering.Add(1)
 		s = nil
 		start := time.Now()
-		for time.Since(start) < helperLinger {
+		for time.Since(start) < helperLinger || holds.Load() > 0 {
 			if o := offered.Load(); o != nil && o.next.Load() < o.n && o.seats.Add(-1) >= 0 {
 				s = o
 				break

@@ -3,6 +3,7 @@ package parallel
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestTasksCallsEachOnce(t *testing.T) {
@@ -45,5 +46,36 @@ func TestTasksNested(t *testing.T) {
 	})
 	if got := sum.Load(); got != 99*100/2 {
 		t.Fatalf("nested sum %d, want %d", got, 99*100/2)
+	}
+}
+
+// TestHold checks that a helper stays ready past helperLinger while a Hold
+// is in force, leaves once it is released, and that releasing twice
+// counts once.
+func TestHold(t *testing.T) {
+	release := Hold()
+	var ran atomic.Int32
+	Tasks(2, 8, func(int) {
+		time.Sleep(200 * time.Microsecond)
+		ran.Add(1)
+	})
+	if ran.Load() != 8 {
+		t.Fatalf("%d of 8 tasks ran", ran.Load())
+	}
+	time.Sleep(10 * helperLinger)
+	if n := lingering.Load(); n < 1 {
+		t.Fatalf("%d helpers ready %v after the call with a Hold in force, want 1", n, 10*helperLinger)
+	}
+	release()
+	release()
+	if h := holds.Load(); h != 0 {
+		t.Fatalf("holds %d after releasing twice, want 0", h)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for lingering.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(helperLinger)
+	}
+	if n := lingering.Load(); n != 0 {
+		t.Fatalf("%d helpers still ready after the release", n)
 	}
 }
