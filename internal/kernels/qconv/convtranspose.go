@@ -1,7 +1,9 @@
 package qconv
 
 import (
+	"encoding/binary"
 	"fmt"
+	"sync"
 
 	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/internal/kernels/qgemm"
@@ -135,6 +137,43 @@ type TransposePacked struct {
 	// input pixel, so the GEMM can requantize directly
 	// (convTransposeTaps).
 	taps bool
+	// tapW and tapZ hold, when taps, per group the weights and zero
+	// points of the 1x1 convolution of the group's input channels into its
+	// (o, kh, kw) planes; tapConvs packs them per input size.
+	tapW  [][]int8
+	tapZ  [][]int32
+	cache *tapCache
+}
+
+// tapCache holds the packed tap convolutions by input height and width,
+// shared by the copies ForInput makes.
+type tapCache struct {
+	mu sync.Mutex
+	m  map[[2]int][]*Packed
+}
+
+// tapConvs returns the per-group 1x1 convolutions for an h x w input.
+func (pk *TransposePacked) tapConvs(h, w int) ([]*Packed, error) {
+	c := pk.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ps, ok := c.m[[2]int{h, w}]; ok {
+		return ps, nil
+	}
+	cpg := pk.p.C / pk.p.Groups
+	var ps []*Packed
+	for g := range pk.tapW {
+		cp := Params{Conv2DParams: conv.Conv2DParams{N: 1, C: cpg, H: h, W: w, OutC: len(pk.tapZ[g]), KH: 1, KW: 1}, WeightZeroPoints: pk.tapZ[g]}
+		tc, err := Pack(cp, pk.tapW[g])
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, tc)
+	}
+	if len(c.m) < 16 {
+		c.m[[2]int{h, w}] = ps
+	}
+	return ps, nil
 }
 
 // Params returns the transposed convolution's parameters.
@@ -168,8 +207,10 @@ func PackTranspose(p TransposeParams, w []int8) (*TransposePacked, error) {
 			}
 		}
 		pk.gemm = append(pk.gemm, qgemm.Pack(rows, cpg, re, cpg, zps))
+		pk.tapW, pk.tapZ = append(pk.tapW, re), append(pk.tapZ, zps)
 	}
 	pk.taps = nonOverlapping(&q)
+	pk.cache = &tapCache{m: map[[2]int][]*Packed{}}
 	return pk, nil
 }
 
@@ -182,12 +223,12 @@ func nonOverlapping(q *conv.ConvTranspose2DParams) bool {
 }
 
 // convTransposeTaps computes a non-overlapping transposed convolution with
-// uint8 outputs as one requantizing GEMM over all taps (a pointwise
-// convolution of the whole input into (o, kh, kw) columns, each with its
-// output channel's bias and multiplier), whose outputs are scattered onto
+// uint8 outputs as one requantizing 1x1 convolution per group (Conv2D of
+// the group's input channels into (o, kh, kw) planes, each with its output
+// channel's bias and multiplier), whose planes are then interleaved onto
 // the taps' sub-grids: every output is bias + one tap's sum, as in the
 // reference.
-func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8) {
+func convTransposeTaps(pk *TransposePacked, tcs []*Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	p := &pk.p
 	q := p.ConvTranspose2DParams
 	oh, ow := q.OutH(), q.OutW()
@@ -195,11 +236,9 @@ func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uin
 	cpg, opg := q.C/q.Groups, q.OutC/q.Groups
 	kk := q.KH * q.KW
 	cols := opg * kk
-	nhwcB := getBuf(hw * cpg)
-	defer scratch.Put(nhwcB)
-	outB := getBuf(hw * cols)
+	outB := getBuf(cols * hw)
 	defer scratch.Put(outB)
-	nhwc, out := *nhwcB, *outB
+	out := *outB
 	// The requantization of column (o, t) is channel o's.
 	rg := qgemm.Requant{ZeroPoint: r.ZeroPoint, Min: r.Min, Max: r.Max, Multiplier: r.Multiplier}
 	if r.Bias != nil {
@@ -208,41 +247,66 @@ func convTransposeTaps(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uin
 	if len(r.Multiplier) > 1 {
 		rg.Multiplier = make([]float32, cols)
 	}
-	for n := 0; n < q.N; n++ {
-		for g := 0; g < q.Groups; g++ {
-			groupNHWC(nhwc, x[(n*q.C+g*cpg)*hw:], q.H, q.W, cpg)
-			for j := range cols {
-				oc := g*opg + j/kk
-				if r.Bias != nil {
-					rg.Bias[j] = r.Bias[oc]
-				}
-				if len(r.Multiplier) > 1 {
-					rg.Multiplier[j] = r.Multiplier[oc]
-				}
+	for g := 0; g < q.Groups; g++ {
+		for j := range cols {
+			oc := g*opg + j/kk
+			if r.Bias != nil {
+				rg.Bias[j] = r.Bias[oc]
 			}
-			qgemm.GemmU8(hw, nhwc, cpg, p.InZeroPoint, pk.gemm[g], &rg, out, cols)
-			parallel.For(opg*q.H, max(1, (1<<15)/max(1, q.W*kk)), func(s, e int) {
+			if len(r.Multiplier) > 1 {
+				rg.Multiplier[j] = r.Multiplier[oc]
+			}
+		}
+		tc := *tcs[g]
+		tc.p.InZeroPoint = p.InZeroPoint
+		for n := 0; n < q.N; n++ {
+			Conv2D(&tc, x[(n*q.C+g*cpg)*hw:], &rg, out)
+			parallel.For(opg*q.H, max(1, (1<<16)/max(1, q.W*kk)), func(s, e int) {
 				for it := s; it < e; it++ {
 					o, ih := it/q.H, it%q.H
 					plane := y[(n*q.OutC+g*opg+o)*ohw : (n*q.OutC+g*opg+o+1)*ohw]
-					src := out[ih*q.W*cols+o*kk:]
 					for kh := 0; kh < q.KH; kh++ {
 						row := plane[(ih*q.StrideH+kh)*ow:][:q.W*q.StrideW]
-						if q.KW == 2 {
-							for iw := range q.W {
-								s := src[iw*cols+kh*2:][:2]
-								row[2*iw], row[2*iw+1] = s[0], s[1]
+						src := out[(o*kk+kh*q.KW)*hw+ih*q.W:]
+						switch q.KW {
+						case 1:
+							copy(row, src[:q.W])
+						case 2:
+							interleave2(row, src[:q.W], src[hw:hw+q.W])
+						default:
+							for kw := 0; kw < q.KW; kw++ {
+								s := src[kw*hw : kw*hw+q.W]
+								for iw, v := range s {
+									row[iw*q.KW+kw] = v
+								}
 							}
-							continue
-						}
-						for iw := 0; iw < q.W; iw++ {
-							copy(row[iw*q.StrideW:iw*q.StrideW+q.KW], src[iw*cols+kh*q.KW:][:q.KW])
 						}
 					}
 				}
 			})
 		}
 	}
+}
+
+// interleave2 writes a[i], b[i] to dst[2i], dst[2i+1] for i < len(a)
+// (len(b) = len(a), len(dst) >= 2 len(a)), eight pairs per step.
+func interleave2(dst, a, b []uint8) {
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		u, v := binary.LittleEndian.Uint64(a[i:]), binary.LittleEndian.Uint64(b[i:])
+		binary.LittleEndian.PutUint64(dst[2*i:], spread4(uint32(u))|spread4(uint32(v))<<8)
+		binary.LittleEndian.PutUint64(dst[2*i+8:], spread4(uint32(u>>32))|spread4(uint32(v>>32))<<8)
+	}
+	for ; i < len(a); i++ {
+		dst[2*i], dst[2*i+1] = a[i], b[i]
+	}
+}
+
+// spread4 moves byte k of x to byte 2k.
+func spread4(x uint32) uint64 {
+	v := uint64(x)
+	v = (v | v<<16) & 0x0000ffff0000ffff
+	return (v | v<<8) & 0x00ff00ff00ff00ff
 }
 
 // ForInput returns pk for another input batch size, height, width and
@@ -289,8 +353,10 @@ func ConvTranspose2D(pk *TransposePacked, x []uint8, r *qgemm.Requant, y []uint8
 		panic(fmt.Sprintf("qconv: ConvTranspose2D: input %d or output %d shorter than %d, %d", len(x), len(y), q.InputLen(), q.OutputLen()))
 	}
 	if pk.taps && r.Min >= 0 {
-		convTransposeTaps(pk, x, r, y)
-		return
+		if tcs, err := pk.tapConvs(q.H, q.W); err == nil {
+			convTransposeTaps(pk, tcs, x, r, y)
+			return
+		}
 	}
 	oh, ow := q.OutH(), q.OutW()
 	hw, ohw := q.H*q.W, oh*ow

@@ -50,6 +50,8 @@ var transposeCases = []conv.ConvTranspose2DParams{
 	{N: 1, C: 16, H: 40, W: 33, OutC: 8, KH: 2, KW: 2, StrideH: 2, StrideW: 2},         // several row blocks; taps never overlap
 	{N: 2, C: 6, H: 5, W: 7, OutC: 9, KH: 2, KW: 3, StrideH: 2, StrideW: 3, Groups: 3}, // taps never overlap, groups
 	{N: 1, C: 24, H: 6, W: 10, OutC: 1, KH: 2, KW: 2, StrideH: 2, StrideW: 2},          // one output channel (a segmentation head)
+	{N: 2, C: 24, H: 20, W: 21, OutC: 24, KH: 2, KW: 2, StrideH: 2, StrideW: 2},        // taps through the NCHW pointwise kernels, rows off multiples of 8
+	{N: 1, C: 12, H: 9, W: 17, OutC: 5, KH: 2, KW: 1, StrideH: 2, StrideW: 1},          // taps, one column
 	{N: 1, C: 1, H: 1, W: 1, OutC: 1, KH: 1, KW: 1},
 }
 
@@ -189,24 +191,28 @@ func TestConvTransposeHandValues(t *testing.T) {
 
 func TestConvTransposeThreadIndependent(t *testing.T) {
 	r := rand.New(rand.NewPCG(45, 46))
-	g := conv.ConvTranspose2DParams{N: 2, C: 16, H: 14, W: 14, OutC: 24, KH: 4, KW: 4, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
-	p := TransposeParams{ConvTranspose2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
-	x, w, rq := randTranspose(r, p, false)
-	pk, err := PackTranspose(p, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var outs [][]uint8
-	for _, th := range []int{1, 2, 3} {
-		old := parallel.SetNumThreads(th)
-		y := make([]uint8, p.Norm().OutputLen())
-		ConvTranspose2D(pk, x, rq, y)
-		parallel.SetNumThreads(old)
-		outs = append(outs, y)
-	}
-	for i := range outs[0] {
-		if outs[1][i] != outs[0][i] || outs[2][i] != outs[0][i] {
-			t.Fatalf("output %d depends on the thread count", i)
+	for _, g := range []conv.ConvTranspose2DParams{
+		{N: 2, C: 16, H: 14, W: 14, OutC: 24, KH: 4, KW: 4, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1},
+		{N: 1, C: 24, H: 64, W: 60, OutC: 24, KH: 2, KW: 2, StrideH: 2, StrideW: 2}, // taps: split pointwise pieces and interleaves
+	} {
+		p := TransposeParams{ConvTranspose2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
+		x, w, rq := randTranspose(r, p, false)
+		pk, err := PackTranspose(p, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]uint8, p.Norm().OutputLen())
+		ConvTranspose2DReference(&p, x, w, rq, want)
+		for _, th := range []int{1, 2, 3} {
+			old := parallel.SetNumThreads(th)
+			y := make([]uint8, p.Norm().OutputLen())
+			ConvTranspose2D(pk, x, rq, y)
+			parallel.SetNumThreads(old)
+			for i := range want {
+				if y[i] != want[i] {
+					t.Fatalf("%+v at %d threads: y[%d] = %d, want %d", g, th, i, y[i], want[i])
+				}
+			}
 		}
 	}
 }
@@ -235,6 +241,9 @@ func BenchmarkQConvTranspose2D(b *testing.B) {
 		{"4x4s2_64to32_28", conv.ConvTranspose2DParams{N: 1, C: 64, H: 28, W: 28, OutC: 32, KH: 4, KW: 4, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}},
 		{"2x2s2_128to64_32", conv.ConvTranspose2DParams{N: 1, C: 128, H: 32, W: 32, OutC: 64, KH: 2, KW: 2, StrideH: 2, StrideW: 2}},
 		{"3x3s2_256to128_14", conv.ConvTranspose2DParams{N: 1, C: 256, H: 14, W: 14, OutC: 128, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, OutPadH: 1, OutPadW: 1}},
+		// A text detector's head: 2x upsamplings of 24 channels.
+		{"2x2s2_24to24_64", conv.ConvTranspose2DParams{N: 1, C: 24, H: 64, W: 64, OutC: 24, KH: 2, KW: 2, StrideH: 2, StrideW: 2}},
+		{"2x2s2_24to1_128", conv.ConvTranspose2DParams{N: 1, C: 24, H: 128, W: 128, OutC: 1, KH: 2, KW: 2, StrideH: 2, StrideW: 2}},
 	}
 	for _, s := range shapes {
 		r := rand.New(rand.NewPCG(1, 1))
