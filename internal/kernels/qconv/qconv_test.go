@@ -225,6 +225,8 @@ func BenchmarkQConv2D(b *testing.B) {
 		{"1x1_8to8_24x96", conv.Conv2DParams{N: 1, C: 8, H: 24, W: 96, OutC: 8, KH: 1, KW: 1}},
 		{"dw5x5_200_2x96", conv.Conv2DParams{N: 1, C: 200, H: 2, W: 96, OutC: 200, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 200}},
 		{"se_200to50_1x1", conv.Conv2DParams{N: 1, C: 200, H: 1, W: 1, OutC: 50, KH: 1, KW: 1}},
+		{"dw3x3s2_16_256", conv.Conv2DParams{N: 1, C: 16, H: 256, W: 256, OutC: 16, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, Groups: 16}},
+		{"dw3x3_16_128", conv.Conv2DParams{N: 1, C: 16, H: 128, W: 128, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 16}},
 		{"1x1_32to200_2x96", conv.Conv2DParams{N: 1, C: 32, H: 2, W: 96, OutC: 200, KH: 1, KW: 1}},
 		{"1x1_200to32_2x96", conv.Conv2DParams{N: 1, C: 200, H: 2, W: 96, OutC: 32, KH: 1, KW: 1}},
 		{"1x1_16to88_3x96", conv.Conv2DParams{N: 1, C: 16, H: 3, W: 96, OutC: 88, KH: 1, KW: 1}},
