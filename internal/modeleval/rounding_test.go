@@ -70,7 +70,6 @@ func TestRecognizerWeightRounding(t *testing.T) {
 // the fewest codes with the largest remainders one step): an
 // implementation of graph/quantize's RoundKeepSum independent of it.
 func int8Weights(m *graph.Model, keepSum bool) *graph.Model {
-	c := m.Clone()
 	quant := func(w []float32, s float64, filt int) {
 		codes := make([]float64, len(w))
 		for i, x := range w {
@@ -137,17 +136,7 @@ func int8Weights(m *graph.Model, keepSum bool) *graph.Model {
 		}
 		return tensor.FromFloat32(f, t.Shape()...)
 	}
-	for _, v := range c.Graph.Initializers {
-		v.Const = round(v.Const)
-	}
-	for _, nd := range c.Graph.Nodes {
-		if a := nd.Attrs["value"]; nd.OpType == "Constant" && a != nil {
-			r := *a
-			r.T = round(a.T)
-			nd.Attrs["value"] = &r
-		}
-	}
-	return c
+	return mapWeights(m, round)
 }
 
 func sign(n int) int {
@@ -161,7 +150,6 @@ func sign(n int) int {
 // and up) are rounded to the nearest value with the given number of
 // mantissa bits (ties to even), and how many tensors it rounded.
 func roundWeights(m *graph.Model, bits int) (*graph.Model, int) {
-	c := m.Clone()
 	n := 0
 	round := func(t *tensor.Tensor) *tensor.Tensor {
 		if t == nil || t.DType() != tensor.Float32 || t.NDim() < 2 {
@@ -174,16 +162,7 @@ func roundWeights(m *graph.Model, bits int) (*graph.Model, int) {
 		n++
 		return tensor.FromFloat32(f, t.Shape()...)
 	}
-	for _, v := range c.Graph.Initializers {
-		v.Const = round(v.Const)
-	}
-	for _, nd := range c.Graph.Nodes {
-		if a := nd.Attrs["value"]; nd.OpType == "Constant" && a != nil {
-			r := *a
-			r.T = round(a.T)
-			nd.Attrs["value"] = &r
-		}
-	}
+	c := mapWeights(m, round)
 	return c, n
 }
 
@@ -214,4 +193,21 @@ func TestRoundMantissa(t *testing.T) {
 			t.Errorf("roundMantissa(%v, %d) = %v, want %v", c.x, c.bits, got, c.want)
 		}
 	}
+}
+
+// mapWeights returns a copy of m whose initializers and Constant node
+// values are replaced by f of them.
+func mapWeights(m *graph.Model, f func(*tensor.Tensor) *tensor.Tensor) *graph.Model {
+	c := m.Clone()
+	for _, v := range c.Graph.Initializers {
+		v.Const = f(v.Const)
+	}
+	for _, nd := range c.Graph.Nodes {
+		if a := nd.Attrs["value"]; nd.OpType == "Constant" && a != nil {
+			r := *a
+			r.T = f(a.T)
+			nd.Attrs["value"] = &r
+		}
+	}
+	return c
 }

@@ -79,6 +79,20 @@ func Pack(p Params, w []int8) (*Packed, error) {
 	return pk, nil
 }
 
+// epilogue writes, per output channel of a kernel whose weight zero
+// points are 0, the accumulator's start (bias less za times the channel's
+// weight sum) into init and the requantization multiplier into mult.
+func (pk *Packed) epilogue(r *qgemm.Requant, init []int32, mult []float32) {
+	za := pk.p.InZeroPoint
+	for oc := range pk.p.OutC {
+		init[oc] = -za * pk.sumW[oc]
+		if r.Bias != nil {
+			init[oc] += r.Bias[oc]
+		}
+		mult[oc] = pk.p.mult(r, oc)
+	}
+}
+
 var scratch = sync.Pool{New: func() any { return new([]uint8) }}
 
 func getBuf(n int) *[]uint8 {

@@ -77,13 +77,7 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	init, mult := *initB, *multB
 	clear(init)
 	clear(mult[:width])
-	for oc := 0; oc < q.OutC; oc++ {
-		init[oc] = -int32(za) * pk.sumW[oc]
-		if r.Bias != nil {
-			init[oc] += r.Bias[oc]
-		}
-		mult[oc] = p.mult(r, oc)
-	}
+	pk.epilogue(r, init, mult)
 	for rr := 1; rr < 14; rr++ {
 		copy(mult[rr*width:(rr+1)*width], mult[:width])
 	}

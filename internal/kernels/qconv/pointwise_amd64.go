@@ -77,19 +77,12 @@ func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	m := q.H * q.W
 	nc := (m + 63) / 64
 	gs := nc * 64 * 4
-	za := uint8(p.InZeroPoint)
 	initB := getI32(q.OutC)
 	defer i32Scratch.Put(initB)
 	multB := getF32(q.OutC)
 	defer f32Scratch.Put(multB)
 	init, mult := *initB, *multB
-	for oc := 0; oc < q.OutC; oc++ {
-		init[oc] = -int32(za) * pk.sumW[oc]
-		if r.Bias != nil {
-			init[oc] += r.Bias[oc]
-		}
-		mult[oc] = p.mult(r, oc)
-	}
+	pk.epilogue(r, init, mult)
 	lo, hi := float32(r.Min-r.ZeroPoint), float32(r.Max-r.ZeroPoint)
 	ilvB := getBuf(pp.cq * gs)
 	defer scratch.Put(ilvB)
@@ -143,22 +136,19 @@ func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 
 // interleaveGroup writes input channels 4g..4g+3 of the c-channel NCHW
 // image x (m pixels a plane) as m byte quadruples into dst, channels past
-// c as 0; dst's bytes past the m quadruples are left as they are.
+// c as 0 (their weights are 0); dst's bytes past the m quadruples are left
+// as they are. Whole groups go 16 pixels at a time through interleave4,
+// the rest through toPixels4.
 func interleaveGroup(x []uint8, c, m, g int, dst []uint8) {
 	c0 := g * 4
-	n16 := m &^ 15
-	if c0+4 <= c && n16 > 0 {
-		interleave4(&x[c0*m], m, n16, &dst[0])
-	} else {
-		n16 = 0
+	n16 := 0
+	if c0+4 <= c {
+		n16 = m &^ 15
 	}
-	for i := n16; i < m; i++ {
-		for t := 0; t < 4; t++ {
-			var v uint8
-			if c0+t < c {
-				v = x[(c0+t)*m+i]
-			}
-			dst[i*4+t] = v
-		}
+	if n16 > 0 {
+		interleave4(&x[c0*m], m, n16, &dst[0])
+	}
+	if n16 < m {
+		toPixels4(dst[n16*4:], x[c0*m+n16:], m, m-n16, min(4, c-c0), 0)
 	}
 }
