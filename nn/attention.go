@@ -156,52 +156,123 @@ func (m *MultiheadAttention) Forward(query, key, value *tensor.Tensor, o Attenti
 
 func (m *MultiheadAttention) attend(query, key, value *tensor.Tensor, o AttentionOptions) (*tensor.Tensor, *tensor.Tensor) {
 	self := query == key && key == value
+	a := attention{
+		AttentionSpec: AttentionSpec{
+			Name:     "nn: MultiheadAttention",
+			EmbedDim: m.EmbedDim, NumHeads: m.NumHeads, KDim: m.KDim, VDim: m.VDim, BatchFirst: m.BatchFirst,
+			Project: func(query, key, value *tensor.Tensor) (q, k, v *tensor.Tensor) {
+				if self && m.packed() {
+					qkv := ops.Chunk(ops.Linear(query, m.InProjWeight, m.InProjBias), 3, 2)
+					return qkv[0], qkv[1], qkv[2]
+				}
+				w, b := m.projections()
+				return ops.Linear(query, w[0], b[0]), ops.Linear(key, w[1], b[1]), ops.Linear(value, w[2], b[2])
+			},
+			Output: func(y, attn *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) { return m.OutProj.Forward(y), attn },
+		},
+		scaleHeads: true,
+	}
+	if m.Dropout > 0 {
+		a.dropout = func(attn *tensor.Tensor) *tensor.Tensor { return ops.Dropout(attn, m.Dropout, m.Training(), m.rng) }
+	}
+	return a.forward(query, key, value, o)
+}
+
+// AttentionSpec describes a multi-head attention module to MultiheadAttend:
+// its sizes and layout, as in MultiheadAttention, and the steps it computes
+// its own way (package quantizable's MultiheadAttention projects with
+// observable Linear children, for one).
+type AttentionSpec struct {
+	// Name begins panic messages, as in "nn: MultiheadAttention".
+	Name string
+	// EmbedDim, NumHeads, KDim, VDim and BatchFirst are as in
+	// MultiheadAttention.
+	EmbedDim, NumHeads, KDim, VDim int
+	BatchFirst                     bool
+	// Project maps the sequence-first query [L, N, E], key [S, N, KDim]
+	// and value [S, N, VDim] to float32 q [L, N, E], k [S, N, E] and
+	// v [S, N, E]. MultiheadAttend does not scale q: Project multiplies it
+	// by head_dim^-0.5.
+	Project func(query, key, value *tensor.Tensor) (q, k, v *tensor.Tensor)
+	// Output maps the attention output [L, N, E] and the attention weights
+	// [N, heads, L, S] to the module's output (sequence-first) and the
+	// weights it reports. It is called on every call, whether or not the
+	// weights are asked for.
+	Output func(y, attn *tensor.Tensor) (out, weights *tensor.Tensor)
+	// MeanHeads averages the reported weights [N, heads, L, S] over the
+	// heads; nil means ops.Mean over dimension 1.
+	MeanHeads func(w *tensor.Tensor) *tensor.Tensor
+}
+
+// MultiheadAttend computes MultiheadAttention.Forward for the module s
+// describes: it checks and lays out query, key and value as
+// MultiheadAttention does, calls s.Project, splits q, k and v into heads,
+// attends with softmax(q k^T + mask) v under o's masks, merges the heads,
+// calls s.Output and returns its output and, with o.NeedWeights, its
+// weights, in the layout of the inputs. It panics as
+// MultiheadAttention.Forward does when the shapes do not fit. s must set
+// Project and Output, and NumHeads must divide EmbedDim.
+func MultiheadAttend(query, key, value *tensor.Tensor, o AttentionOptions, s AttentionSpec) (out, weights *tensor.Tensor) {
+	return attention{AttentionSpec: s}.forward(query, key, value, o)
+}
+
+// attention is an AttentionSpec with the steps MultiheadAttention adds.
+type attention struct {
+	AttentionSpec
+	// scaleHeads multiplies q by head_dim^-0.5 after its split into heads
+	// (Project leaves q unscaled).
+	scaleHeads bool
+	// dropout, when not nil, is applied to the attention weights.
+	dropout func(attn *tensor.Tensor) *tensor.Tensor
+}
+
+func (a attention) forward(query, key, value *tensor.Tensor, o AttentionOptions) (*tensor.Tensor, *tensor.Tensor) {
 	unbatched := query.NDim() == 2
 	if unbatched {
 		query, key, value = ops.Unsqueeze(query, 1), ops.Unsqueeze(key, 1), ops.Unsqueeze(value, 1)
-	} else if m.BatchFirst {
+	} else if a.BatchFirst {
 		query, key, value = ops.Transpose(query, 0, 1), ops.Transpose(key, 0, 1), ops.Transpose(value, 0, 1)
 	}
 	// Now sequence-first: query [L, N, E], key [S, N, KDim], value [S, N, VDim].
-	if query.NDim() != 3 || key.NDim() != 3 || value.NDim() != 3 || query.Dim(2) != m.EmbedDim ||
-		key.Dim(2) != m.KDim || value.Dim(2) != m.VDim || key.Dim(0) != value.Dim(0) ||
+	if query.NDim() != 3 || key.NDim() != 3 || value.NDim() != 3 || query.Dim(2) != a.EmbedDim ||
+		key.Dim(2) != a.KDim || value.Dim(2) != a.VDim || key.Dim(0) != value.Dim(0) ||
 		key.Dim(1) != query.Dim(1) || value.Dim(1) != query.Dim(1) {
-		panic(fmt.Sprintf("nn: MultiheadAttention: query %v, key %v, value %v do not fit embed_dim %d, kdim %d, vdim %d",
-			query.Shape(), key.Shape(), value.Shape(), m.EmbedDim, m.KDim, m.VDim))
+		panic(fmt.Sprintf("%s: query %v, key %v, value %v do not fit embed_dim %d, kdim %d, vdim %d",
+			a.Name, query.Shape(), key.Shape(), value.Shape(), a.EmbedDim, a.KDim, a.VDim))
 	}
 	L, N, S := query.Dim(0), query.Dim(1), key.Dim(0)
-	E, h := m.EmbedDim, m.NumHeads
+	E, h := a.EmbedDim, a.NumHeads
 	d := E / h
-	var q, k, v *tensor.Tensor
-	if self && m.packed() {
-		qkv := ops.Chunk(ops.Linear(query, m.InProjWeight, m.InProjBias), 3, 2)
-		q, k, v = qkv[0], qkv[1], qkv[2]
-	} else {
-		w, b := m.projections()
-		q, k, v = ops.Linear(query, w[0], b[0]), ops.Linear(key, w[1], b[1]), ops.Linear(value, w[2], b[2])
-	}
+	q, k, v := a.Project(query, key, value)
 	// Heads: [T, N, E] -> [N, h, T, d].
 	heads := func(x *tensor.Tensor, T int) *tensor.Tensor {
 		return ops.Permute(ops.Reshape(x, T, N, h, d), 1, 2, 0, 3)
 	}
-	q = ops.MulScalar(heads(q, L), float32(math.Sqrt(1/float64(d))))
+	q = heads(q, L)
+	if a.scaleHeads {
+		q = ops.MulScalar(q, float32(math.Sqrt(1/float64(d))))
+	}
 	kT := ops.Permute(ops.Reshape(k, S, N, h, d), 1, 2, 3, 0) // [N, h, d, S]
 	scores := ops.MatMul(q, kT)                               // [N, h, L, S]
-	if mask := m.mask(o, N, L, S); mask != nil {
+	if mask := a.mask(o, N, L, S); mask != nil {
 		scores = ops.Add(scores, mask)
 	}
 	attn := ops.Softmax(scores, -1)
-	if m.Dropout > 0 {
-		attn = ops.Dropout(attn, m.Dropout, m.Training(), m.rng)
+	if a.dropout != nil {
+		attn = a.dropout(attn)
 	}
 	y := ops.MatMul(attn, heads(v, S))                   // [N, h, L, d]
 	y = ops.Reshape(ops.Permute(y, 2, 0, 1, 3), L, N, E) // [L, N, E]
-	y = m.OutProj.Forward(y)
+	y, w := a.Output(y, attn)
 	var weights *tensor.Tensor
 	if o.NeedWeights {
-		weights = attn
+		weights = w
 		if !o.PerHeadWeights {
-			weights = ops.Mean(attn, []int{1}, false)
+			if a.MeanHeads != nil {
+				weights = a.MeanHeads(w)
+			} else {
+				weights = ops.Mean(w, []int{1}, false)
+			}
 		}
 		if unbatched {
 			weights = ops.Squeeze(weights, 0)
@@ -210,7 +281,7 @@ func (m *MultiheadAttention) attend(query, key, value *tensor.Tensor, o Attentio
 	switch {
 	case unbatched:
 		y = ops.Squeeze(y, 1)
-	case m.BatchFirst:
+	case a.BatchFirst:
 		y = ops.Transpose(y, 0, 1)
 	}
 	return y, weights
@@ -218,7 +289,7 @@ func (m *MultiheadAttention) attend(query, key, value *tensor.Tensor, o Attentio
 
 // mask combines the attention mask, the key padding mask and the causal
 // mask into one additive float mask broadcastable to [N, h, L, S], or nil.
-func (m *MultiheadAttention) mask(o AttentionOptions, N, L, S int) *tensor.Tensor {
+func (a attention) mask(o AttentionOptions, N, L, S int) *tensor.Tensor {
 	var mask *tensor.Tensor
 	add := func(x *tensor.Tensor) {
 		if mask == nil {
@@ -227,23 +298,24 @@ func (m *MultiheadAttention) mask(o AttentionOptions, N, L, S int) *tensor.Tenso
 			mask = ops.Add(mask, x)
 		}
 	}
-	if a := o.AttnMask; a != nil {
-		a = additive(a)
+	h := a.NumHeads
+	if am := o.AttnMask; am != nil {
+		am = a.additive(am)
 		switch {
-		case a.NDim() == 2 && a.Dim(0) == L && a.Dim(1) == S:
-		case a.NDim() == 3 && a.Dim(0) == N*m.NumHeads && a.Dim(1) == L && a.Dim(2) == S:
-			a = ops.Reshape(a, N, m.NumHeads, L, S)
+		case am.NDim() == 2 && am.Dim(0) == L && am.Dim(1) == S:
+		case am.NDim() == 3 && am.Dim(0) == N*h && am.Dim(1) == L && am.Dim(2) == S:
+			am = ops.Reshape(am, N, h, L, S)
 		default:
-			panic(fmt.Sprintf("nn: MultiheadAttention: attn_mask shape %v, want [%d, %d] or [%d, %d, %d]",
-				a.Shape(), L, S, N*m.NumHeads, L, S))
+			panic(fmt.Sprintf("%s: attn_mask shape %v, want [%d, %d] or [%d, %d, %d]",
+				a.Name, am.Shape(), L, S, N*h, L, S))
 		}
-		add(a)
+		add(am)
 	}
 	if kp := o.KeyPaddingMask; kp != nil {
 		if !(kp.NDim() == 2 && kp.Dim(0) == N && kp.Dim(1) == S) && !(kp.NDim() == 1 && N == 1 && kp.Dim(0) == S) {
-			panic(fmt.Sprintf("nn: MultiheadAttention: key_padding_mask shape %v, want [%d, %d]", kp.Shape(), N, S))
+			panic(fmt.Sprintf("%s: key_padding_mask shape %v, want [%d, %d]", a.Name, kp.Shape(), N, S))
 		}
-		add(ops.Reshape(additive(kp), N, 1, 1, S))
+		add(ops.Reshape(a.additive(kp), N, 1, 1, S))
 	}
 	if o.IsCausal {
 		c := tensor.Zeros(L, S)
@@ -259,7 +331,7 @@ func (m *MultiheadAttention) mask(o AttentionOptions, N, L, S int) *tensor.Tenso
 
 // additive turns a bool mask (true = masked) into a float mask of 0 and
 // -inf; float masks are returned unchanged.
-func additive(mask *tensor.Tensor) *tensor.Tensor {
+func (a attention) additive(mask *tensor.Tensor) *tensor.Tensor {
 	switch mask.DType() {
 	case tensor.Float32:
 		return mask
@@ -272,5 +344,5 @@ func additive(mask *tensor.Tensor) *tensor.Tensor {
 		}
 		return out
 	}
-	panic(fmt.Sprintf("nn: MultiheadAttention: mask dtype %v, want bool or float32", mask.DType()))
+	panic(fmt.Sprintf("%s: mask dtype %v, want bool or float32", a.Name, mask.DType()))
 }

@@ -123,26 +123,13 @@ func FoldConvBN2d(conv *nn.Conv2d, bn *nn.BatchNorm2d) (*nn.Conv2d, error) {
 	if conv == nil || bn == nil {
 		return nil, errors.New("intrinsic: FoldConvBN2d: nil module")
 	}
-	if err := checkBN("FoldConvBN2d", conv.OutChannels, &bn.BatchNorm); err != nil {
-		return nil, err
-	}
-	if err := checkEval("FoldConvBN2d", conv, bn); err != nil {
-		return nil, err
-	}
-	per := conv.Weight.Numel() / conv.OutChannels
-	w, b, err := foldWeights(conv.Weight.F32(), f32(conv.Bias), &bn.BatchNorm, func(i int) int { return i / per })
-	if err != nil {
-		return nil, err
-	}
-	out := &nn.Conv2d{
-		InChannels: conv.InChannels, OutChannels: conv.OutChannels,
-		KernelSize: conv.KernelSize, Stride: conv.Stride, Padding: conv.Padding, Dilation: conv.Dilation,
-		Groups: conv.Groups,
-		Weight: param(w, conv.Weight.Shape()...), Bias: param(b, conv.OutChannels),
-	}
-	out.QConfig = conv.QConfig
-	nn.Eval(out)
-	return out, nil
+	return foldConv("FoldConvBN2d", conv, conv.OutChannels, conv.Weight, conv.Bias, &bn.BatchNorm, func(w, b *tensor.Tensor) *nn.Conv2d {
+		return &nn.Conv2d{
+			InChannels: conv.InChannels, OutChannels: conv.OutChannels,
+			KernelSize: conv.KernelSize, Stride: conv.Stride, Padding: conv.Padding, Dilation: conv.Dilation,
+			Groups: conv.Groups, Weight: w, Bias: b,
+		}
+	})
 }
 
 // FoldConvBN1d is FoldConvBN2d for Conv1d and BatchNorm1d.
@@ -150,26 +137,37 @@ func FoldConvBN1d(conv *nn.Conv1d, bn *nn.BatchNorm1d) (*nn.Conv1d, error) {
 	if conv == nil || bn == nil {
 		return nil, errors.New("intrinsic: FoldConvBN1d: nil module")
 	}
-	if err := checkBN("FoldConvBN1d", conv.OutChannels, &bn.BatchNorm); err != nil {
-		return nil, err
+	return foldConv("FoldConvBN1d", conv, conv.OutChannels, conv.Weight, conv.Bias, &bn.BatchNorm, func(w, b *tensor.Tensor) *nn.Conv1d {
+		return &nn.Conv1d{
+			InChannels: conv.InChannels, OutChannels: conv.OutChannels,
+			KernelSize: conv.KernelSize, Stride: conv.Stride, Padding: conv.Padding, Dilation: conv.Dilation,
+			Groups: conv.Groups, Weight: w, Bias: b,
+		}
+	})
+}
+
+// foldConv is FoldConvBN1d and FoldConvBN2d (named op in errors) for conv,
+// with out output channels, weight w [out, ...] and bias b (nil means
+// zeros), and bn: it returns the conv that build makes from the folded
+// weight and bias, with conv's QConfig and in evaluation mode.
+func foldConv[C nn.Module](op string, conv nn.Module, out int, w, b *tensor.Tensor, bn *nn.BatchNorm,
+	build func(w, b *tensor.Tensor) C) (C, error) {
+	var folded C
+	if err := checkBN(op, out, bn); err != nil {
+		return folded, err
 	}
-	if err := checkEval("FoldConvBN1d", conv, bn); err != nil {
-		return nil, err
+	if err := checkEval(op, conv, bn); err != nil {
+		return folded, err
 	}
-	per := conv.Weight.Numel() / conv.OutChannels
-	w, b, err := foldWeights(conv.Weight.F32(), f32(conv.Bias), &bn.BatchNorm, func(i int) int { return i / per })
+	per := w.Numel() / out
+	fw, fb, err := foldWeights(w.F32(), f32(b), bn, func(i int) int { return i / per })
 	if err != nil {
-		return nil, err
+		return folded, err
 	}
-	out := &nn.Conv1d{
-		InChannels: conv.InChannels, OutChannels: conv.OutChannels,
-		KernelSize: conv.KernelSize, Stride: conv.Stride, Padding: conv.Padding, Dilation: conv.Dilation,
-		Groups: conv.Groups,
-		Weight: param(w, conv.Weight.Shape()...), Bias: param(b, conv.OutChannels),
-	}
-	out.QConfig = conv.QConfig
-	nn.Eval(out)
-	return out, nil
+	folded = build(param(fw, w.Shape()...), param(fb, out))
+	folded.ModuleBase().QConfig = conv.ModuleBase().QConfig
+	nn.Eval(folded)
+	return folded, nil
 }
 
 // FoldConvTransposeBN2d is FoldConvBN2d for ConvTranspose2d, whose weight

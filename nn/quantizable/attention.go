@@ -145,58 +145,24 @@ func (m *MultiheadAttention) Forward(query, key, value *tensor.Tensor, o nn.Atte
 }
 
 func (m *MultiheadAttention) attend(query, key, value *tensor.Tensor, o nn.AttentionOptions) (*tensor.Tensor, *tensor.Tensor) {
-	unbatched := query.NDim() == 2
-	if unbatched {
-		query, key, value = ops.Unsqueeze(query, 1), ops.Unsqueeze(key, 1), ops.Unsqueeze(value, 1)
-	} else if m.BatchFirst {
-		query, key, value = ops.Transpose(query, 0, 1), ops.Transpose(key, 0, 1), ops.Transpose(value, 0, 1)
-	}
-	if query.NDim() != 3 || key.NDim() != 3 || value.NDim() != 3 || query.Dim(2) != m.EmbedDim ||
-		key.Dim(2) != m.KDim || value.Dim(2) != m.VDim || key.Dim(0) != value.Dim(0) ||
-		key.Dim(1) != query.Dim(1) || value.Dim(1) != query.Dim(1) {
-		panic(fmt.Sprintf("quantizable: MultiheadAttention: query %v, key %v, value %v do not fit embed_dim %d, kdim %d, vdim %d",
-			query.Shape(), key.Shape(), value.Shape(), m.EmbedDim, m.KDim, m.VDim))
-	}
-	L, N, S := query.Dim(0), query.Dim(1), key.Dim(0)
-	E, h := m.EmbedDim, m.NumHeads
-	d := E / h
-	q := m.LinearQ.Forward(query)
-	k := m.LinearK.Forward(key)
-	v := m.LinearV.Forward(value)
-	q = m.QScalingProduct.MulScalar(q, float32(math.Pow(float64(d), -0.5)))
-	// Leaving the quantized part: the attention itself is float.
-	q, k, v = m.DequantQ.Forward(q), m.DequantK.Forward(k), m.DequantV.Forward(v)
-	heads := func(x *tensor.Tensor, T int) *tensor.Tensor { // [T, N, E] -> [N, h, T, d]
-		return ops.Permute(ops.Reshape(x, T, N, h, d), 1, 2, 0, 3)
-	}
-	kT := ops.Permute(ops.Reshape(k, S, N, h, d), 1, 2, 3, 0) // [N, h, d, S]
-	scores := ops.MatMul(heads(q, L), kT)                     // [N, h, L, S]
-	if mask := m.mask(o, N, L, S); mask != nil {
-		scores = ops.Add(scores, mask)
-	}
-	attn := ops.Softmax(scores, -1)
-	y := ops.MatMul(attn, heads(v, S))                   // [N, h, L, d]
-	y = ops.Reshape(ops.Permute(y, 2, 0, 1, 3), L, N, E) // [L, N, E]
-	// Back into the quantized part.
-	y = m.OutProj.Forward(m.QuantAttnOutput.Forward(y))
-	w := m.QuantAttnOutputWeights.Forward(attn) // observed on every call, as in PyTorch
-	var weights *tensor.Tensor
-	if o.NeedWeights {
-		weights = w
-		if !o.PerHeadWeights {
-			weights = meanHeads(w)
-		}
-		if unbatched {
-			weights = ops.Squeeze(weights, 0)
-		}
-	}
-	switch {
-	case unbatched:
-		y = ops.Squeeze(y, 1)
-	case m.BatchFirst:
-		y = ops.Transpose(y, 0, 1)
-	}
-	return y, weights
+	return nn.MultiheadAttend(query, key, value, o, nn.AttentionSpec{
+		Name:     "quantizable: MultiheadAttention",
+		EmbedDim: m.EmbedDim, NumHeads: m.NumHeads, KDim: m.KDim, VDim: m.VDim, BatchFirst: m.BatchFirst,
+		Project: func(query, key, value *tensor.Tensor) (q, k, v *tensor.Tensor) {
+			q = m.LinearQ.Forward(query)
+			k = m.LinearK.Forward(key)
+			v = m.LinearV.Forward(value)
+			q = m.QScalingProduct.MulScalar(q, float32(math.Pow(float64(m.EmbedDim/m.NumHeads), -0.5)))
+			// Leaving the quantized part: the attention itself is float.
+			return m.DequantQ.Forward(q), m.DequantK.Forward(k), m.DequantV.Forward(v)
+		},
+		Output: func(y, attn *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+			// Back into the quantized part.
+			y = m.OutProj.Forward(m.QuantAttnOutput.Forward(y))
+			return y, m.QuantAttnOutputWeights.Forward(attn) // observed on every call, as in PyTorch
+		},
+		MeanHeads: meanHeads,
+	})
 }
 
 // meanHeads averages attention weights [N, h, L, S] over the heads; a
@@ -208,64 +174,4 @@ func meanHeads(w *tensor.Tensor) *tensor.Tensor {
 	}
 	q := w.QParams()
 	return ops.QuantizePerTensor(ops.Mean(ops.Dequantize(w), []int{1}, false), q.Scale[0], q.ZeroPoint[0], w.DType())
-}
-
-// mask combines the attention mask, the key padding mask and the causal
-// mask into one additive float mask broadcastable to [N, h, L, S], or nil
-// (nn.MultiheadAttention's rules).
-func (m *MultiheadAttention) mask(o nn.AttentionOptions, N, L, S int) *tensor.Tensor {
-	var mask *tensor.Tensor
-	add := func(x *tensor.Tensor) {
-		if mask == nil {
-			mask = x
-		} else {
-			mask = ops.Add(mask, x)
-		}
-	}
-	if a := o.AttnMask; a != nil {
-		a = additive(a)
-		switch {
-		case a.NDim() == 2 && a.Dim(0) == L && a.Dim(1) == S:
-		case a.NDim() == 3 && a.Dim(0) == N*m.NumHeads && a.Dim(1) == L && a.Dim(2) == S:
-			a = ops.Reshape(a, N, m.NumHeads, L, S)
-		default:
-			panic(fmt.Sprintf("quantizable: MultiheadAttention: attn_mask shape %v, want [%d, %d] or [%d, %d, %d]",
-				a.Shape(), L, S, N*m.NumHeads, L, S))
-		}
-		add(a)
-	}
-	if kp := o.KeyPaddingMask; kp != nil {
-		if !(kp.NDim() == 2 && kp.Dim(0) == N && kp.Dim(1) == S) && !(kp.NDim() == 1 && N == 1 && kp.Dim(0) == S) {
-			panic(fmt.Sprintf("quantizable: MultiheadAttention: key_padding_mask shape %v, want [%d, %d]", kp.Shape(), N, S))
-		}
-		add(ops.Reshape(additive(kp), N, 1, 1, S))
-	}
-	if o.IsCausal {
-		c := tensor.Zeros(L, S)
-		for i := 0; i < L; i++ {
-			for j := i + 1; j < S; j++ {
-				c.F32()[i*S+j] = float32(math.Inf(-1))
-			}
-		}
-		add(c)
-	}
-	return mask
-}
-
-// additive turns a bool mask (true = masked) into a float mask of 0 and
-// -inf; float masks are returned unchanged.
-func additive(mask *tensor.Tensor) *tensor.Tensor {
-	switch mask.DType() {
-	case tensor.Float32:
-		return mask
-	case tensor.Bool:
-		out := tensor.Zeros(mask.Shape()...)
-		for i, b := range mask.Bools() {
-			if b {
-				out.F32()[i] = float32(math.Inf(-1))
-			}
-		}
-		return out
-	}
-	panic(fmt.Sprintf("quantizable: MultiheadAttention: mask dtype %v, want bool or float32", mask.DType()))
 }

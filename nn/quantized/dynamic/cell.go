@@ -42,6 +42,21 @@ func newCell(op, kind string, f *nn.RNNCellBase, gates int, o Options) (cell, er
 	return c, nil
 }
 
+// fromFloat converts the float module f with build, which is not called
+// when f is nil, and returns the converted module in eval mode.
+func fromFloat[F any, M nn.Module](op string, f *F, build func(*F) (M, error)) (M, error) {
+	var none M
+	if f == nil {
+		return none, fmt.Errorf("dynamic: %s: nil module", op)
+	}
+	m, err := build(f)
+	if err != nil {
+		return none, err
+	}
+	nn.Eval(m)
+	return m, nil
+}
+
 func (c *cell) reload(prefix string, sd map[string]*tensor.Tensor) ([]func(), error) {
 	fi, err := c.ih.prepare(prefix+"weight_ih", sd[prefix+"weight_ih"], sd[prefix+"bias_ih"])
 	if err != nil {
@@ -105,16 +120,10 @@ type LSTMCell struct{ cell }
 
 // LSTMCellFromFloat converts a float LSTMCell.
 func LSTMCellFromFloat(f *nn.LSTMCell, o Options) (*LSTMCell, error) {
-	if f == nil {
-		return nil, fmt.Errorf("dynamic: LSTMCellFromFloat: nil module")
-	}
-	c, err := newCell("LSTMCellFromFloat", "LSTMCell", &f.RNNCellBase, 4, o)
-	if err != nil {
-		return nil, err
-	}
-	m := &LSTMCell{c}
-	nn.Eval(m)
-	return m, nil
+	return fromFloat("LSTMCellFromFloat", f, func(f *nn.LSTMCell) (*LSTMCell, error) {
+		c, err := newCell("LSTMCellFromFloat", "LSTMCell", &f.RNNCellBase, 4, o)
+		return &LSTMCell{c}, err
+	})
 }
 
 // TypeName returns "quantized.dynamic.LSTMCell".
@@ -134,16 +143,7 @@ func (m *LSTMCell) Forward(x *tensor.Tensor, state *nn.LSTMState) nn.LSTMState {
 		xg, hg := m.project(in[0], h, B)
 		H := m.HiddenSize
 		for b := 0; b < B; b++ {
-			xr, hr := xg[b*4*H:(b+1)*4*H], hg[b*4*H:(b+1)*4*H]
-			for j := 0; j < H; j++ {
-				i := sigmoid(hr[j] + xr[j])
-				f := sigmoid(hr[H+j] + xr[H+j])
-				g := tanh(hr[2*H+j] + xr[2*H+j])
-				o := sigmoid(hr[3*H+j] + xr[3*H+j])
-				cv := float32(f*c[b*H+j]) + float32(i*g)
-				c[b*H+j] = cv
-				h[b*H+j] = o * tanh(cv)
-			}
+			lstmGates(xg[b*4*H:(b+1)*4*H], hg[b*4*H:(b+1)*4*H], h[b*H:(b+1)*H], c[b*H:(b+1)*H])
 		}
 		s := m.shape(B, unbatched)
 		return []*tensor.Tensor{tensor.FromFloat32(h, s...), tensor.FromFloat32(c, s...)}
@@ -157,16 +157,10 @@ type GRUCell struct{ cell }
 
 // GRUCellFromFloat converts a float GRUCell.
 func GRUCellFromFloat(f *nn.GRUCell, o Options) (*GRUCell, error) {
-	if f == nil {
-		return nil, fmt.Errorf("dynamic: GRUCellFromFloat: nil module")
-	}
-	c, err := newCell("GRUCellFromFloat", "GRUCell", &f.RNNCellBase, 3, o)
-	if err != nil {
-		return nil, err
-	}
-	m := &GRUCell{c}
-	nn.Eval(m)
-	return m, nil
+	return fromFloat("GRUCellFromFloat", f, func(f *nn.GRUCell) (*GRUCell, error) {
+		c, err := newCell("GRUCellFromFloat", "GRUCell", &f.RNNCellBase, 3, o)
+		return &GRUCell{c}, err
+	})
 }
 
 // TypeName returns "quantized.dynamic.GRUCell".
@@ -198,16 +192,10 @@ type RNNCell struct {
 
 // RNNCellFromFloat converts a float RNNCell (keeping its nonlinearity).
 func RNNCellFromFloat(f *nn.RNNCell, o Options) (*RNNCell, error) {
-	if f == nil {
-		return nil, fmt.Errorf("dynamic: RNNCellFromFloat: nil module")
-	}
-	c, err := newCell("RNNCellFromFloat", "RNNCell", &f.RNNCellBase, 1, o)
-	if err != nil {
-		return nil, err
-	}
-	m := &RNNCell{c, f.ReLU}
-	nn.Eval(m)
-	return m, nil
+	return fromFloat("RNNCellFromFloat", f, func(f *nn.RNNCell) (*RNNCell, error) {
+		c, err := newCell("RNNCellFromFloat", "RNNCell", &f.RNNCellBase, 1, o)
+		return &RNNCell{c, f.ReLU}, err
+	})
 }
 
 // TypeName returns "quantized.dynamic.RNNCell".

@@ -209,16 +209,10 @@ type LSTM struct{ rnn }
 
 // LSTMFromFloat converts a float LSTM.
 func LSTMFromFloat(f *nn.LSTM, o Options) (*LSTM, error) {
-	if f == nil {
-		return nil, fmt.Errorf("dynamic: LSTMFromFloat: nil module")
-	}
-	r, err := newRNN("LSTMFromFloat", "LSTM", &f.RNNBase, 4, o)
-	if err != nil {
-		return nil, err
-	}
-	m := &LSTM{r}
-	nn.Eval(m)
-	return m, nil
+	return fromFloat("LSTMFromFloat", f, func(f *nn.LSTM) (*LSTM, error) {
+		r, err := newRNN("LSTMFromFloat", "LSTM", &f.RNNBase, 4, o)
+		return &LSTM{r}, err
+	})
 }
 
 // TypeName returns "quantized.dynamic.LSTM".
@@ -241,17 +235,7 @@ func (m *LSTM) Forward(x *tensor.Tensor, state *nn.LSTMState) (*tensor.Tensor, n
 		H := m.HiddenSize
 		y := m.run(seq, T, B, h, c, func(xg, hg, h, c []float32) {
 			for b := 0; b < B; b++ {
-				xr, hr := xg[b*4*H:(b+1)*4*H], hg[b*4*H:(b+1)*4*H]
-				for j := 0; j < H; j++ {
-					// PyTorch: gates = linear_hh(h) + linear_ih(x).
-					i := sigmoid(hr[j] + xr[j])
-					f := sigmoid(hr[H+j] + xr[H+j])
-					g := tanh(hr[2*H+j] + xr[2*H+j])
-					o := sigmoid(hr[3*H+j] + xr[3*H+j])
-					cv := float32(f*c[b*H+j]) + float32(i*g)
-					c[b*H+j] = cv
-					h[b*H+j] = o * tanh(cv)
-				}
+				lstmGates(xg[b*4*H:(b+1)*4*H], hg[b*4*H:(b+1)*4*H], h[b*H:(b+1)*H], c[b*H:(b+1)*H])
 			}
 		})
 		shape := m.finalShape(B, unbatched)
@@ -269,16 +253,10 @@ type GRU struct{ rnn }
 
 // GRUFromFloat converts a float GRU.
 func GRUFromFloat(f *nn.GRU, o Options) (*GRU, error) {
-	if f == nil {
-		return nil, fmt.Errorf("dynamic: GRUFromFloat: nil module")
-	}
-	r, err := newRNN("GRUFromFloat", "GRU", &f.RNNBase, 3, o)
-	if err != nil {
-		return nil, err
-	}
-	m := &GRU{r}
-	nn.Eval(m)
-	return m, nil
+	return fromFloat("GRUFromFloat", f, func(f *nn.GRU) (*GRU, error) {
+		r, err := newRNN("GRUFromFloat", "GRU", &f.RNNBase, 3, o)
+		return &GRU{r}, err
+	})
 }
 
 // TypeName returns "quantized.dynamic.GRU".
@@ -300,6 +278,23 @@ func (m *GRU) Forward(x, h0 *tensor.Tensor) (out, hn *tensor.Tensor) {
 		return []*tensor.Tensor{m.output(y, T, B, m.dirs()*H, unbatched), tensor.FromFloat32(h, m.finalShape(B, unbatched)...)}
 	})
 	return res[0], res[1]
+}
+
+// lstmGates updates one row's hidden and cell states h, c [H] from its
+// input and hidden projections xg, hg [4H] (chunks i, f, g, o), as
+// PyTorch's LSTMCell with gates = linear_hh(h) + linear_ih(x):
+// c' = f*c + i*g, h' = o*tanh(c').
+func lstmGates(xg, hg, h, c []float32) {
+	H := len(h)
+	for j := 0; j < H; j++ {
+		i := sigmoid(hg[j] + xg[j])
+		f := sigmoid(hg[H+j] + xg[H+j])
+		g := tanh(hg[2*H+j] + xg[2*H+j])
+		o := sigmoid(hg[3*H+j] + xg[3*H+j])
+		cv := float32(f*c[j]) + float32(i*g)
+		c[j] = cv
+		h[j] = o * tanh(cv)
+	}
 }
 
 // gruGates updates one row's hidden state h [H] from its input and hidden
