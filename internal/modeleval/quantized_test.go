@@ -11,7 +11,7 @@ import (
 // default settings, calibrated on at most 64 generated samples, runs the
 // float and the int8 programs (quanta's executor on the QDQ model) on the
 // disjoint evaluation data and checks the figures: the recognizer's greedy
-// CTC text identical to float on at least 75% of the lines (the target,
+// CTC text identical to float on at least 82% of the lines (the target,
 // 97%, is not reached; see want), the detector's text-map IoU at 0.3 at
 // least 0.9 (mean over the pages), the
 // classifier's decision identical on at least 98% of the crops, Silero
@@ -22,13 +22,14 @@ func TestQuantizedRealModels(t *testing.T) {
 	ctx := context.Background()
 	// The targets: rec 0.97, det 0.9, cls 0.98, Silero 0.97. The
 	// recognizer does not reach its target with 8-bit activations
-	// (measured 0.777: its ill-conditioned backbone amplifies each
+	// (measured 0.839: its ill-conditioned backbone amplifies each
 	// layer's rounding noise by about 27 dB to the logits, and the lines
 	// that change differ in low-margin spaces and full-width punctuation;
 	// bfloat16 weights alone already change 2% of the lines, see
-	// TestRecognizerWeightRounding); its floor here guards the figure
-	// reached, not the target.
-	want := map[Model]float64{Rec: 0.75, Det: 0.9, Cls: 0.98, Silero: 0.97}
+	// TestRecognizerWeightRounding, and noise of half a grey level on the
+	// float model's input 2-3%, see TestRecognizerInputNoise); its floor
+	// here guards the figure reached, not the target.
+	want := map[Model]float64{Rec: 0.82, Det: 0.9, Cls: 0.98, Silero: 0.97}
 	for _, j := range jobs {
 		t.Run(j.m.String()+"/"+j.mode.String(), func(t *testing.T) {
 			q := quantized(t, models, j)
@@ -52,7 +53,7 @@ func TestQuantizedRealModels(t *testing.T) {
 // (default settings) for 2 epochs on its 64 calibration lines with
 // fx.FinetuneQDQ's defaults (quanta quantize --finetune 2): the share of
 // evaluation lines whose greedy CTC text is identical to float's rises
-// above the static model's (measured 0.777 -> 0.848; 8 epochs 0.857).
+// above the static model's (measured 0.839 -> 0.875).
 func TestFinetunedRecognizer(t *testing.T) {
 	models, d, dict := evalData(t)
 	ctx := context.Background()
