@@ -41,6 +41,20 @@ func (e *emitter) need(i int) (*graph.Value, error) {
 	return v, nil
 }
 
+// need2 returns the values of inputs 0 and 1, or an error naming the
+// first one absent.
+func (e *emitter) need2() (*graph.Value, *graph.Value, error) {
+	a, err := e.need(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := e.need(1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // shape returns the shape of input i as the op saw it.
 func (e *emitter) shape(i int) []int { return e.ins[i].Shape() }
 
@@ -167,6 +181,20 @@ func as[T any](a any) (T, error) {
 		return z, fmt.Errorf("attributes are %T, want %T", a, z)
 	}
 	return v, nil
+}
+
+// attrsAndInput returns the attributes a as T and the value of input 0,
+// the start of most lowerings.
+func attrsAndInput[T any](e *emitter, a any) (T, *graph.Value, error) {
+	at, err := as[T](a)
+	if err != nil {
+		return at, nil, err
+	}
+	x, err := e.need(0)
+	if err != nil {
+		return at, nil, err
+	}
+	return at, x, nil
 }
 
 // axis normalizes a possibly negative dimension index for rank r.

@@ -35,9 +35,9 @@ func init() {
 		"Neg": unaryOp(ops.Neg), "Abs": unaryOp(ops.Abs), "Exp": unaryOp(ops.Exp), "Log": unaryOp(ops.Log),
 		"Sqrt": unaryOp(ops.Sqrt), "Reciprocal": unaryOp(ops.Reciprocal), "Where": runWhere, "Clip": runClip,
 		"Relu": unaryOp(ops.ReLU), "Sigmoid": unaryOp(ops.Sigmoid), "Tanh": unaryOp(ops.Tanh), "Erf": unaryOp(ops.Erf),
-		"HardSwish": unaryOp(ops.Hardswish), "HardSigmoid": runHardSigmoid, "LeakyRelu": runLeakyRelu, "Elu": runElu,
-		"Softplus": unaryOp(ops.Softplus),
-		"Greater":  compareOp(tensor.Greater), "Less": compareOp(tensor.Less), "Equal": compareOp(tensor.Equal),
+		"HardSwish": unaryOp(ops.Hardswish), "HardSigmoid": runHardSigmoid,
+		"LeakyRelu": alphaOp(ops.LeakyReLU, 0.01), "Elu": alphaOp(ops.ELU, 1), "Softplus": unaryOp(ops.Softplus),
+		"Greater": compareOp(tensor.Greater), "Less": compareOp(tensor.Less), "Equal": compareOp(tensor.Equal),
 		"Identity": func(_ *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return in[:1], nil },
 		"Constant": runConstant, "Cast": runCast,
 		"QuantizeLinear": runQuantizeLinear, "DequantizeLinear": runDequantizeLinear,
@@ -80,6 +80,37 @@ func need(n *graph.Node, in []*tensor.Tensor, i int) (*tensor.Tensor, error) {
 	return in[i], nil
 }
 
+// need2 returns inputs 0 and 1 or an error naming the first one absent.
+func need2(n *graph.Node, in []*tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, error) {
+	a, err := need(n, in, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := need(n, in, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+// optional returns input i, nil when absent.
+func optional(in []*tensor.Tensor, i int) *tensor.Tensor {
+	if i >= len(in) {
+		return nil
+	}
+	return in[i]
+}
+
+// needInts reads integer input i (a shape or repeats), which must be
+// present.
+func needInts(n *graph.Node, in []*tensor.Tensor, i int) ([]int, error) {
+	t, err := need(n, in, i)
+	if err != nil {
+		return nil, err
+	}
+	return ints(t)
+}
+
 func one1(t *tensor.Tensor) []*tensor.Tensor { return []*tensor.Tensor{t} }
 
 func unaryOp(f func(*tensor.Tensor) *tensor.Tensor) interpretFunc {
@@ -94,11 +125,7 @@ func unaryOp(f func(*tensor.Tensor) *tensor.Tensor) interpretFunc {
 
 func binaryOp(f func(a, b *tensor.Tensor) *tensor.Tensor) interpretFunc {
 	return func(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		a, err := need(n, in, 0)
-		if err != nil {
-			return nil, err
-		}
-		b, err := need(n, in, 1)
+		a, b, err := need2(n, in)
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +148,22 @@ func variadicOp(f func(a, b *tensor.Tensor) *tensor.Tensor) interpretFunc {
 			y = f(y, x)
 		}
 		return one1(y), nil
+	}
+}
+
+// alphaOp maps LeakyRelu and Elu: f with the "alpha" attribute (def when
+// absent).
+func alphaOp(f func(*tensor.Tensor, float32) *tensor.Tensor, def float32) interpretFunc {
+	return func(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		x, err := need(n, in, 0)
+		if err != nil {
+			return nil, err
+		}
+		alpha, err := n.Float("alpha", def)
+		if err != nil {
+			return nil, err
+		}
+		return one1(f(x, alpha)), nil
 	}
 }
 
@@ -165,6 +208,16 @@ func attrInts(n *graph.Node, name string, def []int) ([]int, error) {
 func attrInt(n *graph.Node, name string, def int) (int, error) {
 	v, err := n.Int(name, int64(def))
 	return int(v), err
+}
+
+// axisAttr reads the "axis" attribute (def when absent), normalized for
+// rank r.
+func axisAttr(n *graph.Node, def, r int) (int, error) {
+	ax, err := attrInt(n, "axis", def)
+	if err != nil {
+		return 0, err
+	}
+	return normAxis(ax, r)
 }
 
 // normAxis normalizes a possibly negative axis for rank r.
@@ -229,18 +282,11 @@ func padSpatial(x *tensor.Tensor, begin, end []int, value float32) (*tensor.Tens
 }
 
 func runConv(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
+	x, w, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
-	w, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	var b *tensor.Tensor
-	if len(in) > 2 {
-		b = in[2]
-	}
+	b := optional(in, 2)
 	k := w.NDim() - 2
 	strides, begin, end, dil, err := spatialAttrs(n, k)
 	if err != nil {
@@ -262,18 +308,11 @@ func runConv(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 }
 
 func runConvTranspose(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
+	x, w, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
-	w, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	var b *tensor.Tensor
-	if len(in) > 2 {
-		b = in[2]
-	}
+	b := optional(in, 2)
 	if w.NDim() != 4 {
 		return nil, fmt.Errorf("%d-D transposed convolution is not supported", w.NDim()-2)
 	}
@@ -305,18 +344,11 @@ func runConvTranspose(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, err
 // runGemm is Linear for transB=1 without scaling and a 1-D bias (the
 // traced form), else MatMul with transposes, scales and Add.
 func runGemm(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	a, err := need(n, in, 0)
+	a, b, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
-	b, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	var c *tensor.Tensor
-	if len(in) > 2 {
-		c = in[2]
-	}
+	c := optional(in, 2)
 	transA, err := attrInt(n, "transA", 0)
 	if err != nil {
 		return nil, err
@@ -452,23 +484,13 @@ func runBatchNorm(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 }
 
 func runLayerNorm(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
+	x, scale, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
-	scale, err := need(n, in, 1)
+	bias := optional(in, 2)
+	ax, err := axisAttr(n, -1, x.NDim())
 	if err != nil {
-		return nil, err
-	}
-	var bias *tensor.Tensor
-	if len(in) > 2 {
-		bias = in[2]
-	}
-	ax, err := attrInt(n, "axis", -1)
-	if err != nil {
-		return nil, err
-	}
-	if ax, err = normAxis(ax, x.NDim()); err != nil {
 		return nil, err
 	}
 	eps, err := n.Float("epsilon", 1e-5)
@@ -487,11 +509,7 @@ func runLayerNorm(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 // positions: a LayerNorm without affine parameters over the flattened
 // spatial dimensions, then scale and bias per channel.
 func runInstanceNorm(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	scale, err := need(n, in, 1)
+	x, scale, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -608,11 +626,7 @@ func scalarOf(t *tensor.Tensor) (float32, bool) {
 // runPow raises to a constant scalar exponent with PowScalar (as traced),
 // else with Pow.
 func runPow(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	p, err := need(n, in, 1)
+	x, p, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -623,11 +637,7 @@ func runPow(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 }
 
 func runWhere(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	c, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	a, err := need(n, in, 1)
+	c, a, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -682,30 +692,6 @@ func runHardSigmoid(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error
 		return one1(ops.Hardsigmoid(x)), nil
 	}
 	return one1(ops.Clamp(ops.AddScalar(ops.MulScalar(x, alpha), beta), 0, 1)), nil
-}
-
-func runLeakyRelu(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	alpha, err := n.Float("alpha", 0.01)
-	if err != nil {
-		return nil, err
-	}
-	return one1(ops.LeakyReLU(x, alpha)), nil
-}
-
-func runElu(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	alpha, err := n.Float("alpha", 1)
-	if err != nil {
-		return nil, err
-	}
-	return one1(ops.ELU(x, alpha)), nil
 }
 
 func runConstant(n *graph.Node, _ []*tensor.Tensor) ([]*tensor.Tensor, error) {

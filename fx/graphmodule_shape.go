@@ -21,18 +21,25 @@ func intsInput(in []*tensor.Tensor, i int) ([]int, bool, error) {
 	return v, true, err
 }
 
+// intsInputOrAttr reads integer input i (opset 13+ and later forms) or,
+// when absent, the ints attribute name (older opsets); ok is false when
+// the node has neither.
+func intsInputOrAttr(n *graph.Node, in []*tensor.Tensor, i int, name string) (v []int, ok bool, err error) {
+	if v, ok, err = intsInput(in, i); err != nil || ok || !n.Has(name) {
+		return v, ok, err
+	}
+	if v, err = attrInts(n, name, nil); err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
 // axesOf returns the axes of a node from its input i (opset 13+) or its
 // "axes" attribute, normalized for rank r.
 func axesOf(n *graph.Node, in []*tensor.Tensor, i, r int) ([]int, bool, error) {
-	axes, ok, err := intsInput(in, i)
+	axes, ok, err := intsInputOrAttr(n, in, i, "axes")
 	if err != nil {
 		return nil, false, err
-	}
-	if !ok && n.Has("axes") {
-		if axes, err = attrInts(n, "axes", nil); err != nil {
-			return nil, false, err
-		}
-		ok = true
 	}
 	for k, a := range axes {
 		if axes[k], err = normAxis(a, r); err != nil {
@@ -76,11 +83,7 @@ func runReshape(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	shape, err := ints(st)
+	shape, err := needInts(n, in, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -159,14 +162,9 @@ func runUnsqueeze(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) 
 	if err != nil {
 		return nil, err
 	}
-	raw, ok, err := intsInput(in, 1)
+	raw, _, err := intsInputOrAttr(n, in, 1, "axes")
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		if raw, err = attrInts(n, "axes", nil); err != nil {
-			return nil, err
-		}
 	}
 	r := x.NDim() + len(raw)
 	axes := make([]int, len(raw))
@@ -269,11 +267,8 @@ func runConcat(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 	}
-	ax, err := attrInt(n, "axis", 0)
+	ax, err := axisAttr(n, 0, in[0].NDim())
 	if err != nil {
-		return nil, err
-	}
-	if ax, err = normAxis(ax, in[0].NDim()); err != nil {
 		return nil, err
 	}
 	return one1(ops.Concat(in, ax)), nil
@@ -284,22 +279,13 @@ func runSplit(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ax, err := attrInt(n, "axis", 0)
+	ax, err := axisAttr(n, 0, x.NDim())
 	if err != nil {
 		return nil, err
 	}
-	if ax, err = normAxis(ax, x.NDim()); err != nil {
-		return nil, err
-	}
-	sizes, ok, err := intsInput(in, 1)
+	sizes, ok, err := intsInputOrAttr(n, in, 1, "split")
 	if err != nil {
 		return nil, err
-	}
-	if !ok && n.Has("split") {
-		if sizes, err = attrInts(n, "split", nil); err != nil {
-			return nil, err
-		}
-		ok = true
 	}
 	if !ok {
 		k := len(n.Outputs)
@@ -321,19 +307,12 @@ func runSplit(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 // are flattened and the result reshaped; negative indices count from the
 // end.
 func runGather(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
+	x, idx, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := need(n, in, 1)
+	ax, err := axisAttr(n, 0, x.NDim())
 	if err != nil {
-		return nil, err
-	}
-	ax, err := attrInt(n, "axis", 0)
-	if err != nil {
-		return nil, err
-	}
-	if ax, err = normAxis(ax, x.NDim()); err != nil {
 		return nil, err
 	}
 	raw, err := ints(idx)
@@ -357,11 +336,7 @@ func runGather(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 }
 
 func runGatherElements(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, err := need(n, in, 0)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := need(n, in, 1)
+	x, idx, err := need2(n, in)
 	if err != nil {
 		return nil, err
 	}
@@ -386,14 +361,9 @@ func runPad(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if mode != "constant" {
 		return nil, fmt.Errorf("mode %s is not supported", mode)
 	}
-	pads, ok, err := intsInput(in, 1)
+	pads, _, err := intsInputOrAttr(n, in, 1, "pads")
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		if pads, err = attrInts(n, "pads", nil); err != nil {
-			return nil, err
-		}
 	}
 	var value float32
 	if len(in) > 2 && in[2] != nil {
@@ -435,11 +405,7 @@ func runExpand(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	shape, err := ints(st)
+	shape, err := needInts(n, in, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -455,11 +421,7 @@ func runTile(n *graph.Node, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := need(n, in, 1)
-	if err != nil {
-		return nil, err
-	}
-	reps, err := ints(rt)
+	reps, err := needInts(n, in, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -16,11 +16,7 @@ import (
 // lowerConv maps Conv2d and Conv1d to Conv, unsqueezing an unbatched
 // input.
 func lowerConv(e *emitter, a any) error {
-	x, err := e.need(0)
-	if err != nil {
-		return err
-	}
-	w, err := e.need(1)
+	x, w, err := e.need2()
 	if err != nil {
 		return err
 	}
@@ -49,11 +45,7 @@ func lowerConv(e *emitter, a any) error {
 
 // lowerConvTranspose maps ConvTranspose2d to ConvTranspose.
 func lowerConvTranspose(e *emitter, a any) error {
-	at, err := as[ops.ConvTransposeAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.ConvTransposeAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -77,11 +69,7 @@ func lowerConvTranspose(e *emitter, a any) error {
 // lowerLinear maps Linear to Gemm(transB=1) for a 2-D input, else to
 // MatMul with the transposed weight, plus Add for the bias.
 func lowerLinear(e *emitter, _ any) error {
-	x, err := e.need(0)
-	if err != nil {
-		return err
-	}
-	w, err := e.need(1)
+	x, w, err := e.need2()
 	if err != nil {
 		return err
 	}
@@ -144,11 +132,7 @@ func poolAttrs(e *emitter, a ops.PoolAttrs, avg bool) (map[string]*graph.Attr, e
 // lowerPool maps MaxPool2d to MaxPool and AvgPool2d to AveragePool.
 func lowerPool(opType string) lowerFunc {
 	return func(e *emitter, a any) error {
-		at, err := as[ops.PoolAttrs](a)
-		if err != nil {
-			return err
-		}
-		x, err := e.need(0)
+		at, x, err := attrsAndInput[ops.PoolAttrs](e, a)
 		if err != nil {
 			return err
 		}
@@ -168,11 +152,7 @@ func lowerPool(opType string) lowerFunc {
 // size (then the windows are equal and disjoint); other sizes have no ONNX
 // operator.
 func lowerAdaptiveAvgPool(e *emitter, a any) error {
-	at, err := as[ops.AdaptivePoolAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.AdaptivePoolAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -233,11 +213,7 @@ func lowerBatchNorm(e *emitter, a any) error {
 // lowerLayerNorm maps LayerNorm to LayerNormalization over the trailing
 // normalized dimensions (scale 1 when the module has no weight).
 func lowerLayerNorm(e *emitter, a any) error {
-	at, err := as[ops.LayerNormAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.LayerNormAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -254,11 +230,7 @@ func lowerLayerNorm(e *emitter, a any) error {
 // affine parameters, Reshape back to the input's shape, then Mul by the
 // weight and Add the bias, unsqueezed to [C, 1, ...].
 func lowerGroupNorm(e *emitter, a any) error {
-	at, err := as[ops.GroupNormAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.GroupNormAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -292,11 +264,7 @@ func lowerGroupNorm(e *emitter, a any) error {
 
 // lowerEmbedding maps Embedding(idx, weight) to Gather(weight, idx).
 func lowerEmbedding(e *emitter, _ any) error {
-	idx, err := e.need(0)
-	if err != nil {
-		return err
-	}
-	w, err := e.need(1)
+	idx, w, err := e.need2()
 	if err != nil {
 		return err
 	}
@@ -347,11 +315,7 @@ func lowerEmbeddingBag(e *emitter, a any) error {
 // PyTorch does when recompute_scale_factor is unset).
 func lowerUpsample(mode string) lowerFunc {
 	return func(e *emitter, a any) error {
-		at, err := as[ops.UpsampleAttrs](a)
-		if err != nil {
-			return err
-		}
-		x, err := e.need(0)
+		at, x, err := attrsAndInput[ops.UpsampleAttrs](e, a)
 		if err != nil {
 			return err
 		}
@@ -387,11 +351,7 @@ func lowerUpsample(mode string) lowerFunc {
 // semantics).
 func lowerSoftmax(opType string) lowerFunc {
 	return func(e *emitter, a any) error {
-		at, err := as[ops.DimAttrs](a)
-		if err != nil {
-			return err
-		}
-		x, err := e.need(0)
+		at, x, err := attrsAndInput[ops.DimAttrs](e, a)
 		if err != nil {
 			return err
 		}

@@ -24,11 +24,7 @@ func (e *emitter) floatScalar(role string, v float32) (*graph.Value, error) {
 // operator with a scalar initializer.
 func withScalar(opType string) lowerFunc {
 	return func(e *emitter, a any) error {
-		at, err := as[ops.ScalarAttrs](a)
-		if err != nil {
-			return err
-		}
-		x, err := e.need(0)
+		at, x, err := attrsAndInput[ops.ScalarAttrs](e, a)
 		if err != nil {
 			return err
 		}
@@ -51,11 +47,7 @@ func lowerRsqrt(e *emitter, _ any) error {
 }
 
 func lowerWhere(e *emitter, _ any) error {
-	c, err := e.need(0)
-	if err != nil {
-		return err
-	}
-	a, err := e.need(1)
+	c, a, err := e.need2()
 	if err != nil {
 		return err
 	}
@@ -69,11 +61,7 @@ func lowerWhere(e *emitter, _ any) error {
 
 // lowerClip maps Clamp, Hardtanh and ReLU6 to Clip with scalar bounds.
 func lowerClip(e *emitter, a any) error {
-	at, err := as[ops.ClampAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.ClampAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -95,11 +83,7 @@ func lowerHardsigmoid(e *emitter, _ any) error {
 }
 
 func lowerLeakyReLU(e *emitter, a any) error {
-	at, err := as[ops.LeakyReLUAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.LeakyReLUAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -108,11 +92,7 @@ func lowerLeakyReLU(e *emitter, a any) error {
 }
 
 func lowerELU(e *emitter, a any) error {
-	at, err := as[ops.ELUAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.ELUAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -125,11 +105,7 @@ func lowerELU(e *emitter, a any) error {
 // x*(erf(x/sqrt(2))+1)*0.5 (Div, Erf, Add, Mul, Mul), the tanh form as
 // 0.5*x*(1+tanh(sqrt(2/pi)*(x+0.044715*x^3))).
 func lowerGELU(e *emitter, a any) error {
-	at, err := as[ops.GELUAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.GELUAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -170,11 +146,7 @@ func lowerSiLU(e *emitter, _ any) error {
 // threshold, x itself (Greater and Where) unless the threshold is at
 // least 20, above which log1p(exp(v)) rounds to v in float32.
 func lowerSoftplus(e *emitter, a any) error {
-	at, err := as[ops.SoftplusAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.SoftplusAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -202,11 +174,7 @@ func lowerSoftplus(e *emitter, a any) error {
 // lowerReshape maps Reshape and View to Reshape with the recorded shape
 // (allowzero when it has a zero dimension, which PyTorch means literally).
 func lowerReshape(e *emitter, a any) error {
-	at, err := as[ops.ShapeAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.ShapeAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -224,11 +192,7 @@ func lowerReshape(e *emitter, a any) error {
 // ranges to Reshape with 0 (copy) for the leading dimensions, -1 for the
 // merged ones and the trailing sizes.
 func lowerFlatten(e *emitter, a any) error {
-	at, err := as[ops.FlattenAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.FlattenAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -264,11 +228,7 @@ func lowerFlatten(e *emitter, a any) error {
 // dimensions of other sizes, ONNX does not); with none, the output is the
 // input.
 func lowerSqueeze(e *emitter, a any) error {
-	at, err := as[ops.SqueezeAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.SqueezeAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -302,11 +262,7 @@ func lowerSqueeze(e *emitter, a any) error {
 }
 
 func lowerUnsqueeze(e *emitter, a any) error {
-	at, err := as[ops.DimAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.DimAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -367,11 +323,7 @@ func lowerPermute(e *emitter, a any) error {
 // lowerSlice maps Slice and Narrow (recorded with the resolved range) to
 // Slice.
 func lowerSlice(e *emitter, a any) error {
-	at, err := as[ops.SliceAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.SliceAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -433,11 +385,7 @@ func lowerStack(e *emitter, a any) error {
 
 // lowerSplit maps Split and Chunk (recorded with the piece sizes) to Split.
 func lowerSplit(e *emitter, a any) error {
-	at, err := as[ops.SplitAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.SplitAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -452,11 +400,7 @@ func lowerSplit(e *emitter, a any) error {
 // lowerIndexSelect maps IndexSelect to Gather along the dimension (a
 // 0-dimensional index is unsqueezed, as index_select keeps the dimension).
 func lowerIndexSelect(e *emitter, a any) error {
-	at, err := as[ops.DimAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.DimAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -477,11 +421,7 @@ func lowerIndexSelect(e *emitter, a any) error {
 
 // lowerGatherElements maps Gather (torch.gather) to GatherElements.
 func lowerGatherElements(e *emitter, a any) error {
-	at, err := as[ops.DimAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.DimAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -500,11 +440,7 @@ func lowerGatherElements(e *emitter, a any) error {
 // lowerPad maps constant Pad: torch lists (before, after) pairs from the
 // last dimension backwards, ONNX all begins then all ends.
 func lowerPad(e *emitter, a any) error {
-	at, err := as[ops.PadAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.PadAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -538,11 +474,7 @@ func lowerExpand(e *emitter, _ any) error {
 // lowerRepeat maps Repeat to Tile, unsqueezing leading dimensions first
 // when there are more repetitions than dimensions.
 func lowerRepeat(e *emitter, a any) error {
-	at, err := as[ops.RepeatAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.RepeatAttrs](e, a)
 	if err != nil {
 		return err
 	}
@@ -605,11 +537,7 @@ func lowerReduce(opType string) lowerFunc {
 // lowerVar writes the variance as ReduceMean, Sub, Mul, ReduceSum and Div
 // by N or N-1.
 func lowerVar(e *emitter, a any) error {
-	at, err := as[ops.ReduceAttrs](a)
-	if err != nil {
-		return err
-	}
-	x, err := e.need(0)
+	at, x, err := attrsAndInput[ops.ReduceAttrs](e, a)
 	if err != nil {
 		return err
 	}

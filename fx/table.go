@@ -113,11 +113,7 @@ func unary(opType string) lowerFunc {
 // broadcasting (NumPy's) as the op.
 func binary(opType string) lowerFunc {
 	return func(e *emitter, _ any) error {
-		a, err := e.need(0)
-		if err != nil {
-			return err
-		}
-		b, err := e.need(1)
+		a, b, err := e.need2()
 		if err != nil {
 			return err
 		}

@@ -21,12 +21,82 @@ func init() {
 	register("ConvTranspose", 1, compileConvTranspose)
 }
 
+// convBase holds what a compiled Conv or ConvTranspose node keeps of its
+// attributes and constant inputs.
+type convBase struct {
+	sp         nnSpatial
+	group      int
+	transposed bool
+	w, b       *tensor.Tensor // constant weight and bias, checked once, or nil
+}
+
+// compileConvBase checks the inputs and attributes Conv and ConvTranspose
+// share and takes their weight and bias when constant.
+func compileConvBase(c *CompileContext, n *graph.Node, transposed bool) (convBase, error) {
+	if err := nIn(n, 2, 3); err != nil {
+		return convBase{}, err
+	}
+	sp, err := nnParseSpatial(n)
+	if err != nil {
+		return convBase{}, err
+	}
+	g, err := n.Int("group", 1)
+	if err != nil {
+		return convBase{}, err
+	}
+	if g < 1 {
+		return convBase{}, fmt.Errorf("group %d must be positive", g)
+	}
+	k := convBase{sp: sp, group: int(g), transposed: transposed}
+	if w := c.Const(n.Input(1)); w != nil {
+		if err := convCheckWeight(w, k.group, transposed); err != nil {
+			return convBase{}, err
+		}
+		k.w = w
+	}
+	if b := c.Const(n.Input(2)); b != nil {
+		if err := wantFloat("B", b); err != nil {
+			return convBase{}, err
+		}
+		k.b = b
+	}
+	return k, nil
+}
+
+// inputs returns the input X, the weight W and the bias B (nil when
+// absent) of a call, checked, with X of W's rank and W of the kernel_shape
+// given; W and B come from in where they are not constant.
+func (k *convBase) inputs(in []*tensor.Tensor) (x, w, b *tensor.Tensor, err error) {
+	x, w, b = in[0], k.w, k.b
+	if w == nil {
+		w = in[1]
+		if err := convCheckWeight(w, k.group, k.transposed); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if b == nil && len(in) > 2 && in[2] != nil {
+		b = in[2]
+		if err := wantFloat("B", b); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if err := wantFloat("X", x); err != nil {
+		return nil, nil, nil, err
+	}
+	ws, xs := w.Shape(), x.Shape()
+	if r := len(ws) - 2; len(xs) != r+2 {
+		return nil, nil, nil, fmt.Errorf("X has shape %v, W %v: want X of rank %d", xs, ws, r+2)
+	}
+	if k.sp.kernel != nil && !slices.Equal(k.sp.kernel, ws[2:]) {
+		return nil, nil, nil, fmt.Errorf("kernel_shape %v does not match W %v", k.sp.kernel, ws)
+	}
+	return x, w, b, nil
+}
+
 // convKernel is a compiled Conv node.
 type convKernel struct {
-	sp    nnSpatial
-	group int
-	w, b  *tensor.Tensor // constant weight and bias, checked once, or nil
-	pw    *conv.Weights  // w packed for the forward GEMMs, or nil
+	convBase
+	pw *conv.Weights // w packed for the forward GEMMs, or nil
 }
 
 // packed returns k with its constant weight w packed.
@@ -38,33 +108,11 @@ func (k *convKernel) packed() *convKernel {
 }
 
 func compileConv(c *CompileContext, n *graph.Node) (Kernel, error) {
-	if err := nIn(n, 2, 3); err != nil {
-		return nil, err
-	}
-	sp, err := nnParseSpatial(n)
+	base, err := compileConvBase(c, n, false)
 	if err != nil {
 		return nil, err
 	}
-	g, err := n.Int("group", 1)
-	if err != nil {
-		return nil, err
-	}
-	if g < 1 {
-		return nil, fmt.Errorf("group %d must be positive", g)
-	}
-	k := &convKernel{sp: sp, group: int(g)}
-	if w := c.Const(n.Input(1)); w != nil {
-		if err := convCheckWeight(w, k.group, false); err != nil {
-			return nil, err
-		}
-		k.w = w
-	}
-	if b := c.Const(n.Input(2)); b != nil {
-		if err := wantFloat("B", b); err != nil {
-			return nil, err
-		}
-		k.b = b
-	}
+	k := &convKernel{convBase: base}
 	return k.packed(), nil
 }
 
@@ -85,32 +133,12 @@ func convCheckWeight(w *tensor.Tensor, group int, transposed bool) error {
 
 // Run computes Y = Conv(X, W, B).
 func (k *convKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, w, b := in[0], k.w, k.b
-	if w == nil {
-		w = in[1]
-		if err := convCheckWeight(w, k.group, false); err != nil {
-			return nil, err
-		}
-	}
-	if b == nil && len(in) > 2 && in[2] != nil {
-		b = in[2]
-		if err := wantFloat("B", b); err != nil {
-			return nil, err
-		}
-	}
-	if err := wantFloat("X", x); err != nil {
+	x, w, b, err := k.inputs(in)
+	if err != nil {
 		return nil, err
 	}
-	ws := w.Shape()
-	r := len(ws) - 2
-	xs := x.Shape()
-	if len(xs) != r+2 {
-		return nil, fmt.Errorf("X has shape %v, W %v: want X of rank %d", xs, ws, r+2)
-	}
-	kernel := ws[2:]
-	if k.sp.kernel != nil && !slices.Equal(k.sp.kernel, kernel) {
-		return nil, fmt.Errorf("kernel_shape %v does not match W %v", k.sp.kernel, ws)
-	}
+	ws, xs := w.Shape(), x.Shape()
+	r, kernel := len(ws)-2, ws[2:]
 	if ws[1]*k.group != xs[1] {
 		return nil, fmt.Errorf("W %v does not fit X %v with group %d", ws, xs, k.group)
 	}
@@ -159,46 +187,22 @@ func (k *convKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 
 // convTKernel is a compiled ConvTranspose node.
 type convTKernel struct {
-	sp       nnSpatial
-	group    int
+	convBase
 	outPad   []int
 	outShape []int
-	w, b     *tensor.Tensor
 }
 
 func compileConvTranspose(c *CompileContext, n *graph.Node) (Kernel, error) {
-	if err := nIn(n, 2, 3); err != nil {
-		return nil, err
-	}
-	sp, err := nnParseSpatial(n)
+	base, err := compileConvBase(c, n, true)
 	if err != nil {
 		return nil, err
 	}
-	g, err := n.Int("group", 1)
-	if err != nil {
-		return nil, err
-	}
-	if g < 1 {
-		return nil, fmt.Errorf("group %d must be positive", g)
-	}
-	k := &convTKernel{sp: sp, group: int(g)}
+	k := &convTKernel{convBase: base}
 	if k.outPad, err = nnIntsAttr(n, "output_padding"); err != nil {
 		return nil, err
 	}
 	if k.outShape, err = nnIntsAttr(n, "output_shape"); err != nil {
 		return nil, err
-	}
-	if w := c.Const(n.Input(1)); w != nil {
-		if err := convCheckWeight(w, k.group, true); err != nil {
-			return nil, err
-		}
-		k.w = w
-	}
-	if b := c.Const(n.Input(2)); b != nil {
-		if err := wantFloat("B", b); err != nil {
-			return nil, err
-		}
-		k.b = b
 	}
 	return k, nil
 }
@@ -217,31 +221,12 @@ func floorDiv2(v int) int {
 // with the larger half at the end for SAME_UPPER and at the start otherwise
 // (rounding toward minus infinity, so a negative total extends the end).
 func (k *convTKernel) Run(fr *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-	x, w, b := in[0], k.w, k.b
-	if w == nil {
-		w = in[1]
-		if err := convCheckWeight(w, k.group, true); err != nil {
-			return nil, err
-		}
-	}
-	if b == nil && len(in) > 2 && in[2] != nil {
-		b = in[2]
-		if err := wantFloat("B", b); err != nil {
-			return nil, err
-		}
-	}
-	if err := wantFloat("X", x); err != nil {
+	x, w, b, err := k.inputs(in)
+	if err != nil {
 		return nil, err
 	}
 	ws, xs := w.Shape(), x.Shape()
-	r := len(ws) - 2
-	if len(xs) != r+2 {
-		return nil, fmt.Errorf("X has shape %v, W %v: want X of rank %d", xs, ws, r+2)
-	}
-	kernel := ws[2:]
-	if k.sp.kernel != nil && !slices.Equal(k.sp.kernel, kernel) {
-		return nil, fmt.Errorf("kernel_shape %v does not match W %v", k.sp.kernel, ws)
-	}
+	r, kernel := len(ws)-2, ws[2:]
 	if ws[0] != xs[1] || xs[1]%k.group != 0 {
 		return nil, fmt.Errorf("W %v does not fit X %v with group %d", ws, xs, k.group)
 	}

@@ -119,47 +119,33 @@ func (k *padKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error)
 		tables[d] = padTable(k.mode, xs[d], out[d], pb[d])
 	}
 	var y *tensor.Tensor
+	numel := nnProd(out)
 	switch x.DType() {
 	case tensor.Float32:
-		v := k.value
-		if cval != nil {
-			v = cval.F32()[0]
-		}
-		y = tensor.FromFloat32(padApply(x.F32(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromFloat32(padTyped(x, cval, (*tensor.Tensor).F32, k.value, out, tables), numel)
 	case tensor.Int64:
-		var v int64
-		if cval != nil {
-			v = cval.I64()[0]
-		}
-		y = tensor.FromInt64(padApply(x.I64(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromInt64(padTyped(x, cval, (*tensor.Tensor).I64, 0, out, tables), numel)
 	case tensor.Int32:
-		var v int32
-		if cval != nil {
-			v = cval.I32()[0]
-		}
-		y = tensor.FromInt32(padApply(x.I32(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromInt32(padTyped(x, cval, (*tensor.Tensor).I32, 0, out, tables), numel)
 	case tensor.Int8:
-		var v int8
-		if cval != nil {
-			v = cval.I8()[0]
-		}
-		y = tensor.FromInt8(padApply(x.I8(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromInt8(padTyped(x, cval, (*tensor.Tensor).I8, 0, out, tables), numel)
 	case tensor.Uint8:
-		var v uint8
-		if cval != nil {
-			v = cval.U8()[0]
-		}
-		y = tensor.FromUint8(padApply(x.U8(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromUint8(padTyped(x, cval, (*tensor.Tensor).U8, 0, out, tables), numel)
 	case tensor.Bool:
-		var v bool
-		if cval != nil {
-			v = cval.Bools()[0]
-		}
-		y = tensor.FromBool(padApply(x.Bools(), xs, out, tables, v), nnProd(out))
+		y = tensor.FromBool(padTyped(x, cval, (*tensor.Tensor).Bools, false, out, tables), numel)
 	default:
 		return nil, fmt.Errorf("input of type %s is not supported", x.DType())
 	}
 	return []*tensor.Tensor{nnReshape(y, out)}, nil
+}
+
+// padTyped pads x, whose elements elems reads, to the shape out along the
+// tables, with the constant cval holds, or def when cval is nil.
+func padTyped[T any](x, cval *tensor.Tensor, elems func(*tensor.Tensor) []T, def T, out []int, tables [][]int) []T {
+	if cval != nil {
+		def = elems(cval)[0]
+	}
+	return padApply(elems(x), x.Shape(), out, tables, def)
 }
 
 // padTable maps each output index of a dimension to its input index, -1

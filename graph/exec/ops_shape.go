@@ -211,6 +211,17 @@ func compileFlatten(c *CompileContext, n *graph.Node) (Kernel, error) {
 }
 
 func compileSqueeze(c *CompileContext, n *graph.Node) (Kernel, error) {
+	return compileAxesReshape(c, n, squeezeShape)
+}
+
+func compileUnsqueeze(c *CompileContext, n *graph.Node) (Kernel, error) {
+	return compileAxesReshape(c, n, unsqueezeShape)
+}
+
+// compileAxesReshape compiles Squeeze and Unsqueeze: the input reshaped to
+// the shape newShape gives for its shape and the axes (the attribute or
+// input 1, nil when neither is given).
+func compileAxesReshape(c *CompileContext, n *graph.Node, newShape func(sh []int, axes []int64) ([]int, error)) (Kernel, error) {
 	if err := nIn(n, 1, 2); err != nil {
 		return nil, err
 	}
@@ -219,70 +230,74 @@ func compileSqueeze(c *CompileContext, n *graph.Node) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("axes: %w", err)
 		}
-		sh := in[0].Shape()
-		drop := make([]bool, len(sh))
-		if axes == nil {
-			for i, d := range sh {
-				drop[i] = d == 1
-			}
-		}
-		for _, a := range axes {
-			i, err := axis(a, len(sh))
-			if err != nil {
-				return nil, err
-			}
-			if sh[i] != 1 {
-				return nil, fmt.Errorf("cannot squeeze axis %d of shape %v (size %d)", a, sh, sh[i])
-			}
-			drop[i] = true
-		}
-		out := []int{}
-		for i, d := range sh {
-			if !drop[i] {
-				out = append(out, d)
-			}
+		out, err := newShape(in[0].Shape(), axes)
+		if err != nil {
+			return nil, err
 		}
 		return in[0].Reshape(out...), nil
 	}), nil
 }
 
-func compileUnsqueeze(c *CompileContext, n *graph.Node) (Kernel, error) {
-	if err := nIn(n, 1, 2); err != nil {
+// squeezeShape is Squeeze's output shape: sh without the given axes, all
+// of size 1, or without every dimension of size 1 when axes is nil.
+func squeezeShape(sh []int, axes []int64) ([]int, error) {
+	drop := make([]bool, len(sh))
+	if axes == nil {
+		for i, d := range sh {
+			drop[i] = d == 1
+		}
+	}
+	for _, a := range axes {
+		i, err := axis(a, len(sh))
+		if err != nil {
+			return nil, err
+		}
+		if sh[i] != 1 {
+			return nil, fmt.Errorf("cannot squeeze axis %d of shape %v (size %d)", a, sh, sh[i])
+		}
+		drop[i] = true
+	}
+	out := []int{}
+	for i, d := range sh {
+		if !drop[i] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// unsqueezeShape is Unsqueeze's output shape: sh with dimensions of size 1
+// inserted at the given axes of the result.
+func unsqueezeShape(sh []int, axes []int64) ([]int, error) {
+	if axes == nil {
+		return nil, fmt.Errorf("axes are required")
+	}
+	return unsqueezeDims(sh, axes, 1)
+}
+
+// unsqueezeDims returns sh with the dimension unit inserted at the given
+// axes of the result (Unsqueeze, at run time and in shape inference).
+func unsqueezeDims[D any](sh []D, axes []int64, unit D) ([]D, error) {
+	r := len(sh) + len(axes)
+	idx, err := normAxes(axes, r)
+	if err != nil {
 		return nil, err
 	}
-	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
-		axes, err := axesArg(c, n, 1, in)
-		if err != nil {
-			return nil, fmt.Errorf("axes: %w", err)
+	ins := make([]bool, r)
+	for _, i := range idx {
+		ins[i] = true
+	}
+	out := make([]D, r)
+	j := 0
+	for i := range out {
+		if ins[i] {
+			out[i] = unit
+			continue
 		}
-		if axes == nil {
-			return nil, fmt.Errorf("axes are required")
-		}
-		sh := in[0].Shape()
-		r := len(sh) + len(axes)
-		ins := make([]bool, r)
-		for _, a := range axes {
-			i, err := axis(a, r)
-			if err != nil {
-				return nil, err
-			}
-			if ins[i] {
-				return nil, fmt.Errorf("axes %v repeat axis %d", axes, i)
-			}
-			ins[i] = true
-		}
-		out := make([]int, r)
-		j := 0
-		for i := range out {
-			if ins[i] {
-				out[i] = 1
-				continue
-			}
-			out[i] = sh[j]
-			j++
-		}
-		return in[0].Reshape(out...), nil
-	}), nil
+		out[i] = sh[j]
+		j++
+	}
+	return out, nil
 }
 
 func compileTranspose(c *CompileContext, n *graph.Node) (Kernel, error) {
@@ -572,31 +587,36 @@ func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor,
 		if st == 0 {
 			return nil, fmt.Errorf("step 0 on axis %d", d)
 		}
-		dim := int64(sh[d])
-		s, e := starts[i], ends[i]
-		if s < 0 {
-			s += dim
-		}
-		if e < 0 {
-			e += dim
-		}
-		var cnt int64
-		if st > 0 {
-			s = max(0, min(s, dim))
-			e = max(0, min(e, dim))
-			if e > s {
-				cnt = (e - s + st - 1) / st
-			}
-		} else {
-			s = max(0, min(s, dim-1))
-			e = max(-1, min(e, dim-1))
-			if s > e {
-				cnt = (s - e + (-st) - 1) / (-st)
-			}
-		}
+		s, cnt := sliceRange(int64(sh[d]), starts[i], ends[i], st)
 		first[d], step[d], count[d] = int(s), int(st), int(cnt)
 	}
 	return stridedGather(x, first, step, count), nil
+}
+
+// sliceRange clamps Slice's start s and end e (negative ones count from
+// the end) on a dimension of size dim for a nonzero step st, and returns
+// the first index taken and how many are taken.
+func sliceRange(dim, s, e, st int64) (first, count int64) {
+	if s < 0 {
+		s += dim
+	}
+	if e < 0 {
+		e += dim
+	}
+	if st > 0 {
+		s = max(0, min(s, dim))
+		e = max(0, min(e, dim))
+		if e > s {
+			count = (e - s + st - 1) / st
+		}
+	} else {
+		s = max(0, min(s, dim-1))
+		e = max(-1, min(e, dim-1))
+		if s > e {
+			count = (s - e + (-st) - 1) / (-st)
+		}
+	}
+	return s, count
 }
 
 // stridedGather returns the elements of x at first[d] + i*step[d],

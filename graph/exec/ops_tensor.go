@@ -143,15 +143,11 @@ func compileGather(c *CompileContext, n *graph.Node) (Kernel, error) {
 	}
 	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, ind := in[0], in[1]
-		a, err := axis(ax, x.NDim())
+		a, idx, err := axisIndices(x, ind, ax)
 		if err != nil {
 			return nil, err
 		}
 		sh := x.Shape()
-		idx, err := readIndices("indices", ind, sh[a])
-		if err != nil {
-			return nil, err
-		}
 		outer, inner := shapeNumel(sh[:a]), shapeNumel(sh[a+1:])
 		flat := make([]int, 0, outer*len(idx)*inner)
 		for o := 0; o < outer; o++ {
@@ -175,10 +171,30 @@ func shapeNumel(s []int) int {
 	return p
 }
 
-// elementsPlan returns, for every element p of an index tensor of shape
-// ish, the flat offset in a tensor of shape dsh of p with its coordinate on
-// dim replaced by idx[p] (GatherElements and ScatterElements).
-func elementsPlan(dsh, ish []int, dim int, idx []int) ([]int, error) {
+// axisIndices resolves the axis attribute ax against x's rank and reads
+// the index tensor ind against x's size along that axis (Gather,
+// GatherElements and ScatterElements).
+func axisIndices(x, ind *tensor.Tensor, ax int64) (int, []int, error) {
+	a, err := axis(ax, x.NDim())
+	if err != nil {
+		return 0, nil, err
+	}
+	idx, err := readIndices("indices", ind, x.Dim(a))
+	if err != nil {
+		return 0, nil, err
+	}
+	return a, idx, nil
+}
+
+// elementsPlan returns, for every element p of the index tensor ind, the
+// flat offset in x of p with its coordinate on axis ax replaced by ind[p]
+// (GatherElements and ScatterElements).
+func elementsPlan(x, ind *tensor.Tensor, ax int64) ([]int, error) {
+	dim, idx, err := axisIndices(x, ind, ax)
+	if err != nil {
+		return nil, err
+	}
+	dsh, ish := x.Shape(), ind.Shape()
 	if len(ish) != len(dsh) {
 		return nil, fmt.Errorf("indices have rank %d, data rank %d", len(ish), len(dsh))
 	}
@@ -219,15 +235,7 @@ func compileGatherElements(c *CompileContext, n *graph.Node) (Kernel, error) {
 	}
 	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, ind := in[0], in[1]
-		a, err := axis(ax, x.NDim())
-		if err != nil {
-			return nil, err
-		}
-		idx, err := readIndices("indices", ind, x.Dim(a))
-		if err != nil {
-			return nil, err
-		}
-		plan, err := elementsPlan(x.Shape(), ind.Shape(), a, idx)
+		plan, err := elementsPlan(x, ind, ax)
 		if err != nil {
 			return nil, err
 		}
@@ -249,18 +257,10 @@ func compileScatterElements(c *CompileContext, n *graph.Node) (Kernel, error) {
 	}
 	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, ind, upd := in[0], in[1], in[2]
-		a, err := axis(ax, x.NDim())
-		if err != nil {
-			return nil, err
-		}
 		if !tensor.SameShape(ind.Shape(), upd.Shape()) {
 			return nil, fmt.Errorf("indices %v and updates %v differ in shape", ind.Shape(), upd.Shape())
 		}
-		idx, err := readIndices("indices", ind, x.Dim(a))
-		if err != nil {
-			return nil, err
-		}
-		plan, err := elementsPlan(x.Shape(), ind.Shape(), a, idx)
+		plan, err := elementsPlan(x, ind, ax)
 		if err != nil {
 			return nil, err
 		}

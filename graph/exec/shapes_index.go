@@ -178,9 +178,9 @@ func sliceRule(s *shapeInf, n *graph.Node) ([]graph.Type, error) {
 	return []graph.Type{typeOf(x.Elem, out)}, nil
 }
 
-// sliceDim is Slice's count along one axis (as slice in ops_shape.go) and
-// the first index taken; for a dimension of unknown size, whole-axis slices
-// keep the dimension and the rest is unknown.
+// sliceDim is Slice's count along one axis (see sliceRange) and the first
+// index taken; for a dimension of unknown size, whole-axis slices keep the
+// dimension and the rest is unknown.
 func sliceDim(d graph.Dim, s, e, st int64) (graph.Dim, int64) {
 	if !d.Known() {
 		if (st == 1 && (s == 0 || s <= -toEnd) && e >= toEnd) || (st == -1 && s == -1 && e <= -toEnd) {
@@ -188,28 +188,8 @@ func sliceDim(d graph.Dim, s, e, st int64) (graph.Dim, int64) {
 		}
 		return dimUnknown, 0
 	}
-	dim := d.Size
-	if s < 0 {
-		s += dim
-	}
-	if e < 0 {
-		e += dim
-	}
-	var cnt int64
-	if st > 0 {
-		s = max(0, min(s, dim))
-		e = max(0, min(e, dim))
-		if e > s {
-			cnt = (e - s + st - 1) / st
-		}
-	} else {
-		s = max(0, min(s, dim-1))
-		e = max(-1, min(e, dim-1))
-		if s > e {
-			cnt = (s - e + (-st) - 1) / (-st)
-		}
-	}
-	return dimOf(cnt), s
+	first, cnt := sliceRange(d.Size, s, e, st)
+	return dimOf(cnt), first
 }
 
 // shapeArg returns the dimensions a 1-D shape input gives (Expand,

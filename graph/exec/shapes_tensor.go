@@ -367,24 +367,9 @@ func unsqueezeRule(s *shapeInf, n *graph.Node) ([]graph.Type, error) {
 	if err != nil || !ok || axes == nil || !x.HasShape {
 		return []graph.Type{{Elem: x.Elem}}, err
 	}
-	r := len(x.Shape) + len(axes)
-	ax, err := normAxes(axes, r)
+	out, err := unsqueezeDims(x.Shape, axes, dimOf(1))
 	if err != nil {
 		return nil, err
-	}
-	ins := make([]bool, r)
-	for _, a := range ax {
-		ins[a] = true
-	}
-	out := make([]graph.Dim, r)
-	j := 0
-	for i := range out {
-		if ins[i] {
-			out[i] = dimOf(1)
-			continue
-		}
-		out[i] = x.Shape[j]
-		j++
 	}
 	if vals, ok := s.symOf(n.Input(0)); ok {
 		s.setSym(n.Output(0), vals)
