@@ -48,13 +48,8 @@ func FuzzQConv2D(f *testing.F) {
 				rq.Multiplier[i] *= 100 // saturate
 			}
 		}
-		pk, err := Pack(p, wts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := p.Norm().OutputLen()
-		want := make([]uint8, n)
-		Reference(&p, x, wts, rq, want)
+		pk, want := packRef(t, p, x, wts, rq)
+		n := len(want)
 		for _, l := range cpu.Levels() {
 			old := cpu.SetMax(l)
 			got := make([]uint8, n)

@@ -11,6 +11,19 @@ import (
 	"github.com/quanta-go/quanta/internal/parallel"
 )
 
+// packRef packs w for p and computes the reference output, the two things
+// every comparison against Reference starts from.
+func packRef(t testing.TB, p Params, x []uint8, w []int8, rq *qgemm.Requant) (*Packed, []uint8) {
+	t.Helper()
+	pk, err := Pack(p, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]uint8, p.Norm().OutputLen())
+	Reference(&p, x, w, rq, want)
+	return pk, want
+}
+
 func randConv(r *rand.Rand, p Params, perChannelZP bool) ([]uint8, []int8, *qgemm.Requant) {
 	q := p.Norm()
 	x := make([]uint8, q.InputLen())
@@ -80,13 +93,8 @@ func TestConv2DMatchesReference(t *testing.T) {
 					p.WeightZeroPoints = []int32{0}
 				}
 				x, w, rq := randConv(r, p, perCh)
-				pk, err := Pack(p, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n := p.Norm().OutputLen()
-				want := make([]uint8, n)
-				Reference(&p, x, w, rq, want)
+				pk, want := packRef(t, p, x, w, rq)
+				n := len(want)
 				got := make([]uint8, n+4)
 				copy(got[n:], []uint8{9, 9, 9, 9})
 				Conv2D(pk, x, rq, got)
@@ -121,12 +129,7 @@ func TestConv2DThreadIndependent(t *testing.T) {
 	} {
 		p := Params{Conv2DParams: g, InZeroPoint: 3, WeightZeroPoints: []int32{0}}
 		x, w, rq := randConv(r, p, false)
-		pk, err := Pack(p, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := make([]uint8, p.Norm().OutputLen())
-		Reference(&p, x, w, rq, want)
+		pk, want := packRef(t, p, x, w, rq)
 		outs := [][]uint8{want}
 		for _, th := range []int{1, 2, 3} {
 			old := parallel.SetNumThreads(th)
@@ -169,13 +172,8 @@ func TestPointwiseNCHW(t *testing.T) {
 					rq.ZeroPoint, rq.Min, rq.Max = 100+int32(r.IntN(21)), 20, 230
 					rq.Multiplier[0] *= 50 // saturate one channel
 				}
-				pk, err := Pack(p, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				n := p.Norm().OutputLen()
-				want := make([]uint8, n)
-				Reference(&p, x, w, rq, want)
+				pk, want := packRef(t, p, x, w, rq)
+				n := len(want)
 				for _, th := range []int{1, 2} {
 					old := parallel.SetNumThreads(th)
 					got := make([]uint8, n+1)
