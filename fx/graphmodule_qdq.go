@@ -18,7 +18,8 @@ import (
 
 // qdqParams reads a QuantizeLinear/DequantizeLinear node's scale and zero
 // point (per tensor, or per index of the axis attribute) and the integer
-// range of the zero point's type.
+// range of the zero point's type (its declared type for the 16-bit types,
+// which are held as int32).
 type qdqParams struct {
 	scales     []float32
 	zeroPoints []int32
@@ -52,7 +53,16 @@ func readQDQ(n *graph.Node, in []*tensor.Tensor, x *tensor.Tensor) (*qdqParams, 
 				p.zeroPoints[i] = int32(v)
 			}
 		case tensor.Int32:
-			p.qmin, p.qmax = -1<<31, 1<<31-1
+			// int16 and uint16 codes are held as int32: the zero point's
+			// declared type gives their range.
+			switch n.Input(2).Type.Elem {
+			case graph.Int16:
+				p.qmin, p.qmax = -1<<15, 1<<15-1
+			case graph.Uint16:
+				p.qmin, p.qmax = 0, 1<<16-1
+			default:
+				p.qmin, p.qmax = -1<<31, 1<<31-1
+			}
 			copy(p.zeroPoints, z.I32())
 		default:
 			return nil, fmt.Errorf("zero point is %s, want uint8, int8 or int32", z.DType())

@@ -50,7 +50,8 @@ func (e ElemType) String() string {
 
 // DType returns the tensor dtype that holds values of e in quanta:
 // float16, bfloat16 and double are computed in float32; ok is false for
-// types quanta cannot hold (strings, complex, unsigned 16-64 bit).
+// types quanta cannot hold (strings, complex, unsigned 64 bit). int16
+// and uint16 are held as int32.
 func (e ElemType) DType() (d tensor.DType, ok bool) {
 	switch e {
 	case Float, Float16, Double, BFloat16:
@@ -59,7 +60,7 @@ func (e ElemType) DType() (d tensor.DType, ok bool) {
 		return tensor.Uint8, true
 	case Int8:
 		return tensor.Int8, true
-	case Int16, Int32:
+	case Int16, Uint16, Int32:
 		return tensor.Int32, true
 	case Int64, Uint32:
 		return tensor.Int64, true

@@ -440,6 +440,13 @@ func appendLE(b []byte, elem graph.ElemType, t *tensor.Tensor) ([]byte, error) {
 			}
 			b = le.AppendUint16(b, uint16(v))
 		}
+	case graph.Uint16:
+		for _, v := range t.I32() {
+			if v < 0 || v > math.MaxUint16 {
+				return nil, fmt.Errorf("value %d does not fit uint16", v)
+			}
+			b = le.AppendUint16(b, uint16(v))
+		}
 	case graph.Int8:
 		for _, v := range t.I8() {
 			b = append(b, byte(v))
@@ -476,6 +483,12 @@ func exact(elem graph.ElemType, t *tensor.Tensor) bool {
 	case graph.Int16:
 		for _, v := range t.I32() {
 			if v != int32(int16(v)) {
+				return false
+			}
+		}
+	case graph.Uint16:
+		for _, v := range t.I32() {
+			if v != int32(uint16(v)) {
 				return false
 			}
 		}

@@ -96,7 +96,7 @@ func elemSize(e graph.ElemType) int {
 	switch e {
 	case graph.Uint8, graph.Int8, graph.Bool:
 		return 1
-	case graph.Float16, graph.BFloat16, graph.Int16:
+	case graph.Float16, graph.BFloat16, graph.Int16, graph.Uint16:
 		return 2
 	case graph.Float, graph.Int32, graph.Uint32:
 		return 4
@@ -237,12 +237,15 @@ func (t *pTensor) typed(elem graph.ElemType, dt tensor.DType, shape []int, n int
 		for i, v := range t.uint64s {
 			d[i] = int64(uint32(v))
 		}
-	case graph.Int32, graph.Int16:
+	case graph.Int32, graph.Int16, graph.Uint16:
 		d := out.I32()
 		for i, v := range t.int32s {
-			if elem == graph.Int16 {
+			switch elem {
+			case graph.Int16:
 				d[i] = int32(int16(v))
-			} else {
+			case graph.Uint16:
+				d[i] = int32(uint16(v))
+			default:
 				d[i] = int32(v)
 			}
 		}
@@ -324,6 +327,11 @@ func decodeLE(out *tensor.Tensor, elem graph.ElemType, i int, b []byte) {
 		d := out.I32()[i:]
 		for j := range len(b) / 2 {
 			d[j] = int32(int16(le.Uint16(b[2*j:])))
+		}
+	case graph.Uint16:
+		d := out.I32()[i:]
+		for j := range len(b) / 2 {
+			d[j] = int32(le.Uint16(b[2*j:]))
 		}
 	case graph.Int8:
 		d := out.I8()[i:]

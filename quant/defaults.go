@@ -32,6 +32,14 @@ var (
 	perTensorWeight = func() observer.Observer {
 		return observer.NewMinMax(observer.Config{Dtype: tensor.QInt8, QScheme: tensor.PerTensorSymmetric})
 	}
+	// minMax16 observes activations for uint16 codes (0..65535).
+	minMax16 = func() observer.Observer {
+		return observer.NewMinMax(observer.Config{Dtype: tensor.QInt32, QuantMin: 0, QuantMax: 65535, HasRange: true})
+	}
+	// perChannelWeight16 is per-channel symmetric int16 (-32768..32767).
+	perChannelWeight16 = func() observer.Observer {
+		return observer.NewPerChannelMinMax(observer.Config{Dtype: tensor.QInt32, QScheme: tensor.PerChannelSymmetric, QuantMin: -32768, QuantMax: 32767, HasRange: true})
+	}
 	// dynamicActivation is default_dynamic_quant_observer.
 	dynamicActivation = func() observer.Observer {
 		return observer.NewPlaceholder(observer.PlaceholderConfig{Config: observer.Config{Dtype: tensor.QUInt8}, IsDynamic: true})
@@ -148,6 +156,13 @@ var (
 	// weights to 8-bit rows with float scale and zero point
 	// (float_qparams_weight_only_qconfig).
 	FloatQParamsWeightOnlyQConfig = &QConfig{Activation: floatActivation, Weight: floatQParamsWeight, Name: "weight-only float_qparams 8-bit"}
+	// Int16QConfig is the 16-bit qconfig of graph mode's mixed precision
+	// (what ONNX Runtime's quantizer writes for activation type QUInt16 and
+	// weight type QInt16): activations observed by min/max over the full
+	// uint16 range 0..65535, weights per-channel symmetric over int16
+	// -32768..32767. Convert writes such units as 16-bit QDQ (opset 21)
+	// and keeps their biases float; eager mode has no 16-bit modules.
+	Int16QConfig = &QConfig{Activation: minMax16, Weight: perChannelWeight16, Name: "16-bit"}
 	// FloatQParamsWeightOnlyQConfig4Bit is the quint4x2 version
 	// (float_qparams_weight_only_qconfig_4bit).
 	FloatQParamsWeightOnlyQConfig4Bit = &QConfig{Activation: floatActivation, Weight: floatQParamsWeight4, Name: "weight-only float_qparams 4-bit"}

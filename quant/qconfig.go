@@ -26,3 +26,9 @@ type QConfig struct {
 	// Name identifies a preset in messages (e.g. "x86 default").
 	Name string
 }
+
+// Is16Bit reports whether an observer config's integer range needs more
+// than 8 bits (a 16-bit qconfig such as Int16QConfig).
+func Is16Bit(c observer.Config) bool {
+	return c.HasRange && (c.QuantMax > 255 || c.QuantMin < -128)
+}

@@ -12,7 +12,7 @@ prints the same text from quanta's import and ReadTensor and compares.
 
 Floating-point values are printed as the bits of the float32 quanta holds
 (float16, bfloat16 and double converted to float32 with NumPy, which rounds
-to nearest even); types quanta cannot hold (strings, uint16, uint64,
+to nearest even); types quanta cannot hold (strings, uint64,
 complex) print as "unsupported".
 """
 import glob
@@ -24,7 +24,7 @@ from onnx import numpy_helper
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "onnx", "testdata", "node")
 
-HELD = {onnx.TensorProto.FLOAT, onnx.TensorProto.UINT8, onnx.TensorProto.INT8, onnx.TensorProto.INT16,
+HELD = {onnx.TensorProto.FLOAT, onnx.TensorProto.UINT8, onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.UINT16,
         onnx.TensorProto.INT32, onnx.TensorProto.INT64, onnx.TensorProto.BOOL, onnx.TensorProto.FLOAT16,
         onnx.TensorProto.DOUBLE, onnx.TensorProto.UINT32, onnx.TensorProto.BFLOAT16}
 FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}

@@ -29,7 +29,7 @@ type quantizeOpts struct {
 	finetuneLR                               float64
 	perChannel, perTensor                    bool
 	rounding                                 string
-	exclude                                  inputFlags
+	exclude, int16                           inputFlags
 	resize, mean, std                        string
 	bgr                                      bool
 }
@@ -44,6 +44,10 @@ func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			"axis 0 into feeds of --calib-batch rows), or a folder of PNG/JPEG images for a\n"+
 			"one-input vision model (--resize, --mean, --std, --bgr). Dynamic mode quantizes\n"+
 			"weights and computes activation ranges at run time; it needs no data.\n\n"+
+			"--int16 REGEX quantizes the matching layers (and the element-wise ops between\n"+
+			"them) to 16 bits instead: mixed precision for the layers 8 bits hurt most\n"+
+			"(`quanta compare` ranks them). Their QDQ pairs are uint16/int16 (opset 21);\n"+
+			"quanta and ONNX Runtime run those layers in float between them.\n\n"+
 			"Static mode prints each output's SQNR against the float model on the\n"+
 			"calibration data, run on quanta's int8 kernels.\n\n"+
 			"--finetune N then trains the static model's int8 weights and int32 biases for N\n"+
@@ -64,6 +68,7 @@ func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 	fs.BoolVar(&o.perTensor, "per-tensor", false, "one weight scale per tensor")
 	fs.StringVar(&o.rounding, "weight-rounding", "default", "weights to codes: nearest (PyTorch's and ONNX Runtime's rule), keep-sum (nearest, then each convolution filter's codes keep its rounded sum), or default (keep-sum for the quanta engine's post-training quantization, else nearest)")
 	fs.Var(&o.exclude, "exclude", "keep float the nodes whose name or module path matches `REGEX` (repeatable)")
+	fs.Var(&o.int16, "int16", "static mode: quantize the nodes whose name or module path matches `REGEX` to 16 bits (uint16 activations, int16 weights, opset 21), and the element-wise ops that read only their outputs (repeatable)")
 	fs.StringVar(&o.format, "format", "qdq", "output format: qdq")
 	fs.StringVar(&o.resize, "resize", "", "image folder: resize to `WxH` (default: the model's input size)")
 	fs.StringVar(&o.mean, "mean", "0,0,0", "image folder: per-channel mean of x/255, comma separated")
@@ -101,13 +106,16 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 	} else if same {
 		return fmt.Errorf("quantize: refusing to overwrite the input model %s; choose another -o", in)
 	}
-	var excl []*regexp.Regexp
-	for _, s := range o.exclude {
-		re, err := regexp.Compile(s)
-		if err != nil {
-			return usageError{fmt.Sprintf("--exclude %q: %v", s, err)}
-		}
-		excl = append(excl, re)
+	excl, err := compileAll("exclude", o.exclude)
+	if err != nil {
+		return err
+	}
+	wide, err := compileAll("int16", o.int16)
+	if err != nil {
+		return err
+	}
+	if len(wide) > 0 && o.mode != "static" {
+		return usageError{"--int16 needs --mode static"}
 	}
 	m, err := onnx.Load(in)
 	if err != nil {
@@ -121,7 +129,7 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 	if err != nil {
 		return usageError{fmt.Sprintf("--weight-rounding %q: want nearest, keep-sum or default", o.rounding)}
 	}
-	opts := quantize.Options{Engine: o.engine, Mapping: mapping, Exclude: excl, WeightRounding: rounding}
+	opts := quantize.Options{Engine: o.engine, Mapping: mapping, Exclude: excl, Int16: wide, WeightRounding: rounding}
 	var q *graph.Model
 	if o.mode == "dynamic" {
 		if q, err = quantize.QuantizeDynamic(m, opts); err != nil {
@@ -190,12 +198,29 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 	return nil
 }
 
+// compileAll compiles the expressions of a repeatable regexp flag.
+func compileAll(flag string, exprs []string) ([]*regexp.Regexp, error) {
+	var res []*regexp.Regexp
+	for _, s := range exprs {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--%s %q: %v", flag, s, err)}
+		}
+		res = append(res, re)
+	}
+	return res, nil
+}
+
 // printUnits summarizes which units are quantized, by pattern.
 func printUnits(e *env, p *quantize.Prepared) {
 	q, f := map[string]int{}, map[string]int{}
 	for _, u := range p.Units {
 		if u.Quantized {
-			q[u.Key]++
+			if u.QConfig != nil && u.QConfig.Activation != nil && quant.Is16Bit(u.QConfig.Activation().Config()) {
+				q[u.Key+" (16-bit)"]++
+			} else {
+				q[u.Key]++
+			}
 		} else if u.Reason != "inputs are float" && u.Reason != "not a float activation" {
 			f[u.Key+" ("+u.Reason+")"]++
 		}

@@ -131,6 +131,32 @@ func TestQuantizeCommand(t *testing.T) {
 			t.Errorf("--weight-rounding %s: %d codes differ from the nearest", c.flag, moved)
 		}
 	}
+	// --int16: the convolution and the Relu after it in 16 bits (opset 21,
+	// uint16 input codes, int16 weights, float bias); the Gemm that reads
+	// the Relu's output keeps 8 bits, and so does that value.
+	wide := filepath.Join(dir, "net_int16.onnx")
+	code, stdout, stderr = runArgs("quantize", model, "-o", wide, "--calib", calib, "--int16", "^conv$")
+	if code != 0 {
+		t.Fatalf("--int16: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "Conv2d+ReLU (16-bit)") {
+		t.Errorf("--int16: stdout %q does not list the 16-bit unit", stdout)
+	}
+	if m, err := onnx.Load(wide); err != nil || m.Opset("") != 21 {
+		t.Fatalf("--int16: %v, opset %d, want 21", err, m.Opset(""))
+	}
+	if e := nodeInput(t, wide, "conv", 0).Producer.Inputs[0].Type.Elem; e != graph.Uint16 {
+		t.Errorf("--int16: the convolution reads %s codes, want uint16", e)
+	}
+	if e := nodeInput(t, wide, "conv", 1).Producer.Inputs[0].Type.Elem; e != graph.Int16 {
+		t.Errorf("--int16: the convolution's weight codes are %s, want int16", e)
+	}
+	if b := nodeInput(t, wide, "conv", 2); !b.IsConst() || b.Const.DType() != tensor.Float32 {
+		t.Errorf("--int16: the convolution's bias is not float")
+	}
+	if e := nodeInput(t, wide, "fc", 0).Producer.Inputs[0].Type.Elem; e != graph.Uint8 {
+		t.Errorf("--int16: the Gemm reads %s codes, want uint8", e)
+	}
 	// Dynamic mode needs no data.
 	dyn := filepath.Join(dir, "net_dyn.onnx")
 	if code, _, stderr := runArgs("quantize", model, "-o", dyn, "--mode", "dynamic", "--per-channel"); code != 0 {
@@ -151,6 +177,8 @@ func TestQuantizeCommand(t *testing.T) {
 		{"quantize", model, "-o", out, "--calib", calib, "--per-channel", "--per-tensor"},
 		{"quantize", model, "-o", out, "--calib", calib, "--format", "qoperator"},
 		{"quantize", model, "-o", out, "--calib", calib, "--weight-rounding", "up"},
+		{"quantize", model, "-o", out, "--mode", "dynamic", "--int16", "conv"},
+		{"quantize", model, "-o", out, "--calib", calib, "--int16", "("},
 	} {
 		if code, _, _ := runArgs(args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

@@ -32,6 +32,24 @@ func init() {
 	register("QLinearConv", 10, compileQLinearConv)
 }
 
+// quantElemRange returns the integer range of a QuantizeLinear output
+// type: uint8, int8, uint16 or int16 (the 16-bit types are held as int32).
+func quantElemRange(e graph.ElemType) (lo, hi int32, ok bool) {
+	switch e {
+	case graph.Uint8:
+		lo, hi = qmath.Range(false, 8)
+	case graph.Int8:
+		lo, hi = qmath.Range(true, 8)
+	case graph.Uint16:
+		lo, hi = qmath.Range(false, 16)
+	case graph.Int16:
+		lo, hi = qmath.Range(true, 16)
+	default:
+		return 0, 0, false
+	}
+	return lo, hi, true
+}
+
 // qRange returns the integer range of an 8-bit (or int32) quantized dtype.
 func qRange(d tensor.DType) (lo, hi int32, err error) {
 	switch d {
@@ -129,15 +147,21 @@ func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 	if bs != 0 {
 		return nil, fmt.Errorf("blocked quantization (block_size %d) is not supported", bs)
 	}
-	outType := tensor.Uint8
+	outElem := graph.Uint8
 	if od, err := n.Int("output_dtype", 0); err != nil {
 		return nil, err
 	} else if od != 0 && opset >= 21 {
-		d, ok := graph.ElemType(od).DType()
-		if !ok || (d != tensor.Uint8 && d != tensor.Int8) || graph.ElemType(od) != graph.ElemTypeOf(d) {
-			return nil, fmt.Errorf("output_dtype %s is not supported (want uint8 or int8)", graph.ElemType(od))
+		outElem = graph.ElemType(od)
+		if _, _, ok := quantElemRange(outElem); !ok {
+			return nil, fmt.Errorf("output_dtype %s is not supported (want uint8, int8, uint16 or int16)", outElem)
 		}
-		outType = d
+	}
+	// The zero point's declared type decides the output type; 16-bit
+	// zero points are held as int32, so only the declaration tells uint16
+	// from int16.
+	zpElem := graph.Undefined
+	if zv := n.Input(2); zv != nil {
+		zpElem = zv.Type.Elem
 	}
 	if opset < 13 {
 		ax = 1
@@ -147,18 +171,28 @@ func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 		if x.DType() != tensor.Float32 && x.DType() != tensor.Int32 {
 			return nil, fmt.Errorf("x must be float32 or int32, got %s", x.DType())
 		}
-		dt := outType
+		elem := outElem
 		if zpT != nil {
-			dt = zpT.DType()
-			if dt != tensor.Uint8 && dt != tensor.Int8 {
-				return nil, fmt.Errorf("zero point type %s is not supported (want uint8 or int8)", dt)
+			switch zpT.DType() {
+			case tensor.Uint8:
+				elem = graph.Uint8
+			case tensor.Int8:
+				elem = graph.Int8
+			case tensor.Int32:
+				if zpElem != graph.Uint16 && zpElem != graph.Int16 {
+					return nil, fmt.Errorf("zero point type %s is not supported (want uint8, int8, uint16 or int16)", zpElem)
+				}
+				elem = zpElem
+			default:
+				return nil, fmt.Errorf("zero point type %s is not supported (want uint8, int8, uint16 or int16)", zpT.DType())
 			}
 		}
+		lo, hi, _ := quantElemRange(elem)
+		dt, _ := elem.DType()
 		q, err := readQParams(in[1], zpT, x.Shape(), ax)
 		if err != nil {
 			return nil, err
 		}
-		lo, hi, _ := qRange(dt)
 		xf := x
 		if x.DType() != tensor.Float32 {
 			xf = tensor.Cast(x, tensor.Float32)

@@ -410,6 +410,17 @@ func castTo(t *tensor.Tensor, to graph.ElemType) (*tensor.Tensor, error) {
 		for i, x := range v {
 			v[i] = int32(int16(x))
 		}
+	case graph.Uint16:
+		v := r.I32()
+		if t.DType() == tensor.Int64 {
+			for i, x := range t.I64() {
+				v[i] = int32(uint16(x))
+			}
+			break
+		}
+		for i, x := range v {
+			v[i] = int32(uint16(x))
+		}
 	case graph.Uint32:
 		v := r.I64()
 		for i, x := range v {

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/graph/passes"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
 	"github.com/quanta-go/quanta/quant/observer"
 	"github.com/quanta-go/quanta/tensor"
@@ -141,6 +142,11 @@ func Convert(p *Prepared) (*graph.Model, error) {
 			if err != nil {
 				return nil, err
 			}
+			if is16Bit(xqp) || is16Bit(wqp) {
+				// s_x*s_w of 16-bit codes is so small that int32 bias
+				// codes would overflow: the bias stays float.
+				continue
+			}
 			if err := c.quantizeBias(n, bi, xqp.Scale, wqp.Scale); err != nil {
 				return nil, err
 			}
@@ -158,6 +164,12 @@ func Convert(p *Prepared) (*graph.Model, error) {
 	}
 	if m.IRVersion < 7 {
 		m.IRVersion = 7
+	}
+	if c.wide && m.Opset("") < 21 {
+		// uint16 and int16 QuantizeLinear/DequantizeLinear are opset 21.
+		if _, err := passes.UpgradeOpset(m, 21); err != nil {
+			return nil, fmt.Errorf("quantize: Convert: raising the opset to 21 for 16-bit QDQ: %w", err)
+		}
 	}
 	m.ProducerName, m.ProducerVersion = "quanta", "graph-mode quantization"
 	if len(eqs) > 0 {
@@ -285,6 +297,9 @@ type converter struct {
 	observed func(*Point) bool
 	// keepSum rounds convolution weights with RoundKeepSum.
 	keepSum bool
+	// wide records that a 16-bit QuantizeLinear or DequantizeLinear was
+	// written: the model then needs opset 21.
+	wide bool
 }
 
 // unique returns base, or base with a numeric suffix, unused so far.
@@ -306,10 +321,30 @@ func (c *converter) qparams(pt *Point) (*tensor.QParams, error) {
 	return q, nil
 }
 
+// is16Bit reports whether qparams use a 16-bit integer range.
+func is16Bit(q *tensor.QParams) bool { return q.QuantMax > 255 || q.QuantMin < -128 }
+
+// codeElem returns the ONNX type of q's codes: uint8 or int8, uint16 or
+// int16 for 16-bit ranges (held as int32).
+func codeElem(q *tensor.QParams, signed bool) graph.ElemType {
+	switch {
+	case is16Bit(q) && signed:
+		return graph.Int16
+	case is16Bit(q):
+		return graph.Uint16
+	case signed:
+		return graph.Int8
+	}
+	return graph.Uint8
+}
+
 // zeroPointTensor returns the zero-point initializer of an activation
 // (1-D for per-channel qparams).
 func zeroPointTensor(q *tensor.QParams, signed bool) *tensor.Tensor {
 	n := len(q.ZeroPoint)
+	if is16Bit(q) {
+		return tensor.FromInt32(append([]int32(nil), q.ZeroPoint...), n)
+	}
 	if signed {
 		b := make([]int8, n)
 		for i, z := range q.ZeroPoint {
@@ -343,11 +378,10 @@ func (c *converter) insertQDQ(v *graph.Value, q *tensor.QParams, readers []*grap
 	}
 	scale := g.AddInitializer(c.unique(base+"_scale"), st)
 	zp := g.AddInitializer(c.unique(base+"_zero_point"), zt)
+	elem := codeElem(q, signed)
+	zp.Type.Elem = elem
+	c.wide = c.wide || is16Bit(q)
 	qn := g.AddNode(c.unique(base+"_QuantizeLinear"), "QuantizeLinear", []*graph.Value{v, scale, zp}, []string{c.unique(base + "_quantized")}, attrs)
-	elem := graph.Uint8
-	if signed {
-		elem = graph.Int8
-	}
 	qn.Outputs[0].Type = graph.Type{Elem: elem, Shape: v.Type.Shape, HasShape: v.Type.HasShape}
 	isOut := false
 	for _, o := range g.Outputs {
@@ -403,15 +437,13 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 		inner *= shape[d]
 	}
 	signed := q.QuantMin < 0 || cfg.Dtype == tensor.QInt8
-	lo, hi := q.QuantMin, q.QuantMax
-	if lo == 0 && hi == 0 {
-		lo, hi = qmath.Range(signed, 8)
+	// Stored codes use the full range of their type (8 or 16 bits); the
+	// observer's range only chose the scale.
+	bits := 8
+	if is16Bit(q) {
+		bits = 16
 	}
-	// Stored codes use the full 8-bit range of their type; the observer's
-	// range only chose the scale.
-	tlo, thi := qmath.Range(signed, 8)
-	_ = lo
-	_ = hi
+	tlo, thi := qmath.Range(signed, bits)
 	codes := make([]int32, len(data))
 	for j, x := range data {
 		c := 0
@@ -426,7 +458,12 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 	var qt, zt *tensor.Tensor
 	zps := make([]int32, len(q.Scale))
 	copy(zps, q.ZeroPoint)
-	if signed {
+	switch {
+	case bits == 16:
+		qt = tensor.FromInt32(codes, shape...)
+		zt = tensor.FromInt32(zps, len(zps))
+		c.wide = true
+	case signed:
 		b := make([]int8, len(codes))
 		for j, v := range codes {
 			b[j] = int8(v)
@@ -437,7 +474,7 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 			zb[j] = int8(v)
 		}
 		zt = tensor.FromInt8(zb, len(zb))
-	} else {
+	default:
 		b := make([]uint8, len(codes))
 		for j, v := range codes {
 			b[j] = uint8(v)
@@ -456,6 +493,8 @@ func (c *converter) quantizeWeight(n *graph.Node, i int, q *tensor.QParams, axis
 	qv := g.AddInitializer(c.unique(w.Name+"_quantized"), qt)
 	sv := g.AddInitializer(c.unique(w.Name+"_scale"), st)
 	zv := g.AddInitializer(c.unique(w.Name+"_zero_point"), zt)
+	qv.Type.Elem = codeElem(q, signed)
+	zv.Type.Elem = qv.Type.Elem
 	var attrs map[string]*graph.Attr
 	if axis >= 0 {
 		attrs = map[string]*graph.Attr{"axis": graph.AInt(int64(axis))}

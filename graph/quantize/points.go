@@ -5,6 +5,7 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/quant"
+	"github.com/quanta-go/quanta/quant/observer"
 	"github.com/quanta-go/quanta/tensor"
 )
 
@@ -41,16 +42,62 @@ func (a *analysis) observe() {
 			}
 		}
 	}
+	a.narrowBoundaries()
+}
+
+// narrowBoundaries gives a group with a 16-bit observer the 8-bit
+// observer of a unit it borders when any of its points is read or
+// written by a unit with an 8-bit qconfig: only values inside a 16-bit
+// region stay 16-bit, so every 8-bit unit reads and writes 8-bit codes.
+func (a *analysis) narrowBoundaries() {
+	done := map[*group]bool{}
+	for _, pt := range a.points {
+		g := pt.group.find()
+		if done[g] || g.fixed || !quant.Is16Bit(g.obs.Config()) {
+			continue
+		}
+		done[g] = true
+		narrow := false
+		var o8 observer.Observer
+		for _, p := range g.points {
+			for _, u := range p.units {
+				f := u.QConfig.Activation
+				if f == nil {
+					continue
+				}
+				if o := f(); !quant.Is16Bit(o.Config()) {
+					narrow = true
+					if o8 == nil && u.obs != quant.OutputFixedQParams {
+						o8 = o
+					}
+				}
+			}
+		}
+		if !narrow {
+			continue
+		}
+		if o8 == nil {
+			// Only fixed-qparams units border the group: their own
+			// observers describe their outputs, not this value.
+			qc, _ := a.opts.Mapping.Global()
+			if qc == nil || qc.Activation == nil || quant.Is16Bit(qc.Activation().Config()) {
+				qc, _ = quant.DefaultQConfig(a.opts.Engine)
+			}
+			o8 = qc.Activation()
+		}
+		g.obs = o8
+	}
 }
 
 // point returns the point of v, creating it with u's activation observer.
 func (a *analysis) point(v *graph.Value, u *Unit, all bool) *Point {
 	if pt, ok := a.groupOf[v]; ok {
 		pt.all = pt.all || all
+		pt.units = append(pt.units, u)
 		return pt
 	}
 	g := &group{obs: u.QConfig.Activation()}
-	pt := &Point{Value: v, all: all, group: g}
+	pt := &Point{Value: v, all: all, group: g, units: []*Unit{u}}
 	g.points = append(g.points, pt)
 	a.groupOf[v] = pt
 	a.points = append(a.points, pt)

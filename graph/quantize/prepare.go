@@ -33,6 +33,13 @@ type Options struct {
 	// Exclude keeps float every node whose name or module path matches
 	// one of the expressions (unanchored, as regexp.MatchString).
 	Exclude []*regexp.Regexp
+	// Int16 quantizes every unit with a node whose name or module path
+	// matches one of the expressions (as Exclude) with quant.Int16QConfig:
+	// uint16 activations and per-channel int16 weights, written as 16-bit
+	// QDQ in opset 21 (mixed precision, for the layers 8 bits hurt most).
+	// A value between a 16-bit unit and an 8-bit one is quantized to 8
+	// bits. Exclude wins over Int16.
+	Int16 []*regexp.Regexp
 	// NoEqualize turns off the input equalization of depthwise
 	// convolutions (equalize.go). It is never applied with QAT, whose
 	// fake quantizers have learned the input qparams.
@@ -140,6 +147,8 @@ type Point struct {
 	// is computed by a quantized unit); otherwise only quantized units do.
 	all   bool
 	group *group
+	// units are the quantized units reading or writing Value.
+	units []*Unit
 }
 
 // Weight is a constant weight a unit quantizes.
@@ -235,6 +244,9 @@ func Prepare(m *graph.Model, opts Options) (*Prepared, error) {
 	opts, err := opts.resolve()
 	if err != nil {
 		return nil, fmt.Errorf("quantize: Prepare: %w", err)
+	}
+	if opts.QAT && len(opts.Int16) > 0 {
+		return nil, errors.New("quantize: Prepare: Int16 is for post-training static quantization, not QAT")
 	}
 	pm, err := preprocess(m)
 	if err != nil {
@@ -375,6 +387,7 @@ type analysis struct {
 	points  []*Point
 	groupOf map[*graph.Value]*Point // the point of a value (one per value)
 	qval    map[*graph.Value]bool   // outputs of quantized units
+	wide    map[*graph.Value]bool   // outputs of 16-bit quantized units
 	outputs map[*graph.Value]bool   // graph outputs (any graph)
 	users   map[*graph.Value][]*graph.Node
 	orders  map[string]int
@@ -382,7 +395,7 @@ type analysis struct {
 
 func newAnalysis(m *graph.Model, opts Options) *analysis {
 	return &analysis{m: m, opts: opts, unitOf: map[*graph.Node]*Unit{}, groupOf: map[*graph.Value]*Point{},
-		qval: map[*graph.Value]bool{}, outputs: map[*graph.Value]bool{}, orders: map[string]int{}}
+		qval: map[*graph.Value]bool{}, wide: map[*graph.Value]bool{}, outputs: map[*graph.Value]bool{}, orders: map[string]int{}}
 }
 
 func (a *analysis) run() error {
@@ -560,6 +573,9 @@ func (a *analysis) decide() {
 	for _, u := range a.units {
 		root := u.Nodes[0]
 		u.QConfig = a.qconfig(u)
+		if u.QConfig != nil && u.QConfig.Activation != nil && !a.excluded(u) && (a.matches(u, a.opts.Int16) || a.insideWide(u)) {
+			u.QConfig = quant.Int16QConfig
+		}
 		switch {
 		case u.QConfig == nil || u.QConfig.Activation == nil:
 			u.Reason = "no qconfig"
@@ -595,8 +611,10 @@ func (a *analysis) decide() {
 		_ = root
 		if u.Quantized {
 			u.OutputQuantized = true
+			wide := quant.Is16Bit(u.QConfig.Activation().Config())
 			for _, o := range u.Outputs {
 				a.qval[o] = true
+				a.wide[o] = wide
 			}
 		}
 	}
@@ -633,6 +651,26 @@ func (a *analysis) decide() {
 			u.Reason = "only float ops read its output"
 		}
 	}
+}
+
+// insideWide reports whether u, an op without weights, reads only
+// 16-bit quantized values (among its quantized inputs, of which it has
+// one at least): the element-wise ops after a 16-bit convolution then
+// stay in 16 bits with it.
+func (a *analysis) insideWide(u *Unit) bool {
+	if u.weighted {
+		return false
+	}
+	any := false
+	for _, in := range u.Inputs {
+		if a.qval[in] {
+			if !a.wide[in] {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
 }
 
 // shape fills a unit's inputs, outputs, observation type and weight.

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/quanta-go/quanta/graph"
@@ -102,8 +103,12 @@ func fixedType(op string) string {
 	return ""
 }
 
-func (a *analysis) excluded(u *Unit) bool {
-	for _, re := range a.opts.Exclude {
+func (a *analysis) excluded(u *Unit) bool { return a.matches(u, a.opts.Exclude) }
+
+// matches reports whether a node of u has a name, module path or scope
+// path one of res matches.
+func (a *analysis) matches(u *Unit, res []*regexp.Regexp) bool {
+	for _, re := range res {
 		for _, n := range u.Nodes {
 			if re.MatchString(n.Name) || (n.ModulePath != "" && re.MatchString(n.ModulePath)) || re.MatchString(path(n)) {
 				return true
