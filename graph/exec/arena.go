@@ -72,6 +72,17 @@ func (f *Frame) allocBytes(n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), n)
 }
 
+// allocI32 returns n int32 elements whose old contents are arbitrary (the
+// caller must overwrite every one), for the 16-bit codes held as int32:
+// an arena buffer of float32 words seen as int32.
+func (f *Frame) allocI32(n int) []int32 {
+	if f == nil || f.arena == nil || n < minArenaLen {
+		return make([]int32, n)
+	}
+	w := f.allocF32(n)
+	return unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(w))), n)
+}
+
 // minArenaLen is the shortest buffer worth pooling.
 const minArenaLen = 1024
 
@@ -96,6 +107,12 @@ func (a *arena) find(t *tensor.Tensor) int {
 		p = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
 	case tensor.Int8:
 		s := t.I8()
+		if cap(s) == 0 {
+			return -1
+		}
+		p = uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	case tensor.Int32:
+		s := t.I32()
 		if cap(s) == 0 {
 			return -1
 		}

@@ -93,6 +93,19 @@ type KernelFunc func(in []*tensor.Tensor) ([]*tensor.Tensor, error)
 // Run calls k(in).
 func (k KernelFunc) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) { return k(in) }
 
+// frameOne adapts a one-output function that takes its output buffer
+// from the frame (Frame.allocF32, allocI32) to Kernel.
+type frameOne func(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, error)
+
+// Run calls k(f, in).
+func (k frameOne) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	y, err := k(f, in)
+	if err != nil {
+		return nil, err
+	}
+	return []*tensor.Tensor{y}, nil
+}
+
 // Compile compiles m. It verifies the graph, sorts it, and builds a kernel
 // for every node; the first node whose operator is unknown, whose opset is
 // unsupported or whose attributes are invalid is reported.

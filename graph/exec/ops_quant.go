@@ -5,6 +5,7 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/qdyn"
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/internal/kernels/qmath"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -166,7 +167,7 @@ func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 	if opset < 13 {
 		ax = 1
 	}
-	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+	return frameOne(func(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, zpT := in[0], optIn(in, 2)
 		if x.DType() != tensor.Float32 && x.DType() != tensor.Int32 {
 			return nil, fmt.Errorf("x must be float32 or int32, got %s", x.DType())
@@ -198,14 +199,24 @@ func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 			xf = tensor.Cast(x, tensor.Float32)
 		}
 		xv := xf.F32()
-		out := make([]int32, len(xv))
-		inner, ch := 1, 1
-		if q.axis >= 0 {
-			inner, ch = shapeNumel(x.Shape()[q.axis+1:]), x.Dim(q.axis)
+		var out []int32
+		if dt == tensor.Int32 {
+			out = f.allocI32(len(xv))
+		} else {
+			out = make([]int32, len(xv))
 		}
-		for i, v := range xv {
-			k := q.index(i, inner, ch)
-			out[i] = qmath.Quantize(v, q.scale[k], q.zp[k], lo, hi)
+		if q.axis < 0 {
+			// One scale: the vectorized kernel (exact, as qmath.Quantize).
+			qelem.Quantize32(out, xv, q.scale[0], q.zp[0], lo, hi)
+		} else {
+			inner, ch := shapeNumel(x.Shape()[q.axis+1:]), x.Dim(q.axis)
+			for i, v := range xv {
+				k := q.index(i, inner, ch)
+				out[i] = qmath.Quantize(v, q.scale[k], q.zp[k], lo, hi)
+			}
+		}
+		if dt == tensor.Int32 {
+			return tensor.FromInt32(out, x.Shape()...), nil
 		}
 		return tensor.Cast(tensor.FromInt32(out, x.Shape()...), dt), nil
 	}), nil
@@ -229,7 +240,7 @@ func compileDequantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 	if c.Opset("") < 13 {
 		ax = 1
 	}
-	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+	return frameOne(func(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, zpT := in[0], optIn(in, 2)
 		if zpT != nil && zpT.DType() != x.DType() {
 			return nil, fmt.Errorf("x is %s and its zero point %s", x.DType(), zpT.DType())
@@ -250,7 +261,7 @@ func compileDequantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 				tab[b] = qmath.Dequantize(v, q.zp[0], q.scale[0])
 			}
 			xb := bytesOf(x)
-			out := make([]float32, len(xb))
+			out := f.allocF32(len(xb))
 			for i, b := range xb {
 				out[i] = tab[b]
 			}
@@ -260,7 +271,11 @@ func compileDequantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("x: %w", err)
 		}
-		out := make([]float32, len(xv))
+		out := f.allocF32(len(xv))
+		if len(q.scale) == 1 {
+			qelem.Dequantize32(out, xv, q.scale[0], q.zp[0])
+			return tensor.FromFloat32(out, x.Shape()...), nil
+		}
 		inner, ch := 1, 1
 		if q.axis >= 0 {
 			inner, ch = shapeNumel(x.Shape()[q.axis+1:]), x.Dim(q.axis)

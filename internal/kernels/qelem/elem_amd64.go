@@ -30,6 +30,24 @@ var quantArch = []variant[quantFn]{
 	}},
 }
 
+var quant32Arch = []variant[quant32Fn]{
+	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(dst []int32, src []float32, scale float32, zp, lo, hi int32) {
+		dst = dst[:len(src)]
+		if len(src) > 0 {
+			quant32AVX512(&dst[0], &src[0], len(src), scale, zp, float32(lo-zp), float32(hi-zp))
+		}
+	}},
+}
+
+var dequant32Arch = []variant[dequant32Fn]{
+	{name: "avx512", level: qcpu.AVX512, ok: true, fn: func(dst []float32, src []int32, scale float32, zp int32) {
+		dst = dst[:len(src)]
+		if len(src) > 0 {
+			dequant32AVX512(&dst[0], &src[0], len(src), zp, scale)
+		}
+	}},
+}
+
 var dequantArch = []variant[dequantFn]{
 	{name: "avx2", level: qcpu.AVX2, ok: true, fn: func(dst []float32, src []byte, signed bool, scale float32, zp int32) {
 		dst = dst[:len(src)]

@@ -21,6 +21,26 @@ func quantAVX512(dst *byte, src *float32, n int, scale float32, zp int32, lo, hi
 //go:noescape
 func quantAVX2(dst *byte, src *float32, n int, scale float32, zp int32, lo, hi float32)
 
+// quant32AVX512 quantizes n floats to int32 codes (AVX-512F):
+//
+//	for i < n: v := src[i] / scale
+//		if v != v { v = 0 }              // NaN
+//		v = min(max(v, lo), hi)          // lo = qmin-zp, hi = qmax-zp
+//		dst[i] = int32(roundHalfEven(v)) + zp
+//
+// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) when qmin-zp
+// and qmax-zp are exact in float32.
+//
+//go:noescape
+func quant32AVX512(dst *int32, src *float32, n int, scale float32, zp int32, lo, hi float32)
+
+// dequant32AVX512 dequantizes n int32 codes (AVX-512F):
+//
+//	for i < n: dst[i] = float32(src[i] - zp) * scale
+//
+//go:noescape
+func dequant32AVX512(dst *float32, src *int32, n int, zp int32, scale float32)
+
 // dequantAVX512U8 dequantizes n bytes (AVX-512F/BW/VL):
 //
 //	for i < n: dst[i] = float32(int32(src[i]) - zp) * scale

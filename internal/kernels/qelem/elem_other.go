@@ -6,6 +6,8 @@ package qelem
 var (
 	quantArch        []variant[quantFn]
 	dequantArch      []variant[dequantFn]
+	quant32Arch      []variant[quant32Fn]
+	dequant32Arch    []variant[dequant32Fn]
 	binArch          []variant[binFn]
 	lutArch          []variant[lutFn]
 	sumRowsArch      []variant[sumRowsFn]
