@@ -18,7 +18,7 @@ type job struct {
 func (j job) name() string { return j.m.String() + "_" + j.mode.String() }
 
 // jobs are the quantized models the figures are about.
-var jobs = []job{{Det, Static}, {Rec, Static}, {Cls, Static}, {Silero, Static}, {Silero, Dynamic}}
+var jobs = []job{{Det, Static}, {Rec, Static}, {Cls, Static}, {Silero, Static}, {Silero, Dynamic}, {Rec, Mixed16}}
 
 var (
 	cacheMu sync.Mutex

@@ -28,7 +28,8 @@ func TestQuantizedRealModels(t *testing.T) {
 	// bfloat16 weights alone already change 2% of the lines, see
 	// TestRecognizerWeightRounding, and noise of half a grey level on the
 	// float model's input 2-3%, see TestRecognizerInputNoise); its floor
-	// here guards the figure reached, not the target.
+	// here guards the figure reached, not the target. With its stem and
+	// last stage at 16 bits (Mixed16) it reaches the target: 0.991.
 	want := map[Model]float64{Rec: 0.82, Det: 0.9, Cls: 0.98, Silero: 0.97}
 	for _, j := range jobs {
 		t.Run(j.m.String()+"/"+j.mode.String(), func(t *testing.T) {
@@ -42,8 +43,12 @@ func TestQuantizedRealModels(t *testing.T) {
 			for _, e := range r.Examples {
 				t.Logf("  differs: %s", e)
 			}
-			if !(r.Agreement >= want[j.m]) {
-				t.Errorf("%v %v: %s %.4f, want at least %g", j.m, j.mode, r.Metric, r.Agreement, want[j.m])
+			w := want[j.m]
+			if j.mode == Mixed16 {
+				w = 0.97
+			}
+			if !(r.Agreement >= w) {
+				t.Errorf("%v %v: %s %.4f, want at least %g", j.m, j.mode, r.Metric, r.Agreement, w)
 			}
 		})
 	}

@@ -43,5 +43,6 @@ q ppocr_rec_static ppocr/ch_PP-OCRv4_rec_infer.onnx --calib "$work/t/calib_ppocr
 q ppocr_cls_static ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx --calib "$work/t/calib_ppocr_cls.npz"
 q silero_static silero/silero_vad_v5.onnx --calib "$work/t/calib_silero.npz"
 q silero_dynamic silero/silero_vad_v5.onnx --mode dynamic
+q ppocr_rec_int16 ppocr/ch_PP-OCRv4_rec_infer.onnx --calib "$work/t/calib_ppocr_rec.npz" --int16 '^p2o\.Conv\.([0-9]|2[4-9]|3[0-2])$'
 
 node "$(dirname "$0")/bench_quantized.js" "$quanta" "$rounds" "$models" "$work" "$work/t"
