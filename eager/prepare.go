@@ -271,6 +271,9 @@ func prepare(root nn.Module, opt Options, explicit map[nn.Module]bool) error {
 			if qc == nil {
 				continue // qconfig = None: this subtree stays float
 			}
+			if qc.Activation != nil && quant.Is16Bit(qc.Activation().Config()) {
+				return fmt.Errorf("eager: Prepare: %s (%s): qconfig %q is 16-bit, and eager mode's quantized modules are 8-bit; use graph mode (quantize.Options.Int16)", p, typ, qc.Name)
+			}
 			observe := qc.Activation != nil
 			switch {
 			case custom[typ] != nil:

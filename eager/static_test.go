@@ -242,6 +242,11 @@ func TestEagerErrors(t *testing.T) {
 	SetQConfig(m, qc)
 	check("ConvBnReLU2d in Prepare", Prepare(m, Options{}), "conv1 (ConvBnReLU2d)", "PrepareQAT")
 
+	// A 16-bit qconfig: graph mode only.
+	m = fresh()
+	SetQConfig(m, quant.Int16QConfig)
+	check("16-bit qconfig", Prepare(m, Options{}), `"16-bit"`, "eager mode's quantized modules are 8-bit", "quantize.Options.Int16")
+
 	check("PrepareQAT in eval mode", PrepareQAT(fresh(), Options{}), "nn.Train")
 	check("nil model", Prepare(nil, Options{}), "nil model")
 }

@@ -181,7 +181,7 @@ func runQuantize(e *env, in string, o quantizeOpts) error {
 			fmt.Fprintf(e.stdout, "output SQNR against float on the calibration data: %s\n", sqnrChange(before, nil))
 			for _, s := range before {
 				if s.db < lowSQNR {
-					fmt.Fprintf(e.stdout, "  %s is below %d dB: `quanta compare` ranks the layers that hurt most (--exclude keeps them float); --finetune N trains the int8 weights\n", s.name, lowSQNR)
+					fmt.Fprintf(e.stdout, "  %s is below %d dB: `quanta compare` ranks the layers that hurt most (--int16 puts them at 16 bits, --exclude keeps them float); --finetune N trains the int8 weights\n", s.name, lowSQNR)
 					break
 				}
 			}
