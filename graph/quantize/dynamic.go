@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/quanta-go/quanta/graph"
@@ -27,6 +28,9 @@ import (
 // the weight observer decides per tensor or per channel); a nil qconfig or an Exclude match keeps an op
 // float. m is not changed.
 func QuantizeDynamic(m *graph.Model, opts Options) (*graph.Model, error) {
+	if len(opts.Int16) > 0 {
+		return nil, errors.New("quantize: QuantizeDynamic: Int16 is for static quantization (Prepare, Observe, Convert)")
+	}
 	if opts.Engine == "" {
 		opts.Engine = "quanta"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/quanta-go/quanta/graph"
@@ -160,5 +161,16 @@ func TestInt16(t *testing.T) {
 	}
 	if e := relL2(run(q), want); !(e < err8) {
 		t.Errorf("16-bit convolution: error %.2e, not below the all-8-bit %.2e", e, err8)
+	}
+}
+
+// TestInt16Errors: Int16 is for post-training static quantization.
+func TestInt16Errors(t *testing.T) {
+	re := []*regexp.Regexp{regexp.MustCompile(".")}
+	if _, err := Prepare(smallCNN(1), Options{QAT: true, Int16: re}); err == nil || !strings.Contains(err.Error(), "not QAT") {
+		t.Errorf("QAT with Int16: error %v", err)
+	}
+	if _, err := QuantizeDynamic(smallCNN(1), Options{Int16: re}); err == nil || !strings.Contains(err.Error(), "Int16 is for static quantization") {
+		t.Errorf("QuantizeDynamic with Int16: error %v", err)
 	}
 }
