@@ -54,10 +54,8 @@ func quantElemRange(e graph.ElemType) (lo, hi int32, ok bool) {
 // qRange returns the integer range of an 8-bit (or int32) quantized dtype.
 func qRange(d tensor.DType) (lo, hi int32, err error) {
 	switch d {
-	case tensor.Uint8:
-		lo, hi = qmath.Range(false, 8)
-	case tensor.Int8:
-		lo, hi = qmath.Range(true, 8)
+	case tensor.Uint8, tensor.Int8:
+		lo, hi, _ = quantElemRange(graph.ElemTypeOf(d))
 	case tensor.Int32:
 		lo, hi = qmath.Range(true, 32)
 	default:

@@ -12,10 +12,9 @@ import (
 	"github.com/quanta-go/quanta/tensor"
 )
 
-// Example quantizes a small Conv-Relu-Gemm model statically: Prepare,
-// Observe calibration feeds one at a time, Convert to QDQ, and run the
-// result on quanta's int8 kernels.
-func Example() {
+// exampleNet returns a small Conv-Relu-Flatten-Gemm model with a
+// 1x3x8x8 input "x", and a source of random tensors.
+func exampleNet() (*graph.Model, func(shape ...int) *tensor.Tensor) {
 	r := rand.New(rand.NewSource(1))
 	rnd := func(shape ...int) *tensor.Tensor {
 		t := tensor.Zeros(shape...)
@@ -32,6 +31,14 @@ func Example() {
 	fc := g.AddNode("fc", "Gemm", []*graph.Value{flat.Outputs[0], g.AddInitializer("fw", rnd(2, 144))}, []string{"y"}, map[string]*graph.Attr{"transB": graph.AInt(1)})
 	g.Outputs = fc.Outputs
 	model := &graph.Model{Graph: g, Opsets: map[string]int64{"": 17}, IRVersion: 8}
+	return model, rnd
+}
+
+// Example quantizes a small Conv-Relu-Gemm model statically: Prepare,
+// Observe calibration feeds one at a time, Convert to QDQ, and run the
+// result on quanta's int8 kernels.
+func Example() {
+	model, rnd := exampleNet()
 
 	p, err := quantize.Prepare(model, quantize.Options{Engine: "x86"})
 	if err != nil {
@@ -79,22 +86,7 @@ func Example() {
 // in opset 21, which ONNX Runtime runs as it is; the value the 8-bit Gemm
 // reads is quantized to 8 bits.
 func ExampleOptions_int16() {
-	r := rand.New(rand.NewSource(1))
-	rnd := func(shape ...int) *tensor.Tensor {
-		t := tensor.Zeros(shape...)
-		for i := range t.F32() {
-			t.F32()[i] = float32(r.NormFloat64()) * 0.3
-		}
-		return t
-	}
-	g := graph.New("net")
-	x := g.AddInput("x", graph.TensorType(graph.Float, 1, 3, 8, 8))
-	conv := g.AddNode("conv", "Conv", []*graph.Value{x, g.AddInitializer("w", rnd(4, 3, 3, 3)), g.AddInitializer("b", rnd(4))}, []string{"c"}, nil)
-	relu := g.AddNode("relu", "Relu", conv.Outputs, []string{"r"}, nil)
-	flat := g.AddNode("flat", "Flatten", relu.Outputs, []string{"f"}, nil)
-	fc := g.AddNode("fc", "Gemm", []*graph.Value{flat.Outputs[0], g.AddInitializer("fw", rnd(2, 144))}, []string{"y"}, map[string]*graph.Attr{"transB": graph.AInt(1)})
-	g.Outputs = fc.Outputs
-	model := &graph.Model{Graph: g, Opsets: map[string]int64{"": 17}, IRVersion: 8}
+	model, rnd := exampleNet()
 
 	p, err := quantize.Prepare(model, quantize.Options{Int16: []*regexp.Regexp{regexp.MustCompile(`^conv$`)}})
 	if err != nil {

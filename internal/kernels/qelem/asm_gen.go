@@ -38,12 +38,12 @@ func main() {
 	d("")
 	d("package qelem")
 	d("")
-	quant512()
+	quant512(false)
 	quant2()
-	quant32x512()
-	dequant32x512()
+	quant512(true)
+	dequant512(false, true)
 	for _, s8 := range []bool{false, true} {
-		dequant512(s8)
+		dequant512(s8, false)
 		dequant2(s8)
 	}
 	for _, op := range []string{"add", "mul"} {
@@ -98,6 +98,12 @@ func conv(s8 bool) string {
 // scale (Z20), NaN to 0, clamp to [Z22, Z23], round half to even, add the
 // zero point (Z21), truncate to bytes in x.
 func quantCore512(v, k, x string) {
+	quantCodes512(v, k)
+	p("\tVPMOVDB %s, %s", v, x)
+}
+
+// quantCodes512 is quantCore512 up to the int32 codes, left in v.
+func quantCodes512(v, k string) {
 	p("\tVDIVPS Z20, %s, %s", v, v)
 	p("\tVCMPPS $0, %s, %s, %s", v, v, k)
 	p("\tVMOVAPS.Z %s, %s, %s", v, k, v)
@@ -105,7 +111,176 @@ func quantCore512(v, k, x string) {
 	p("\tVMINPS Z23, %s, %s", v, v)
 	p("\tVCVTPS2DQ %s, %s", v, v)
 	p("\tVPADDD Z21, %s, %s", v, v)
-	p("\tVPMOVDB %s, %s", v, x)
+}
+
+// quant512 writes quantAVX512 (byte codes) or, wide, quant32AVX512
+// (int32 codes: the 16-bit types, held as int32).
+func quant512(wide bool) {
+	name, dst, size, what, isa := "quantAVX512", "*byte", 1, "byte by byte", "(AVX-512F/BW/VL)"
+	if wide {
+		name, dst, size, what, isa = "quant32AVX512", "*int32", 4, "when\n// qmin-zp and qmax-zp are exact in float32", "to int32 codes (AVX-512F)"
+	}
+	d("// %s quantizes n floats %s:", name, isa)
+	d("//")
+	d("//\tfor i < n: v := src[i] / scale")
+	d("//\t\tif v != v { v = 0 }              // NaN")
+	d("//\t\tv = min(max(v, lo), hi)          // lo = qmin-zp, hi = qmax-zp")
+	if wide {
+		d("//\t\tdst[i] = int32(roundHalfEven(v)) + zp")
+	} else {
+		d("//\t\tdst[i] = byte(int32(roundHalfEven(v)) + zp)")
+	}
+	d("//")
+	d("// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) %s.", what)
+	d("//")
+	d("//go:noescape")
+	d("func %s(dst %s, src *float32, n int, scale float32, zp int32, lo, hi float32)", name, dst)
+	d("")
+	// core turns the floats of register u into codes; store writes them
+	// at off(DI).
+	core := func(u int) {
+		if wide {
+			quantCodes512(fmt.Sprintf("Z%d", u), fmt.Sprintf("K%d", u+1))
+		} else {
+			quantCore512(fmt.Sprintf("Z%d", u), fmt.Sprintf("K%d", u+1), fmt.Sprintf("X%d", u))
+		}
+	}
+	store := func(u int, off string) {
+		if wide {
+			p("\tVMOVDQU32 Z%d, %s(DI)", u, off)
+		} else {
+			p("\tVMOVDQU X%d, %s(DI)", u, off)
+		}
+	}
+	p("// func %s(dst %s, src *float32, n int, scale float32, zp int32, lo, hi float32)", name, dst)
+	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tVBROADCASTSS scale+24(FP), Z20")
+	p("\tMOVL zp+28(FP), AX")
+	p("\tVPBROADCASTD AX, Z21")
+	p("\tVBROADCASTSS lo+32(FP), Z22")
+	p("\tVBROADCASTSS hi+36(FP), Z23")
+	p("%s64:", name)
+	p("\tCMPQ CX, $64")
+	p("\tJLT %s16", name)
+	for u := 0; u < 4; u++ {
+		p("\tVMOVUPS %d(SI), Z%d", 64*u, u)
+	}
+	for u := 0; u < 4; u++ {
+		core(u)
+	}
+	for u := 0; u < 4; u++ {
+		store(u, fmt.Sprint(16*size*u))
+	}
+	p("\tADDQ $256, SI")
+	p("\tADDQ $%d, DI", 64*size)
+	p("\tSUBQ $64, CX")
+	p("\tJMP %s64", name)
+	p("%s16:", name)
+	p("\tCMPQ CX, $16")
+	p("\tJLT %stail", name)
+	p("\tVMOVUPS (SI), Z0")
+	core(0)
+	store(0, "")
+	p("\tADDQ $64, SI")
+	p("\tADDQ $%d, DI", 16*size)
+	p("\tSUBQ $16, CX")
+	p("\tJMP %s16", name)
+	p("%stail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %sdone", name)
+	mask16()
+	p("\tVMOVUPS.Z (SI), K5, Z0")
+	quantCodes512("Z0", "K1")
+	if wide {
+		p("\tVMOVDQU32 Z0, K5, (DI)")
+	} else {
+		p("\tVPMOVDB Z0, K5, (DI)")
+	}
+	p("%sdone:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
+}
+
+// dequant512 writes dequantAVX512U8/S8 (byte codes, signed with s8) or,
+// wide, dequant32AVX512 (int32 codes).
+func dequant512(s8, wide bool) {
+	name, src, size, code, isa := "dequantAVX512"+sfx(s8), "*byte", 1, conv(s8), "bytes (AVX-512F/BW/VL)"
+	if wide {
+		name, src, size, code, isa = "dequant32AVX512", "*int32", 4, "src[i]", "int32 codes (AVX-512F)"
+	}
+	// load widens the codes at off(SI) into register u.
+	load := func(u int, off string) {
+		if wide {
+			p("\tVMOVDQU32 %s(SI), Z%d", off, u)
+		} else {
+			p("\t%s %s(SI), Z%d", ext(s8), off, u)
+		}
+	}
+	d("// %s dequantizes n %s:", name, isa)
+	d("//")
+	d("//\tfor i < n: dst[i] = float32(%s - zp) * scale", code)
+	d("//")
+	d("//go:noescape")
+	d("func %s(dst *float32, src %s, n int, zp int32, scale float32)", name, src)
+	d("")
+	p("// func %s(dst *float32, src %s, n int, zp int32, scale float32)", name, src)
+	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
+	p("\tMOVQ dst+0(FP), DI")
+	p("\tMOVQ src+8(FP), SI")
+	p("\tMOVQ n+16(FP), CX")
+	p("\tMOVL zp+24(FP), AX")
+	p("\tVPBROADCASTD AX, Z21")
+	p("\tVBROADCASTSS scale+28(FP), Z20")
+	p("%s64:", name)
+	p("\tCMPQ CX, $64")
+	p("\tJLT %s16", name)
+	for u := 0; u < 4; u++ {
+		load(u, fmt.Sprint(16*size*u))
+	}
+	for u := 0; u < 4; u++ {
+		p("\tVPSUBD Z21, Z%d, Z%d", u, u)
+		p("\tVCVTDQ2PS Z%d, Z%d", u, u)
+		p("\tVMULPS Z20, Z%d, Z%d", u, u)
+		p("\tVMOVUPS Z%d, %d(DI)", u, 64*u)
+	}
+	p("\tADDQ $%d, SI", 64*size)
+	p("\tADDQ $256, DI")
+	p("\tSUBQ $64, CX")
+	p("\tJMP %s64", name)
+	p("%s16:", name)
+	p("\tCMPQ CX, $16")
+	p("\tJLT %stail", name)
+	load(0, "")
+	p("\tVPSUBD Z21, Z0, Z0")
+	p("\tVCVTDQ2PS Z0, Z0")
+	p("\tVMULPS Z20, Z0, Z0")
+	p("\tVMOVUPS Z0, (DI)")
+	p("\tADDQ $%d, SI", 16*size)
+	p("\tADDQ $64, DI")
+	p("\tSUBQ $16, CX")
+	p("\tJMP %s16", name)
+	p("%stail:", name)
+	p("\tTESTQ CX, CX")
+	p("\tJEQ %sdone", name)
+	mask16()
+	if wide {
+		p("\tVMOVDQU32.Z (SI), K5, Z0")
+	} else {
+		p("\tVMOVDQU8.Z (SI), K5, X0")
+		p("\t%s X0, Z0", ext(s8))
+	}
+	p("\tVPSUBD Z21, Z0, Z0")
+	p("\tVCVTDQ2PS Z0, Z0")
+	p("\tVMULPS Z20, Z0, Z0")
+	p("\tVMOVUPS Z0, K5, (DI)")
+	p("%sdone:", name)
+	p("\tVZEROUPPER")
+	p("\tRET")
+	p("")
 }
 
 // quantCore2 is quantCore512 for 8 lanes in y (scale Y10, zero point Y13,
@@ -131,211 +306,6 @@ func mask16() {
 	p("\tSHLL CX, AX")
 	p("\tDECL AX")
 	p("\tKMOVW AX, K5")
-}
-
-func quant512() {
-	name := "quantAVX512"
-	d("// %s quantizes n floats (AVX-512F/BW/VL):", name)
-	d("//")
-	d("//\tfor i < n: v := src[i] / scale")
-	d("//\t\tif v != v { v = 0 }              // NaN")
-	d("//\t\tv = min(max(v, lo), hi)          // lo = qmin-zp, hi = qmax-zp")
-	d("//\t\tdst[i] = byte(int32(roundHalfEven(v)) + zp)")
-	d("//")
-	d("// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) byte by byte.")
-	d("//")
-	d("//go:noescape")
-	d("func %s(dst *byte, src *float32, n int, scale float32, zp int32, lo, hi float32)", name)
-	d("")
-	p("// func %s(dst *byte, src *float32, n int, scale float32, zp int32, lo, hi float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-	p("\tMOVQ dst+0(FP), DI")
-	p("\tMOVQ src+8(FP), SI")
-	p("\tMOVQ n+16(FP), CX")
-	p("\tVBROADCASTSS scale+24(FP), Z20")
-	p("\tMOVL zp+28(FP), AX")
-	p("\tVPBROADCASTD AX, Z21")
-	p("\tVBROADCASTSS lo+32(FP), Z22")
-	p("\tVBROADCASTSS hi+36(FP), Z23")
-	p("%s64:", name)
-	p("\tCMPQ CX, $64")
-	p("\tJLT %s16", name)
-	for u := 0; u < 4; u++ {
-		p("\tVMOVUPS %d(SI), Z%d", 64*u, u)
-	}
-	for u := 0; u < 4; u++ {
-		quantCore512(fmt.Sprintf("Z%d", u), fmt.Sprintf("K%d", u+1), fmt.Sprintf("X%d", u))
-	}
-	for u := 0; u < 4; u++ {
-		p("\tVMOVDQU X%d, %d(DI)", u, 16*u)
-	}
-	p("\tADDQ $256, SI")
-	p("\tADDQ $64, DI")
-	p("\tSUBQ $64, CX")
-	p("\tJMP %s64", name)
-	p("%s16:", name)
-	p("\tCMPQ CX, $16")
-	p("\tJLT %stail", name)
-	p("\tVMOVUPS (SI), Z0")
-	quantCore512("Z0", "K1", "X0")
-	p("\tVMOVDQU X0, (DI)")
-	p("\tADDQ $64, SI")
-	p("\tADDQ $16, DI")
-	p("\tSUBQ $16, CX")
-	p("\tJMP %s16", name)
-	p("%stail:", name)
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %sdone", name)
-	mask16()
-	p("\tVMOVUPS.Z (SI), K5, Z0")
-	p("\tVDIVPS Z20, Z0, Z0")
-	p("\tVCMPPS $0, Z0, Z0, K1")
-	p("\tVMOVAPS.Z Z0, K1, Z0")
-	p("\tVMAXPS Z22, Z0, Z0")
-	p("\tVMINPS Z23, Z0, Z0")
-	p("\tVCVTPS2DQ Z0, Z0")
-	p("\tVPADDD Z21, Z0, Z0")
-	p("\tVPMOVDB Z0, K5, (DI)")
-	p("%sdone:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
-}
-
-// quant32x512 is quantAVX512 writing int32 codes (the 16-bit types,
-// held as int32).
-func quant32x512() {
-	name := "quant32AVX512"
-	d("// %s quantizes n floats to int32 codes (AVX-512F):", name)
-	d("//")
-	d("//\tfor i < n: v := src[i] / scale")
-	d("//\t\tif v != v { v = 0 }              // NaN")
-	d("//\t\tv = min(max(v, lo), hi)          // lo = qmin-zp, hi = qmax-zp")
-	d("//\t\tdst[i] = int32(roundHalfEven(v)) + zp")
-	d("//")
-	d("// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) when qmin-zp")
-	d("// and qmax-zp are exact in float32.")
-	d("//")
-	d("//go:noescape")
-	d("func %s(dst *int32, src *float32, n int, scale float32, zp int32, lo, hi float32)", name)
-	d("")
-	p("// func %s(dst *int32, src *float32, n int, scale float32, zp int32, lo, hi float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-40", name)
-	p("\tMOVQ dst+0(FP), DI")
-	p("\tMOVQ src+8(FP), SI")
-	p("\tMOVQ n+16(FP), CX")
-	p("\tVBROADCASTSS scale+24(FP), Z20")
-	p("\tMOVL zp+28(FP), AX")
-	p("\tVPBROADCASTD AX, Z21")
-	p("\tVBROADCASTSS lo+32(FP), Z22")
-	p("\tVBROADCASTSS hi+36(FP), Z23")
-	core := func(v, k string) {
-		p("\tVDIVPS Z20, %s, %s", v, v)
-		p("\tVCMPPS $0, %s, %s, %s", v, v, k)
-		p("\tVMOVAPS.Z %s, %s, %s", v, k, v)
-		p("\tVMAXPS Z22, %s, %s", v, v)
-		p("\tVMINPS Z23, %s, %s", v, v)
-		p("\tVCVTPS2DQ %s, %s", v, v)
-		p("\tVPADDD Z21, %s, %s", v, v)
-	}
-	p("%s64:", name)
-	p("\tCMPQ CX, $64")
-	p("\tJLT %s16", name)
-	for u := 0; u < 4; u++ {
-		p("\tVMOVUPS %d(SI), Z%d", 64*u, u)
-	}
-	for u := 0; u < 4; u++ {
-		core(fmt.Sprintf("Z%d", u), fmt.Sprintf("K%d", u+1))
-	}
-	for u := 0; u < 4; u++ {
-		p("\tVMOVDQU32 Z%d, %d(DI)", u, 64*u)
-	}
-	p("\tADDQ $256, SI")
-	p("\tADDQ $256, DI")
-	p("\tSUBQ $64, CX")
-	p("\tJMP %s64", name)
-	p("%s16:", name)
-	p("\tCMPQ CX, $16")
-	p("\tJLT %stail", name)
-	p("\tVMOVUPS (SI), Z0")
-	core("Z0", "K1")
-	p("\tVMOVDQU32 Z0, (DI)")
-	p("\tADDQ $64, SI")
-	p("\tADDQ $64, DI")
-	p("\tSUBQ $16, CX")
-	p("\tJMP %s16", name)
-	p("%stail:", name)
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %sdone", name)
-	mask16()
-	p("\tVMOVUPS.Z (SI), K5, Z0")
-	core("Z0", "K1")
-	p("\tVMOVDQU32 Z0, K5, (DI)")
-	p("%sdone:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
-}
-
-// dequant32x512 is dequantAVX512 reading int32 codes.
-func dequant32x512() {
-	name := "dequant32AVX512"
-	d("// %s dequantizes n int32 codes (AVX-512F):", name)
-	d("//")
-	d("//\tfor i < n: dst[i] = float32(src[i] - zp) * scale")
-	d("//")
-	d("//go:noescape")
-	d("func %s(dst *float32, src *int32, n int, zp int32, scale float32)", name)
-	d("")
-	p("// func %s(dst *float32, src *int32, n int, zp int32, scale float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
-	p("\tMOVQ dst+0(FP), DI")
-	p("\tMOVQ src+8(FP), SI")
-	p("\tMOVQ n+16(FP), CX")
-	p("\tMOVL zp+24(FP), AX")
-	p("\tVPBROADCASTD AX, Z21")
-	p("\tVBROADCASTSS scale+28(FP), Z20")
-	p("%s64:", name)
-	p("\tCMPQ CX, $64")
-	p("\tJLT %s16", name)
-	for u := 0; u < 4; u++ {
-		p("\tVMOVDQU32 %d(SI), Z%d", 64*u, u)
-	}
-	for u := 0; u < 4; u++ {
-		p("\tVPSUBD Z21, Z%d, Z%d", u, u)
-		p("\tVCVTDQ2PS Z%d, Z%d", u, u)
-		p("\tVMULPS Z20, Z%d, Z%d", u, u)
-		p("\tVMOVUPS Z%d, %d(DI)", u, 64*u)
-	}
-	p("\tADDQ $256, SI")
-	p("\tADDQ $256, DI")
-	p("\tSUBQ $64, CX")
-	p("\tJMP %s64", name)
-	p("%s16:", name)
-	p("\tCMPQ CX, $16")
-	p("\tJLT %stail", name)
-	p("\tVMOVDQU32 (SI), Z0")
-	p("\tVPSUBD Z21, Z0, Z0")
-	p("\tVCVTDQ2PS Z0, Z0")
-	p("\tVMULPS Z20, Z0, Z0")
-	p("\tVMOVUPS Z0, (DI)")
-	p("\tADDQ $64, SI")
-	p("\tADDQ $64, DI")
-	p("\tSUBQ $16, CX")
-	p("\tJMP %s16", name)
-	p("%stail:", name)
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %sdone", name)
-	mask16()
-	p("\tVMOVDQU32.Z (SI), K5, Z0")
-	p("\tVPSUBD Z21, Z0, Z0")
-	p("\tVCVTDQ2PS Z0, Z0")
-	p("\tVMULPS Z20, Z0, Z0")
-	p("\tVMOVUPS Z0, K5, (DI)")
-	p("%sdone:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
 }
 
 func quant2() {
@@ -375,67 +345,6 @@ func quant2() {
 	p("\tVMOVUPS (SI), Y0")
 	quantCore2("Y0", "Y2")
 	p("\tVMOVQ X0, (DI)")
-	p("%sdone:", name)
-	p("\tVZEROUPPER")
-	p("\tRET")
-	p("")
-}
-
-func dequant512(s8 bool) {
-	name := "dequantAVX512" + sfx(s8)
-	d("// %s dequantizes n bytes (AVX-512F/BW/VL):", name)
-	d("//")
-	d("//\tfor i < n: dst[i] = float32(%s - zp) * scale", conv(s8))
-	d("//")
-	d("//go:noescape")
-	d("func %s(dst *float32, src *byte, n int, zp int32, scale float32)", name)
-	d("")
-	p("// func %s(dst *float32, src *byte, n int, zp int32, scale float32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-32", name)
-	p("\tMOVQ dst+0(FP), DI")
-	p("\tMOVQ src+8(FP), SI")
-	p("\tMOVQ n+16(FP), CX")
-	p("\tMOVL zp+24(FP), AX")
-	p("\tVPBROADCASTD AX, Z21")
-	p("\tVBROADCASTSS scale+28(FP), Z20")
-	p("%s64:", name)
-	p("\tCMPQ CX, $64")
-	p("\tJLT %s16", name)
-	for u := 0; u < 4; u++ {
-		p("\t%s %d(SI), Z%d", ext(s8), 16*u, u)
-	}
-	for u := 0; u < 4; u++ {
-		p("\tVPSUBD Z21, Z%d, Z%d", u, u)
-		p("\tVCVTDQ2PS Z%d, Z%d", u, u)
-		p("\tVMULPS Z20, Z%d, Z%d", u, u)
-		p("\tVMOVUPS Z%d, %d(DI)", u, 64*u)
-	}
-	p("\tADDQ $64, SI")
-	p("\tADDQ $256, DI")
-	p("\tSUBQ $64, CX")
-	p("\tJMP %s64", name)
-	p("%s16:", name)
-	p("\tCMPQ CX, $16")
-	p("\tJLT %stail", name)
-	p("\t%s (SI), Z0", ext(s8))
-	p("\tVPSUBD Z21, Z0, Z0")
-	p("\tVCVTDQ2PS Z0, Z0")
-	p("\tVMULPS Z20, Z0, Z0")
-	p("\tVMOVUPS Z0, (DI)")
-	p("\tADDQ $16, SI")
-	p("\tADDQ $64, DI")
-	p("\tSUBQ $16, CX")
-	p("\tJMP %s16", name)
-	p("%stail:", name)
-	p("\tTESTQ CX, CX")
-	p("\tJEQ %sdone", name)
-	mask16()
-	p("\tVMOVDQU8.Z (SI), K5, X0")
-	p("\t%s X0, Z0", ext(s8))
-	p("\tVPSUBD Z21, Z0, Z0")
-	p("\tVCVTDQ2PS Z0, Z0")
-	p("\tVMULPS Z20, Z0, Z0")
-	p("\tVMOVUPS Z0, K5, (DI)")
 	p("%sdone:", name)
 	p("\tVZEROUPPER")
 	p("\tRET")

@@ -28,8 +28,8 @@ func quantAVX2(dst *byte, src *float32, n int, scale float32, zp int32, lo, hi f
 //		v = min(max(v, lo), hi)          // lo = qmin-zp, hi = qmax-zp
 //		dst[i] = int32(roundHalfEven(v)) + zp
 //
-// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) when qmin-zp
-// and qmax-zp are exact in float32.
+// which equals qmath.Quantize(src[i], scale, zp, qmin, qmax) when
+// qmin-zp and qmax-zp are exact in float32.
 //
 //go:noescape
 func quant32AVX512(dst *int32, src *float32, n int, scale float32, zp int32, lo, hi float32)
