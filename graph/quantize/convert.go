@@ -19,7 +19,8 @@ import (
 // QuantizeLinear/DequantizeLinear pair with the qparams its observer
 // computed, every quantized weight becomes an int8 initializer behind a
 // DequantizeLinear, and biases of Conv, ConvTranspose and Gemm become int32
-// with scale s_x*s_w[c]. p is not changed: Convert may be called again
+// with scale s_x*s_w[c]. Units with a 16-bit qconfig (Options.Int16) get
+// uint16/int16 codes, keep float biases, and raise the model to opset 21. p is not changed: Convert may be called again
 // after more calibration. For QAT, Convert quantizes the weights held by
 // p.Model's initializers at the time of the call with their fake
 // quantizers' qparams.

@@ -37,8 +37,11 @@ type Options struct {
 	// matches one of the expressions (as Exclude) with quant.Int16QConfig:
 	// uint16 activations and per-channel int16 weights, written as 16-bit
 	// QDQ in opset 21 (mixed precision, for the layers 8 bits hurt most).
-	// A value between a 16-bit unit and an 8-bit one is quantized to 8
-	// bits. Exclude wins over Int16.
+	// Units without weights that read only 16-bit values (the element-wise
+	// ops after a 16-bit convolution) are 16-bit too. A value between a
+	// 16-bit unit and an 8-bit one is quantized to 8 bits. Exclude wins
+	// over Int16. Int16 is for post-training static quantization (not QAT
+	// or QuantizeDynamic).
 	Int16 []*regexp.Regexp
 	// NoEqualize turns off the input equalization of depthwise
 	// convolutions (equalize.go). It is never applied with QAT, whose

@@ -3,7 +3,8 @@
 //   PP-OCRv4 det 1x3x256x256, PP-OCRv4 rec 1x3x48x320, PP-OCR cls 1x3x48x192
 //   (the first evaluation page, line and crop of internal/modeleval) and
 //   Silero VAD v5 (one 512-sample chunk with its state), float, static int8
-//   and dynamic int8.
+//   and dynamic int8; the recognizer also with its stem and last stage at
+//   16 bits (ppocr_rec_int16, quanta quantize --int16).
 //
 //   NODE_PATH=<scratch>/node_modules node scripts/models/bench_quantized.js QUANTA_BIN ROUNDS MODELDIR QDIR FEEDDIR
 //
@@ -36,7 +37,7 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
 const rows = [
   { name: 'PP-OCRv4 det 1x3x256x256', float: 'ppocr/ch_PP-OCRv4_det_infer.onnx', int8: ['ppocr_det_static'], feed: 'bench_ppocr_det.npz', iters: 30 },
-  { name: 'PP-OCRv4 rec 1x3x48x320', float: 'ppocr/ch_PP-OCRv4_rec_infer.onnx', int8: ['ppocr_rec_static'], feed: 'bench_ppocr_rec.npz', iters: 30 },
+  { name: 'PP-OCRv4 rec 1x3x48x320', float: 'ppocr/ch_PP-OCRv4_rec_infer.onnx', int8: ['ppocr_rec_static', 'ppocr_rec_int16'], feed: 'bench_ppocr_rec.npz', iters: 30 },
   { name: 'PP-OCR cls 1x3x48x192', float: 'ppocr/ch_ppocr_mobile_v2.0_cls_infer.onnx', int8: ['ppocr_cls_static'], feed: 'bench_ppocr_cls.npz', iters: 300 },
   { name: 'Silero VAD v5 512 samples', float: 'silero/silero_vad_v5.onnx', int8: ['silero_static', 'silero_dynamic'], feed: 'bench_silero.npz', iters: 1000 },
 ];
