@@ -197,6 +197,17 @@ func compileQuantizeLinear(c *CompileContext, n *graph.Node) (Kernel, error) {
 			xf = tensor.Cast(x, tensor.Float32)
 		}
 		xv := xf.F32()
+		if q.axis < 0 && dt != tensor.Int32 {
+			// One scale, 8-bit codes: the vectorized byte kernel.
+			b := f.allocBytes(len(xv))
+			if dt == tensor.Uint8 {
+				qelem.Quantize(b, xv, q.scale[0], q.zp[0], lo, hi)
+				return tensor.FromUint8(b, x.Shape()...), nil
+			}
+			s8 := asInt8(b)
+			qelem.Quantize(s8, xv, q.scale[0], q.zp[0], lo, hi)
+			return tensor.FromInt8(s8, x.Shape()...), nil
+		}
 		var out []int32
 		if dt == tensor.Int32 {
 			out = f.allocI32(len(xv))
