@@ -7,6 +7,7 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/kernels/qdyn"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -49,7 +50,7 @@ func compileSoftmax(c *CompileContext, n *graph.Node, op string) (Kernel, error)
 }
 
 // Run normalizes the input.
-func (k *softmaxKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+func (k *softmaxKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	x := in[0]
 	if err := wantFloat("the input", x); err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func (k *softmaxKernel) Run(_ *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, er
 		outer, n, inner = nnProd(xs[:ax]), xs[ax], nnProd(xs[ax+1:])
 	}
 	xv := x.F32()
-	y := make([]float32, len(xv))
+	y := f.allocF32(len(xv)) // every line writes all its n outputs
 	if n > 0 {
 		parallel.For(outer*inner, 16, func(s, e int) {
 			for o := s; o < e; o++ {
@@ -91,6 +92,15 @@ var (
 
 // softmaxLine normalizes the n values x[base + j*stride].
 func softmaxLine(op string, x, y []float32, base, n, stride int) {
+	if op == "Softmax" && stride == 1 {
+		if _, m, nan := qdyn.MinMax(x[base : base+n]); !nan {
+			// The vectorized scan gives the same maximum as the loop
+			// below (a zero maximum may differ in sign, which x - m and
+			// its exponential do not see).
+			softmaxContiguous(x[base:base+n], y[base:base+n], m)
+			return
+		}
+	}
 	m := float32(math.Inf(-1))
 	arg := 0
 	for j := range n {
@@ -106,20 +116,7 @@ func softmaxLine(op string, x, y []float32, base, n, stride int) {
 		return
 	}
 	if op == "Softmax" && stride == 1 {
-		// A contiguous line on the vectorized float32 kernels: x - m as
-		// before, conv.EwExp's exponential (within 4 ulps, see its
-		// documentation; ONNX Runtime's is a float32 approximation too),
-		// their float64 sum, one float32 division each.
-		bp := softmaxScratch32.Get().(*[]float32)
-		if cap(*bp) < n {
-			*bp = make([]float32, n)
-		}
-		e := (*bp)[:n]
-		conv.EwVS(conv.EwSub, e, x[base:base+n], m)
-		conv.EwExp(e, e)
-		s := conv.SumF64(e)
-		conv.EwVS(conv.EwDiv, y[base:base+n], e, float32(s))
-		softmaxScratch32.Put(bp)
+		softmaxContiguous(x[base:base+n], y[base:base+n], m)
 		return
 	}
 	if op == "Softmax" {
@@ -155,6 +152,24 @@ func softmaxLine(op string, x, y []float32, base, n, stride int) {
 		i := base + j*stride
 		y[i] = float32(math.Exp(float64(x[i]-m)) / s)
 	}
+}
+
+// softmaxContiguous is Softmax of a contiguous line x with maximum m, on
+// the vectorized float32 kernels: x - m, conv.EwExp's exponential (within
+// 4 ulps, see its documentation; ONNX Runtime's is a float32
+// approximation too), their float64 sum, one float32 division each.
+func softmaxContiguous(x, y []float32, m float32) {
+	n := len(x)
+	bp := softmaxScratch32.Get().(*[]float32)
+	if cap(*bp) < n {
+		*bp = make([]float32, n)
+	}
+	e := (*bp)[:n]
+	conv.EwVS(conv.EwSub, e, x, m)
+	conv.EwExp(e, e)
+	s := conv.SumF64(e)
+	conv.EwVS(conv.EwDiv, y, e, float32(s))
+	softmaxScratch32.Put(bp)
 }
 
 // clipKernel is a compiled Clip node.
