@@ -308,6 +308,9 @@ func (m *qdqFuser) matchLinear(i int) {
 			}
 		}
 		tail.sx = x.scale
+		if kind == qlinGemm && b32 == nil && bn == nil {
+			tail.foldBias(m)
+		}
 		k.tail = tail
 	}
 	off := int32(0)

@@ -459,3 +459,79 @@ func TestQDQLinearPerChannelActivations(t *testing.T) {
 		}
 	}
 }
+
+// TestQDQLinearFoldedBias checks a MatMul whose float result gets a
+// constant row vector added (a Linear layer's bias as exporters write it,
+// MatMul -> Add(b) -> [ops ->] QuantizeLinear): the step takes b into its
+// epilogue, and its outputs equal, bit for bit, the float tail's own
+// definition computed here by hand, Q(float32(float32(float32(acc) *
+// float32(sx*sw[j])) + b[j])), with acc the exact integer product; they
+// are within one step of the literal graph and do not depend on the
+// thread count.
+func TestQDQLinearFoldedBias(t *testing.T) {
+	for _, order := range []string{"y+b", "b+y", "y+b-sigmoid"} {
+		t.Run(order, func(t *testing.T) {
+			c := linCase{name: "matmul-bias-" + order, op: "MatMul", xsh: []int{2, 3, 24}, wsh: []int{24, 11}, perChannel: true, axis: 1, nch: 11}
+			d := c.build(9)
+			b := d.b
+			q := d.y.Producer
+			v := q.Inputs[0]
+			bias := make([]float32, c.nch)
+			for j := range bias {
+				bias[j] = float32(j%5-2) * 0.37
+			}
+			bv := b.g.AddInitializer(b.name("bias"), tensor.FromFloat32(bias, c.nch))
+			in := []*graph.Value{v, bv}
+			if order == "b+y" {
+				in = []*graph.Value{bv, v}
+			}
+			s := b.node("Add", in, nil)
+			if order == "y+b-sigmoid" {
+				s = b.node("Sigmoid", []*graph.Value{s}, nil)
+				d.sy, d.zy = 1.0/256, 0
+				q.Inputs[1] = b.scalar(d.sy)
+				q.Inputs[2] = b.g.AddInitializer(b.name("sz"), tensor.FromUint8([]uint8{0}).Reshape())
+			}
+			q.Inputs[0] = s
+			m := b.model(d.y)
+			want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
+			got, p := runModel(t, m, Options{Threads: 1}, b.feeds)
+			got2, _ := runModel(t, m, Options{Threads: 2}, b.feeds)
+			pat, fl := int8Nodes(p)
+			if len(fl) != 0 || len(p.main.steps) != 1 {
+				t.Fatalf("report %v, float %v; want one int8 step", pat, fl)
+			}
+			k, ok := p.main.steps[0].kernel.(*qlinearKernel)
+			if !ok || k.tail == nil {
+				t.Fatalf("kernel %T: want a qlinearKernel with a float tail", p.main.steps[0].kernel)
+			}
+			if wantSteps := map[string]int{"y+b": 0, "b+y": 0, "y+b-sigmoid": 1}[order]; len(k.tail.steps) != wantSteps {
+				t.Fatalf("tail has %d steps after folding the bias, want %d", len(k.tail.steps), wantSteps)
+			}
+			xq := qvals(b.feeds[d.xval.Name])
+			gv, g2, wv := qvals(got), qvals(got2), qvals(want)
+			K, N := c.wsh[0], c.wsh[1]
+			for i := range gv {
+				row, j := i/N, i%N
+				var acc int32
+				for kk := 0; kk < K; kk++ {
+					acc += (xq[row*K+kk] - d.zx) * int32(d.wq[kk*N+j])
+				}
+				y := float32(float32(float32(acc)*float32(d.sx*d.sw[j])) + bias[j])
+				if order == "y+b-sigmoid" {
+					y = float32(1 / (1 + math.Exp(-float64(y))))
+				}
+				e := qmath.Quantize(y, d.sy, d.zy, 0, 255)
+				if order != "y+b-sigmoid" && gv[i] != e {
+					t.Fatalf("[%d]: fused %d, epilogue with the bias by hand %d", i, gv[i], e)
+				}
+				if gv[i] != g2[i] {
+					t.Fatalf("[%d]: %d with 1 thread, %d with 2", i, gv[i], g2[i])
+				}
+				if dv := gv[i] - wv[i]; dv < -1 || dv > 1 {
+					t.Fatalf("[%d]: fused %d, literal %d", i, gv[i], wv[i])
+				}
+			}
+		})
+	}
+}

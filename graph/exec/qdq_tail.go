@@ -264,6 +264,38 @@ func (m *qdqFuser) floatTail(o int) (*floatTail, bool) {
 	return t, true
 }
 
+// foldBias moves a first step that adds a constant row vector to a
+// MatMul's float result (a Linear layer's bias, as exporters write it)
+// into the epilogue, whose bias is then that vector: the step computed
+// float32(y + b[j]) from y = float32(float32(acc)*s) + 0, the epilogue
+// computes float32(float32(float32(acc)*s) + b[j]), the same value
+// (signed zeros aside, which quantize alike), without a pass over y.
+// t.bias must be all zeros (no other bias).
+func (t *floatTail) foldBias(m *qdqFuser) {
+	if len(t.steps) == 0 || len(m.readers[t.src]) != 1 {
+		return
+	}
+	st := &t.steps[0]
+	if !isOp(st, "Add") || !m.literal(st) || len(st.in) != 2 || len(st.out) != 1 {
+		return
+	}
+	c := st.in[1]
+	switch t.src {
+	case st.in[0]:
+	case st.in[1]:
+		c = st.in[0]
+	default:
+		return
+	}
+	b := t.consts[c]
+	if b == nil || b.DType() != tensor.Float32 || b.NDim() != 1 || b.Numel() != len(t.bias) {
+		return
+	}
+	copy(t.bias, b.F32())
+	t.src = st.out[0]
+	t.steps = t.steps[1:]
+}
+
 // run runs the region on the op's float result y and quantizes.
 func (t *floatTail) run(f *Frame, y *tensor.Tensor) ([]byte, []int, error) {
 	vals := map[int]*tensor.Tensor{t.src: y}
@@ -292,7 +324,7 @@ func (t *floatTail) run(f *Frame, y *tensor.Tensor) ([]byte, []int, error) {
 	if r == nil || r.DType() != tensor.Float32 {
 		return nil, nil, errNoOutput
 	}
-	b := make([]byte, r.Numel())
+	b := f.allocBytes(r.Numel())
 	quantizeBytes(b, r.F32(), t.q.scale, t.q.zp, t.q.lo(), t.q.hi(), t.q.signed)
 	return b, r.Shape(), nil
 }
