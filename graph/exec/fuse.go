@@ -19,6 +19,9 @@ import (
 //     as the only readers of its output (ONNX Runtime's ConvBNFusion,
 //     ConvMulFusion and ConvAddFusion): the weights and bias are rescaled
 //     once, which changes results by float32 rounding only;
+//   - a 16-bit QuantizeLinear whose codes only a DequantizeLinear with
+//     the same qparams reads becomes, with it, one elementwise round
+//     trip (roundtrip16.go), bit-identical to the two nodes;
 //   - runs of float32 elementwise nodes become one ewFused step, whose
 //     result is bit-identical to the nodes run one by one.
 //
@@ -81,6 +84,7 @@ func (si *stepInfo) constant(s int) *tensor.Tensor {
 // optimize rewrites sp's steps.
 func optimize(sp *Subprogram) {
 	foldConvAffine(sp)
+	foldRoundTrips16(sp)
 	fuseElementwise(sp)
 }
 
@@ -314,6 +318,9 @@ func ewCodeOf(si *stepInfo, st *step) (ewCode, bool) {
 	if n == nil || (n.Domain != "" && n.Domain != "ai.onnx") || len(st.out) != 1 || st.out[0] < 0 {
 		return 0, false
 	}
+	if _, ok := st.kernel.(*roundTrip16); ok {
+		return ewcRoundTrip16, len(st.in) == 1 && st.in[0] >= 0
+	}
 	c, ok := ewCodes[n.OpType]
 	if !ok {
 		return 0, false
@@ -456,6 +463,8 @@ func newFusedStep(si *stepInfo, run []step) step {
 		case ewcHardSigmoid:
 			in.p0, _ = st.node.Float("alpha", 0.2)
 			in.p1, _ = st.node.Float("beta", 0.5)
+		case ewcRoundTrip16:
+			in.rt = st.kernel.(*roundTrip16)
 		}
 		k.instrs = append(k.instrs, in)
 		reg[st.out[0]] = r

@@ -47,6 +47,9 @@ const (
 	ewcTanh
 	ewcHardSigmoid
 	ewcHardSwish
+	// ewcRoundTrip16 is a 16-bit QuantizeLinear -> DequantizeLinear pair
+	// (roundTrip16).
+	ewcRoundTrip16
 )
 
 // ewInstr computes register dst from operands a and b (b unused by unary
@@ -58,6 +61,7 @@ type ewInstr struct {
 	a, b   int
 	lo, hi int
 	p0, p1 float32
+	rt     *roundTrip16 // ewcRoundTrip16's qparams
 }
 
 // ewBlock is the number of elements computed per block.
@@ -306,7 +310,7 @@ func (k *ewFused) block(ops []ewOperand, r *ewRegs, y []float32, i0, i1 int) {
 		if aScalar && bScalar {
 			one := r.one[:]
 			one[1] = as
-			k.exec(in, ops, one[:1], one[1:], nil, bs, true)
+			k.exec(in, ops, one[:1], one[1:], nil, bs, true, r.codes)
 			if ri == last {
 				d := y[i0:i1]
 				for i := range d {
@@ -327,13 +331,13 @@ func (k *ewFused) block(ops []ewOperand, r *ewRegs, y []float32, i0, i1 int) {
 			conv.EwSV(conv.EwOp(in.code-ewcAdd), d, as, b)
 			continue
 		}
-		k.exec(in, ops, d, a, b, bs, bScalar)
+		k.exec(in, ops, d, a, b, bs, bScalar, r.codes)
 	}
 }
 
 // exec computes instruction in into d from the vector a and b (or the
-// scalar bs when bScalar).
-func (k *ewFused) exec(in ewInstr, ops []ewOperand, d, a, b []float32, bs float32, bScalar bool) {
+// scalar bs when bScalar); codes is scratch for a 16-bit round trip.
+func (k *ewFused) exec(in ewInstr, ops []ewOperand, d, a, b []float32, bs float32, bScalar bool, codes []int32) {
 	switch in.code {
 	case ewcAdd, ewcSub, ewcMul, ewcDiv:
 		op := conv.EwOp(in.code - ewcAdd)
@@ -364,6 +368,8 @@ func (k *ewFused) exec(in ewInstr, ops []ewOperand, d, a, b []float32, bs float3
 		conv.EwHardSigmoid(d, a, in.p0, in.p1)
 	case ewcHardSwish:
 		conv.EwHardSwish(d, a)
+	case ewcRoundTrip16:
+		in.rt.apply(d, a, codes)
 	}
 }
 
@@ -378,6 +384,7 @@ type ewRegs struct {
 	scalar []bool
 	value  []float32
 	one    *[2]float32 // an instruction on scalars: result, operand
+	codes  []int32     // a 16-bit round trip's codes
 }
 
 func getEwRegs(n, blk int) *ewRegs {
@@ -393,6 +400,9 @@ func getEwRegs(n, blk int) *ewRegs {
 	}
 	if r.one == nil {
 		r.one = new([2]float32)
+	}
+	if r.codes == nil {
+		r.codes = make([]int32, rtChunk)
 	}
 	r.regs = r.regs[:0]
 	for i := range n {

@@ -613,8 +613,12 @@ func quantReport(sp *Subprogram, name string) []QuantNode {
 		}
 		if ew, ok := st.kernel.(*ewFused); ok {
 			for _, o := range ew.orig {
-				rows = append(rows, QuantNode{Graph: name, Node: o.node.Name, Op: o.node.OpType})
+				rows = append(rows, floatRows(name, o)...)
 			}
+			continue
+		}
+		if _, ok := st.kernel.(*roundTrip16); ok {
+			rows = append(rows, floatRows(name, st)...)
 			continue
 		}
 		if st.node != nil {
@@ -629,6 +633,15 @@ func quantReport(sp *Subprogram, name string) []QuantNode {
 		}
 	}
 	return rows
+}
+
+// floatRows returns the report rows of a float step: its node's, or a
+// 16-bit round trip's two nodes.
+func floatRows(name string, st step) []QuantNode {
+	if rt, ok := st.kernel.(*roundTrip16); ok {
+		return []QuantNode{{Graph: name, Node: rt.q.Name, Op: rt.q.OpType}, {Graph: name, Node: rt.dq.Name, Op: rt.dq.OpType}}
+	}
+	return []QuantNode{{Graph: name, Node: st.node.Name, Op: st.node.OpType}}
 }
 
 // QuantSummary counts a report's rows per operator type.

@@ -220,6 +220,7 @@ func BenchmarkQConv2D(b *testing.B) {
 		// an image stem, a thin pointwise layer, a depthwise layer on two
 		// rows, a squeeze-excite projection on one pixel.
 		{"stem3x3s2_3to16_256", conv.Conv2DParams{N: 1, C: 3, H: 256, W: 256, OutC: 16, KH: 3, KW: 3, PadH: 1, PadW: 1, StrideH: 2, StrideW: 2}},
+		{"stem3x3s2_3to8_48x192", conv.Conv2DParams{N: 1, C: 3, H: 48, W: 192, OutC: 8, KH: 3, KW: 3, PadH: 1, PadW: 1, StrideH: 2, StrideW: 2}},
 		{"1x1_8to8_24x96", conv.Conv2DParams{N: 1, C: 8, H: 24, W: 96, OutC: 8, KH: 1, KW: 1}},
 		{"dw5x5_200_2x96", conv.Conv2DParams{N: 1, C: 200, H: 2, W: 96, OutC: 200, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 200}},
 		{"se_200to50_1x1", conv.Conv2DParams{N: 1, C: 200, H: 1, W: 1, OutC: 50, KH: 1, KW: 1}},

@@ -91,3 +91,18 @@ func Dequantize32(dst []float32, src []int32, scale float32, zp int32) {
 		fn(dst[s:e], src[s:e], scale, zp)
 	})
 }
+
+// Quantize32Serial is Quantize32 on the calling goroutine, for callers
+// that already split their work over threads (blocks of an elementwise
+// chain).
+func Quantize32Serial(dst []int32, src []float32, scale float32, zp, lo, hi int32) {
+	need("Quantize32Serial", "dst", len(dst), len(src))
+	check32("Quantize32Serial", zp, lo, hi)
+	pick(quant32Variants).fn(dst[:len(src)], src, scale, zp, lo, hi)
+}
+
+// Dequantize32Serial is Dequantize32 on the calling goroutine.
+func Dequantize32Serial(dst []float32, src []int32, scale float32, zp int32) {
+	need("Dequantize32Serial", "dst", len(dst), len(src))
+	pick(dequant32Variants).fn(dst[:len(src)], src, scale, zp)
+}

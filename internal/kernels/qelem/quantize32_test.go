@@ -97,10 +97,22 @@ func TestQuantize32HandValues(t *testing.T) {
 				t.Errorf("Quantize32(%g) = %d, want %d", src[i], got[i], want[i])
 			}
 		}
+		clear(got)
+		Quantize32Serial(got, src, 0.5, 30000, 0, 65535)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("Quantize32Serial(%g) = %d, want %d", src[i], got[i], want[i])
+			}
+		}
 		f := make([]float32, 3)
 		Dequantize32(f, []int32{-32768, 0, 32767}, 0.25, -1)
 		if f[0] != -8191.75 || f[1] != 0.25 || f[2] != 8192 {
 			t.Errorf("Dequantize32 = %v, want [-8191.75 0.25 8192]", f)
+		}
+		clear(f)
+		Dequantize32Serial(f, []int32{-32768, 0, 32767}, 0.25, -1)
+		if f[0] != -8191.75 || f[1] != 0.25 || f[2] != 8192 {
+			t.Errorf("Dequantize32Serial = %v, want [-8191.75 0.25 8192]", f)
 		}
 	})
 	defer func() {
