@@ -301,24 +301,30 @@ type BenchResult struct {
 	MeanMS  float64 `json:"mean_ms"`
 	Iters   int     `json:"iters"`
 	Threads int     `json:"threads"`
+	// Warmup is how many untimed runs came first.
+	Warmup int `json:"warmup"`
 }
 
 func benchFlags(e *env) (*flag.FlagSet, func(args []string) error) {
-	fs := newFlagSet("bench", "MODEL.onnx [--inputs FILE.npz] [--threads N] [--iters N] [--warmup N] [--json FILE]",
+	fs := newFlagSet("bench", "MODEL.onnx [--inputs FILE.npz] [--threads N] [--iters N] [--warmup N] [--warmup-time D] [--json FILE]",
 		"Measures an ONNX model's latency on quanta's kernels: p50/p90/p99 and mean per\n"+
-			"run, and throughput. Without --inputs it makes random inputs from the declared\n"+
+			"run, and throughput, in steady state: untimed runs come first, at least\n"+
+			"--warmup of them and for at least --warmup-time, while the process's heap\n"+
+			"grows to its working size (the first runs of a process touch fresh memory and\n"+
+			"are slower). Without --inputs it makes random inputs from the declared\n"+
 			"shapes (symbolic dimensions 1; floats standard normal, integers 0, bools false).")
 	npz := fs.String("inputs", "", "inputs from an .npz `FILE` keyed by input name")
 	threads := fs.Int("threads", 0, "threads per op (0: one per CPU)")
 	iters := fs.Int("iters", 100, "timed runs")
-	warmup := fs.Int("warmup", 5, "untimed runs first")
+	warmup := fs.Int("warmup", 5, "untimed runs first, at least")
+	warmupTime := fs.Duration("warmup-time", time.Second, "untimed runs first for at least this long")
 	jsonPath := fs.String("json", "", "also write the results as JSON to `FILE`")
 	return fs, func(args []string) error {
 		if len(args) != 1 {
 			return usageError{"want exactly one MODEL.onnx"}
 		}
-		if *iters < 1 || *warmup < 0 || *threads < 0 {
-			return usageError{fmt.Sprintf("--iters must be at least 1, --warmup and --threads 0 or more (got %d, %d, %d)", *iters, *warmup, *threads)}
+		if *iters < 1 || *warmup < 0 || *threads < 0 || *warmupTime < 0 {
+			return usageError{fmt.Sprintf("--iters must be at least 1, --warmup, --warmup-time and --threads 0 or more (got %d, %d, %v, %d)", *iters, *warmup, *warmupTime, *threads)}
 		}
 		m, p, err := loadModel(args[0], *threads)
 		if err != nil {
@@ -334,13 +340,16 @@ func benchFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		}
 		prog := newProgress(e.stderr, e.stderrIsTerminal)
 		prog.Begin("warm up", *warmup)
-		for i := 0; i < *warmup; i++ {
+		warm := 0
+		for t0 := time.Now(); warm < *warmup || time.Since(t0) < *warmupTime; warm++ {
 			if _, err := p.Run(e.ctx, in); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			prog.Step(1)
+			if warm < *warmup {
+				prog.Step(1)
+			}
 		}
-		prog.End(fmt.Sprintf("%d runs", *warmup))
+		prog.End(fmt.Sprintf("%d runs", warm))
 		times := make([]float64, *iters)
 		prog.Begin("bench", *iters)
 		start := time.Now()
@@ -356,8 +365,9 @@ func benchFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 		prog.End(fmt.Sprintf("%d runs in %.2f s", *iters, wall.Seconds()))
 		r := summarize(times)
 		r.Threads = effectiveThreads(*threads)
-		fmt.Fprintf(e.stdout, "%s: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms  %.1f runs/s  (%d runs, %d threads)\n",
-			filepath.Base(args[0]), r.P50MS, r.P90MS, r.P99MS, r.MeanMS, float64(*iters)/wall.Seconds(), r.Iters, r.Threads)
+		r.Warmup = warm
+		fmt.Fprintf(e.stdout, "%s: p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms  %.1f runs/s  (%d runs after %d warm-up runs, %d threads)\n",
+			filepath.Base(args[0]), r.P50MS, r.P90MS, r.P99MS, r.MeanMS, float64(*iters)/wall.Seconds(), r.Iters, warm, r.Threads)
 		if *jsonPath != "" {
 			b, _ := json.MarshalIndent(r, "", "  ")
 			if err := writeFileAtomic(*jsonPath, append(b, '\n')); err != nil {

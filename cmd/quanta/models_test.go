@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ func TestInspectAndBench(t *testing.T) {
 		}
 	}
 	jpath := filepath.Join(t.TempDir(), "bench.json")
-	code, stdout, stderr = runArgs("bench", model, "--iters", "7", "--warmup", "1", "--threads", "1", "--json", jpath)
+	code, stdout, stderr = runArgs("bench", model, "--iters", "7", "--warmup", "1", "--warmup-time", "0s", "--threads", "1", "--json", jpath)
 	if code != 0 {
 		t.Fatalf("bench: exit %d: %s", code, stderr)
 	}
@@ -110,8 +111,30 @@ func TestInspectAndBench(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r) != 6 || r["iters"] != 7 || r["threads"] != 1 || !(r["p50_ms"] > 0) || r["p50_ms"] > r["p90_ms"] || r["p90_ms"] > r["p99_ms"] || !(r["mean_ms"] > 0) {
+	if len(r) != 7 || r["iters"] != 7 || r["threads"] != 1 || r["warmup"] != 1 || !(r["p50_ms"] > 0) || r["p50_ms"] > r["p90_ms"] || r["p90_ms"] > r["p99_ms"] || !(r["mean_ms"] > 0) {
 		t.Errorf("bench JSON %s", b)
+	}
+	if !strings.Contains(stdout, "after 1 warm-up runs") {
+		t.Errorf("bench output %q does not give the 1 warm-up run", stdout)
+	}
+	// The warm-up time asks for more runs than --warmup: at least 30 ms
+	// of them, so at least one with --warmup 0.
+	code, stdout, stderr = runArgs("bench", model, "--iters", "2", "--warmup", "0", "--warmup-time", "30ms", "--threads", "1", "--json", jpath)
+	if code != 0 {
+		t.Fatalf("bench --warmup-time: exit %d: %s", code, stderr)
+	}
+	if b, err = os.ReadFile(jpath); err != nil {
+		t.Fatal(err)
+	}
+	r = nil
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r["warmup"] < 1 || !strings.Contains(stdout, fmt.Sprintf("after %d warm-up runs", int(r["warmup"]))) {
+		t.Errorf("--warmup 0 --warmup-time 30ms: JSON %s, output %q", b, stdout)
+	}
+	if code, _, stderr := runArgs("bench", model, "--warmup-time", "-1s"); code != 2 || !strings.Contains(stderr, "--warmup-time") {
+		t.Errorf("--warmup-time -1s: exit %d, %q", code, stderr)
 	}
 	if code, _, stderr := runArgs("bench", model, "--iters", "0"); code != 2 || !strings.Contains(stderr, "--iters must be at least 1") {
 		t.Errorf("--iters 0: exit %d, %q", code, stderr)

@@ -11,7 +11,9 @@
 // scripts/models/bench_quantized.sh prepares QDIR (the quantized NAME.onnx
 // files) and FEEDDIR (bench_MODEL.npz feeds) and calls this. Each round
 // times every file at 1 and 2 threads with `quanta bench --json` (p50 of
-// its runs) and with ONNX Runtime (intraOpNumThreads N, graph optimization
+// its runs after at least 5 and 1 s of warm-up runs: a process's first runs
+// touch fresh memory while its heap grows, and are slower) and with ONNX
+// Runtime (the same warm-up; intraOpNumThreads N, graph optimization
 // 'all', which fuses QDQ patterns into ORT's int8 kernels; sequential
 // execution; p50 of the same number of session.run calls, each timed
 // alone, Node's ~8 us call overhead included). The engines alternate which
@@ -45,7 +47,7 @@ const threads = [1, 2];
 
 function quantaP50(file, feed, iters, t) {
   const json = path.join(tmp, 'q.json');
-  execFileSync(quanta, ['bench', file, '--inputs', feed, '--threads', String(t), '--iters', String(iters), '--warmup', '5', '--json', json],
+  execFileSync(quanta, ['bench', file, '--inputs', feed, '--threads', String(t), '--iters', String(iters), '--warmup', '5', '--warmup-time', '1s', '--json', json],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   return JSON.parse(fs.readFileSync(json, 'utf8')).p50_ms;
 }
@@ -57,7 +59,8 @@ async function ortP50(file, feed, iters, t) {
   const arrays = readNpz(feed);
   const feeds = {};
   for (const k of sess.inputNames) feeds[k] = new ort.Tensor(arrays[k].type, arrays[k].data, arrays[k].dims);
-  for (let i = 0; i < 5; i++) await sess.run(feeds);
+  // Warm-up as quanta bench's: at least 5 runs and 1 s.
+  for (let i = 0, t0 = Date.now(); i < 5 || Date.now() - t0 < 1000; i++) await sess.run(feeds);
   const times = [];
   for (let i = 0; i < iters; i++) {
     const s = process.hrtime.bigint();
