@@ -34,14 +34,24 @@ func main() {
 	d("")
 	d("package qconv")
 	d("")
-	for m := 1; m <= maxRows; m++ {
-		kernel(m)
+	for _, pw := range []int{32, 16} {
+		for m := 1; m <= maxRows; m++ {
+			kernel(m, pw)
+		}
 	}
-	d("// convKernels[m] is the m-pixel implicit-GEMM kernel.")
+	d("// convKernels[m] is the m-pixel implicit-GEMM kernel on panels of 32")
+	d("// output channels; convKernels16[m] on panels of 16.")
 	d("var convKernels = [%d]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
 	d("\tnil,")
 	for m := 1; m <= maxRows; m++ {
 		d("\tconvVNNI%d,", m)
+	}
+	d("}")
+	d("")
+	d("var convKernels16 = [%d]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
+	d("\tnil,")
+	for m := 1; m <= maxRows; m++ {
+		d("\tconvVNNI16x%d,", m)
 	}
 	d("}")
 	transpose()
@@ -89,16 +99,22 @@ func rowAddr(r, off int) string {
 	}
 }
 
-func kernel(m int) {
+// kernel writes the m-pixel implicit-GEMM kernel on panels of pw (32 or
+// 16) output channels: pw/16 accumulators per pixel.
+func kernel(m, pw int) {
 	name := fmt.Sprintf("convVNNI%d", m)
-	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*2+v) }
+	if pw == 16 {
+		name = fmt.Sprintf("convVNNI16x%d", m)
+	}
+	nv := pw / 16
+	acc := func(r, v int) string { return fmt.Sprintf("Z%d", r*nv+v) }
 	nb := (m + 3) / 4
-	d("// %s computes %d pixels × 32*np output channels of a convolution as an", name, m)
+	d("// %s computes %d pixels × %d*np output channels of a convolution as an", name, m, pw)
 	d("// implicit GEMM over taps:")
 	d("//")
-	d("//\\tfor pn < np, r < %d, j < 32:", m)
-	d("//\\t\\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of")
-	d("//\\t\\t\\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])")
+	d("//\tfor pn < np, r < %d, j < %d:", m, pw)
+	d("//\t\tc[r*ldc+pn*%d+j] = init[pn*%d+j] + sum over t < taps, g < cq, q < 4 of", pw, pw)
+	d("//\t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*%d + j*4 + q])", 4*pw)
 	d("//")
 	d("// ldc is in elements; taps, cq, np >= 1.")
 	d("//")
@@ -114,7 +130,7 @@ func kernel(m int) {
 	p("\tMOVQ c+56(FP), DI")
 	p("%spanel:", name)
 	for r := 0; r < m; r++ {
-		for v := 0; v < 2; v++ {
+		for v := 0; v < nv; v++ {
 			p("\tVPXORD %s, %s, %s", acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
@@ -128,39 +144,44 @@ func kernel(m int) {
 	}
 	p("\tMOVQ cq+16(FP), CX")
 	p("%sloop:", name)
-	p("\tVMOVDQU32 0(DX), Z28")
-	p("\tVMOVDQU32 64(DX), Z29")
+	for v := 0; v < nv; v++ {
+		p("\tVMOVDQU32 %d(DX), Z%d", 64*v, 28+v)
+	}
 	for r := 0; r < m; r++ {
 		b := fmt.Sprintf("Z%d", 30+r%2)
 		p("\tVPBROADCASTD %s, %s", rowAddr(r, 0), b)
-		p("\tVPDPBUSD Z28, %s, %s", b, acc(r, 0))
-		p("\tVPDPBUSD Z29, %s, %s", b, acc(r, 1))
+		for v := 0; v < nv; v++ {
+			p("\tVPDPBUSD Z%d, %s, %s", 28+v, b, acc(r, v))
+		}
 	}
 	for i := 0; i < nb; i++ {
 		p("\tADDQ $4, %s", bases[i])
 	}
-	p("\tADDQ $128, DX")
+	p("\tADDQ $%d, DX", 4*pw)
 	p("\tDECQ CX")
 	p("\tJNZ %sloop", name)
 	p("\tADDQ $8, SI")
 	p("\tDECQ AX")
 	p("\tJNZ %stap", name)
-	p("\tVMOVDQU32 0(R9), Z28")
-	p("\tVMOVDQU32 64(R9), Z29")
+	for v := 0; v < nv; v++ {
+		p("\tVMOVDQU32 %d(R9), Z%d", 64*v, 28+v)
+	}
 	p("\tMOVQ ldc+72(FP), AX")
 	p("\tSHLQ $2, AX")
 	p("\tMOVQ DI, R8")
 	for r := 0; r < m; r++ {
-		p("\tVPADDD Z28, %s, %s", acc(r, 0), acc(r, 0))
-		p("\tVPADDD Z29, %s, %s", acc(r, 1), acc(r, 1))
-		p("\tVMOVDQU32 %s, 0(R8)", acc(r, 0))
-		p("\tVMOVDQU32 %s, 64(R8)", acc(r, 1))
+		for v := 0; v < nv; v++ {
+			p("\tVPADDD Z%d, %s, %s", 28+v, acc(r, v), acc(r, v))
+		}
+		for v := 0; v < nv; v++ {
+			p("\tVMOVDQU32 %s, %d(R8)", acc(r, v), 64*v)
+		}
 		if r+1 < m {
 			p("\tADDQ AX, R8")
 		}
 	}
-	p("\tADDQ $128, R9")
-	p("\tADDQ $128, DI")
+	p("\tADDQ $%d, R9", 4*pw)
+	p("\tADDQ $%d, DI", 4*pw)
 	p("\tDECQ np+64(FP)")
 	p("\tJNZ %spanel", name)
 	p("\tVZEROUPPER")
@@ -326,27 +347,56 @@ func pointwise(rows, vecs int) {
 // interleave writes interleave4: four rows of bytes to one row of byte
 // quadruples, 16 pixels a round.
 func interleave() {
-	d("// interleave4 interleaves four rows of n bytes (n a multiple of 16, row")
-	d("// stride rs) into quadruples:")
-	d("//")
-	d("//\tfor i < n, q < 4: dst[i*4+q] = src[q*rs+i]")
-	d("//")
-	d("//go:noescape")
-	d("func interleave4(src *byte, rs int, n int, dst *byte)")
-	d("")
-	p("// func interleave4(src *byte, rs int, n int, dst *byte)")
-	p("TEXT ·interleave4(SB), NOSPLIT, $0-32")
+	for _, rows := range []int{4, 3} {
+		interleaveRows(rows)
+	}
+}
+
+// interleaveRows writes interleave4, or interleave3, whose fourth byte of
+// every quadruple is a constant.
+func interleaveRows(rows int) {
+	name := fmt.Sprintf("interleave%d", rows)
+	if rows == 4 {
+		d("// interleave4 interleaves four rows of n bytes (n a multiple of 16, row")
+		d("// stride rs) into quadruples:")
+		d("//")
+		d("//\tfor i < n, q < 4: dst[i*4+q] = src[q*rs+i]")
+		d("//")
+		d("//go:noescape")
+		d("func interleave4(src *byte, rs int, n int, dst *byte)")
+		d("")
+		p("// func interleave4(src *byte, rs int, n int, dst *byte)")
+		p("TEXT ·interleave4(SB), NOSPLIT, $0-32")
+	} else {
+		d("// interleave3 interleaves three rows of n bytes (n a multiple of 16, row")
+		d("// stride rs) into quadruples whose fourth byte is pad (pixels of three")
+		d("// channels padded to four):")
+		d("//")
+		d("//\tfor i < n, q < 3: dst[i*4+q] = src[q*rs+i]; dst[i*4+3] = pad")
+		d("//")
+		d("// It needs AVX-512 BW and VL.")
+		d("//")
+		d("//go:noescape")
+		d("func interleave3(src *byte, rs int, n int, dst *byte, pad byte)")
+		d("")
+		p("// func interleave3(src *byte, rs int, n int, dst *byte, pad byte)")
+		p("TEXT ·interleave3(SB), NOSPLIT, $0-33")
+		p("\tMOVBLZX pad+32(FP), AX")
+		p("\tVPBROADCASTB AX, X3")
+	}
 	p("\tMOVQ src+0(FP), SI")
 	p("\tMOVQ rs+8(FP), BX")
 	p("\tLEAQ (BX)(BX*2), R10")
 	p("\tMOVQ n+16(FP), CX")
 	p("\tSHRQ $4, CX")
 	p("\tMOVQ dst+24(FP), DI")
-	p("ilvloop:")
+	p("%sloop:", name)
 	p("\tVMOVDQU (SI), X0")
 	p("\tVMOVDQU (SI)(BX*1), X1")
 	p("\tVMOVDQU (SI)(BX*2), X2")
-	p("\tVMOVDQU (SI)(R10*1), X3")
+	if rows == 4 {
+		p("\tVMOVDQU (SI)(R10*1), X3")
+	}
 	p("\tVPUNPCKLBW X1, X0, X4")
 	p("\tVPUNPCKHBW X1, X0, X5")
 	p("\tVPUNPCKLBW X3, X2, X6")
@@ -362,7 +412,7 @@ func interleave() {
 	p("\tADDQ $16, SI")
 	p("\tADDQ $64, DI")
 	p("\tDECQ CX")
-	p("\tJNZ ilvloop")
+	p("\tJNZ %sloop", name)
 	p("\tVZEROUPPER")
 	p("\tRET")
 	p("")

@@ -7,9 +7,9 @@ package qconv
 // convVNNI1 computes 1 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 1, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 1, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -19,9 +19,9 @@ func convVNNI1(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI2 computes 2 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 2, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 2, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -31,9 +31,9 @@ func convVNNI2(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI3 computes 3 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 3, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 3, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -43,9 +43,9 @@ func convVNNI3(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI4 computes 4 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 4, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 4, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -55,9 +55,9 @@ func convVNNI4(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI5 computes 5 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 5, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 5, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -67,9 +67,9 @@ func convVNNI5(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI6 computes 6 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 6, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 6, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -79,9 +79,9 @@ func convVNNI6(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI7 computes 7 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 7, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 7, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -91,9 +91,9 @@ func convVNNI7(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI8 computes 8 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 8, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 8, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -103,9 +103,9 @@ func convVNNI8(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI9 computes 9 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 9, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 9, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -115,9 +115,9 @@ func convVNNI9(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int
 // convVNNI10 computes 10 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 10, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 10, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -127,9 +127,9 @@ func convVNNI10(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *in
 // convVNNI11 computes 11 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 11, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 11, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -139,9 +139,9 @@ func convVNNI11(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *in
 // convVNNI12 computes 12 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 12, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 12, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -151,9 +151,9 @@ func convVNNI12(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *in
 // convVNNI13 computes 13 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 13, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 13, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
@@ -163,16 +163,185 @@ func convVNNI13(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *in
 // convVNNI14 computes 14 pixels × 32*np output channels of a convolution as an
 // implicit GEMM over taps:
 //
-// \tfor pn < np, r < 14, j < 32:
-// \t\tc[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
-// \t\t\tint32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
+//	for pn < np, r < 14, j < 32:
+//		c[r*ldc+pn*32+j] = init[pn*32+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*128 + j*4 + q])
 //
 // ldc is in elements; taps, cq, np >= 1.
 //
 //go:noescape
 func convVNNI14(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
 
-// convKernels[m] is the m-pixel implicit-GEMM kernel.
+// convVNNI16x1 computes 1 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 1, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x1(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x2 computes 2 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 2, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x2(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x3 computes 3 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 3, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x3(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x4 computes 4 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 4, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x4(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x5 computes 5 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 5, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x5(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x6 computes 6 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 6, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x6(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x7 computes 7 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 7, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x7(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x8 computes 8 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 8, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x8(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x9 computes 9 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 9, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x9(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x10 computes 10 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 10, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x10(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x11 computes 11 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 11, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x11(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x12 computes 12 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 12, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x12(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x13 computes 13 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 13, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x13(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convVNNI16x14 computes 14 pixels × 16*np output channels of a convolution as an
+// implicit GEMM over taps:
+//
+//	for pn < np, r < 14, j < 16:
+//		c[r*ldc+pn*16+j] = init[pn*16+j] + sum over t < taps, g < cq, q < 4 of
+//			int32(a[offs[t] + r*rs + g*4 + q]) * int32(b[((pn*taps+t)*cq+g)*64 + j*4 + q])
+//
+// ldc is in elements; taps, cq, np >= 1.
+//
+//go:noescape
+func convVNNI16x14(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int)
+
+// convKernels[m] is the m-pixel implicit-GEMM kernel on panels of 32
+// output channels; convKernels16[m] on panels of 16.
 var convKernels = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){
 	nil,
 	convVNNI1,
@@ -189,6 +358,24 @@ var convKernels = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int
 	convVNNI12,
 	convVNNI13,
 	convVNNI14,
+}
+
+var convKernels16 = [15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){
+	nil,
+	convVNNI16x1,
+	convVNNI16x2,
+	convVNNI16x3,
+	convVNNI16x4,
+	convVNNI16x5,
+	convVNNI16x6,
+	convVNNI16x7,
+	convVNNI16x8,
+	convVNNI16x9,
+	convVNNI16x10,
+	convVNNI16x11,
+	convVNNI16x12,
+	convVNNI16x13,
+	convVNNI16x14,
 }
 
 // transpose16 transposes one 16×16 byte block:
@@ -409,3 +596,14 @@ var pwKernels = [5][5]func(cq int, x *uint8, gs int, w *int32, init *int32, mult
 //
 //go:noescape
 func interleave4(src *byte, rs int, n int, dst *byte)
+
+// interleave3 interleaves three rows of n bytes (n a multiple of 16, row
+// stride rs) into quadruples whose fourth byte is pad (pixels of three
+// channels padded to four):
+//
+//	for i < n, q < 3: dst[i*4+q] = src[q*rs+i]; dst[i*4+3] = pad
+//
+// It needs AVX-512 BW and VL.
+//
+//go:noescape
+func interleave3(src *byte, rs int, n int, dst *byte, pad byte)

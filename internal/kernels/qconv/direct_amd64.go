@@ -11,9 +11,11 @@ import (
 //go:generate go run asm_gen.go
 
 // directPack is the implicit-GEMM form of a convolution's weights: panels
-// of 32 output channels, each [KH*KW taps][cq groups][32 channels][4].
+// of panel (32, or 16 when there are at most 16 output channels) output
+// channels, each [KH*KW taps][cq groups][panel channels][4].
 type directPack struct {
 	cp, cq, taps, np int
+	panel            int
 	w                []int8
 	offs             []int // per tap: byte offset in the padded NHWC input
 	pw               int   // padded width
@@ -32,15 +34,21 @@ func packDirect(p *Params, w []int8) *directPack {
 		}
 	}
 	cp := (q.C + 3) &^ 3
-	d := &directPack{cp: cp, cq: cp / 4, taps: q.KH * q.KW, np: (q.OutC + 31) / 32, pw: q.W + 2*q.PadW}
-	d.w = make([]int8, d.np*d.taps*d.cq*128)
+	panel := 32
+	if q.OutC <= 16 {
+		// A stem's few output channels: half the multiply-adds and
+		// requantized lanes of a 32-channel panel.
+		panel = 16
+	}
+	d := &directPack{cp: cp, cq: cp / 4, taps: q.KH * q.KW, np: (q.OutC + panel - 1) / panel, panel: panel, pw: q.W + 2*q.PadW}
+	d.w = make([]int8, d.np*d.taps*d.cq*4*panel)
 	for oc := 0; oc < q.OutC; oc++ {
-		pn, j := oc/32, oc%32
+		pn, j := oc/panel, oc%panel
 		for c := 0; c < q.C; c++ {
 			for kh := 0; kh < q.KH; kh++ {
 				for kw := 0; kw < q.KW; kw++ {
 					t := kh*q.KW + kw
-					d.w[((pn*d.taps+t)*d.cq+c/4)*128+j*4+c%4] = w[((oc*q.C+c)*q.KH+kh)*q.KW+kw]
+					d.w[((pn*d.taps+t)*d.cq+c/4)*4*panel+j*4+c%4] = w[((oc*q.C+c)*q.KH+kh)*q.KW+kw]
 				}
 			}
 		}
@@ -67,7 +75,11 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	oh, ow := q.OutH(), q.OutW()
 	ph := q.H + 2*q.PadH
 	za := uint8(p.InZeroPoint)
-	width := d.np * 32
+	width := d.np * d.panel
+	kernels := &convKernels
+	if d.panel == 16 {
+		kernels = &convKernels16
+	}
 	initB := getI32(width)
 	defer i32Scratch.Put(initB)
 	// The multipliers of a whole tile (14 pixels of width channels, those
@@ -133,7 +145,7 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 						rows++
 					}
 					a := pad[(i*q.StrideH*d.pw+j0*q.StrideW)*d.cp:]
-					convKernels[rows](d.taps, &d.offs[0], d.cq, &a[0], q.StrideW*d.cp, &d.w[0], &init[0], &tile[0], d.np, width)
+					kernels[rows](d.taps, &d.offs[0], d.cq, &a[0], q.StrideW*d.cp, &d.w[0], &init[0], &tile[0], d.np, width)
 					pix := i*ow + j0
 					qgemm.RequantizeRow(tile[:rows*width], mult[:rows*width], r.ZeroPoint, r.Min, r.Max, out[pix*width:(pix+rows)*width])
 				}

@@ -36,6 +36,16 @@ var transposeBlock = func() func(src *byte, ss int, dst *byte, ds int) {
 	return transpose16
 }()
 
+// pixelRows3 and pixelRows4 are interleave3 and interleave4 where AVX-512
+// allows them (checked per call with useTranspose, since tests lower
+// cpu.Max), else nil.
+var pixelRows3, pixelRows4 = func() (func(src *byte, rs, n int, dst *byte, pad byte), func(src *byte, rs, n int, dst *byte)) {
+	if qcpu.Hardware < qcpu.AVX512 {
+		return nil, nil
+	}
+	return interleave3, interleave4
+}()
+
 // haveDWVNNI reports whether the CPU can run dwPlaneVNNI.
 var haveDWVNNI = qcpu.Hardware >= qcpu.AVX512VNNI && cpu.X86.HasAVX512VBMI
 

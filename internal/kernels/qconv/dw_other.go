@@ -30,3 +30,9 @@ func convPointwise(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {}
 
 // transposeBlock is nil without assembly.
 var transposeBlock func(src *byte, ss int, dst *byte, ds int)
+
+// pixelRows3 and pixelRows4 are nil without assembly.
+var (
+	pixelRows3 func(src *byte, rs, n int, dst *byte, pad byte)
+	pixelRows4 func(src *byte, rs, n int, dst *byte)
+)

@@ -186,8 +186,13 @@ func toPixels4(dst, src []uint8, hw, w, c int, za uint8) {
 		p0, p1, p2 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w]
 		p1, p2 = p1[:len(p0)], p2[:len(p0)]
 		hi := pad &^ 0xffffff
-		// Two pixels per 64-bit store.
+		// 16 pixels at a time in vector code, then two pixels per 64-bit
+		// store.
 		j := 0
+		if n := w &^ 15; n > 0 && pixelRows3 != nil && useTranspose() {
+			pixelRows3(&src[0], hw, n, &dst[0], za)
+			j = n
+		}
 		for ; j+2 <= len(p0); j += 2 {
 			a := hi | uint32(p0[j]) | uint32(p1[j])<<8 | uint32(p2[j])<<16
 			b := hi | uint32(p0[j+1]) | uint32(p1[j+1])<<8 | uint32(p2[j+1])<<16
@@ -199,8 +204,13 @@ func toPixels4(dst, src []uint8, hw, w, c int, za uint8) {
 	default:
 		p0, p1, p2, p3 := src[:w], src[hw:hw+w], src[2*hw:2*hw+w], src[3*hw:3*hw+w]
 		p1, p2, p3 = p1[:len(p0)], p2[:len(p0)], p3[:len(p0)]
-		for j, v := range p0 {
-			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], uint32(v)|uint32(p1[j])<<8|uint32(p2[j])<<16|uint32(p3[j])<<24)
+		j := 0
+		if n := w &^ 15; n > 0 && pixelRows4 != nil && useTranspose() {
+			pixelRows4(&src[0], hw, n, &dst[0])
+			j = n
+		}
+		for ; j < len(p0); j++ {
+			binary.LittleEndian.PutUint32(dst[4*j:4*j+4], uint32(p0[j])|uint32(p1[j])<<8|uint32(p2[j])<<16|uint32(p3[j])<<24)
 		}
 	}
 }

@@ -317,3 +317,41 @@ func TestNHWCToNCHW(t *testing.T) {
 		}
 	})
 }
+
+// TestToPixels4 checks the 4-byte pixels of 1-4 channel planes (the
+// padded NHWC input of a stem convolution, the tails of the pointwise
+// interleave) against the definition, on every tier: the vector rows of
+// 16 pixels, the scalar tails, rows shorter than 16, and planes longer
+// than the row (hw > w), with the channels past c holding the pad byte.
+func TestToPixels4(t *testing.T) {
+	forEachTier(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(4, 4))
+		for _, c := range []int{1, 2, 3, 4} {
+			for _, w := range []int{1, 7, 15, 16, 17, 33, 48, 100} {
+				hw := w + r.IntN(5)
+				src := make([]uint8, (c-1)*hw+w)
+				for i := range src {
+					src[i] = uint8(r.IntN(256))
+				}
+				za := uint8(r.IntN(256))
+				dst := make([]uint8, 4*w+4)
+				dst[4*w] = 0x5a
+				toPixels4(dst, src, hw, w, c, za)
+				for j := 0; j < w; j++ {
+					for q := 0; q < 4; q++ {
+						want := za
+						if q < c {
+							want = src[q*hw+j]
+						}
+						if dst[4*j+q] != want {
+							t.Fatalf("c %d, w %d, hw %d: pixel %d byte %d = %d, want %d", c, w, hw, j, q, dst[4*j+q], want)
+						}
+					}
+				}
+				if dst[4*w] != 0x5a {
+					t.Fatalf("c %d, w %d: wrote past the %d pixels", c, w, w)
+				}
+			}
+		}
+	})
+}
