@@ -522,14 +522,14 @@ func compileSlice(c *CompileContext, n *graph.Node) (Kernel, error) {
 		if starts == nil || ends == nil {
 			return nil, fmt.Errorf("attributes starts and ends are required")
 		}
-		return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
-			return slice(in[0], starts, ends, axes, nil)
+		return frameOne(func(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, error) {
+			return slice(f, in[0], starts, ends, axes, nil)
 		}), nil
 	}
 	if err := nIn(n, 3, 5); err != nil {
 		return nil, err
 	}
-	return one(func(in []*tensor.Tensor) (*tensor.Tensor, error) {
+	return frameOne(func(f *Frame, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		var args [4][]int64
 		for i := range args {
 			if 1+i < len(in) && in[1+i] != nil {
@@ -540,15 +540,16 @@ func compileSlice(c *CompileContext, n *graph.Node) (Kernel, error) {
 				args[i] = v
 			}
 		}
-		return slice(in[0], args[0], args[1], args[2], args[3])
+		return slice(f, in[0], args[0], args[1], args[2], args[3])
 	}), nil
 }
 
 // slice is ONNX Slice: per listed axis (default 0..len(starts)-1), start
 // and end are made non-negative by adding the dimension when negative, then
 // clamped to [0, dim] for positive steps and to [0, dim-1] (start) and
-// [-1, dim-1] (end) for negative steps.
-func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
+// [-1, dim-1] (end) for negative steps. A float32 result comes from f's
+// buffer arena.
+func slice(f *Frame, x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
 	sh := x.Shape()
 	r := len(sh)
 	if len(starts) != len(ends) {
@@ -590,7 +591,7 @@ func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor,
 		s, cnt := sliceRange(int64(sh[d]), starts[i], ends[i], st)
 		first[d], step[d], count[d] = int(s), int(st), int(cnt)
 	}
-	return stridedGather(x, first, step, count), nil
+	return stridedGather(f, x, first, step, count), nil
 }
 
 // sliceRange clamps Slice's start s and end e (negative ones count from
@@ -619,50 +620,85 @@ func sliceRange(dim, s, e, st int64) (first, count int64) {
 	return s, count
 }
 
-// stridedGather returns the elements of x at first[d] + i*step[d],
-// i < count[d], along every dimension d.
-func stridedGather(x *tensor.Tensor, first, step, count []int) *tensor.Tensor {
+// stridedGather returns the elements first[d] + i*step[d], i < count[d],
+// of every dimension d of x (contiguous), as a tensor of shape count: the
+// innermost dimension a run at a time (one copy when its step is 1). A
+// float32 result comes from f's buffer arena.
+func stridedGather(f *Frame, x *tensor.Tensor, first, step, count []int) *tensor.Tensor {
 	total := 1
 	for _, c := range count {
 		total *= c
 	}
-	idx := make([]int, 0, total)
-	if total > 0 {
-		strides := x.Strides()
-		r := len(count)
-		pos := make([]int, r)
-		base := 0
-		for d := range count {
-			base += first[d] * strides[d]
+	var out *tensor.Tensor
+	if x.DType() == tensor.Float32 {
+		out = nnTensor(f.allocF32(total), count)
+	} else {
+		out = tensor.New(x.DType(), count...)
+	}
+	if total == 0 {
+		return out
+	}
+	st := x.Strides()
+	switch x.DType().Storage() {
+	case tensor.Float32:
+		stridedCopy(out.F32(), x.F32(), st, first, step, count)
+	case tensor.Int8:
+		stridedCopy(out.I8(), x.I8(), st, first, step, count)
+	case tensor.Uint8:
+		stridedCopy(out.U8(), x.U8(), st, first, step, count)
+	case tensor.Int32:
+		stridedCopy(out.I32(), x.I32(), st, first, step, count)
+	case tensor.Int64:
+		stridedCopy(out.I64(), x.I64(), st, first, step, count)
+	case tensor.Bool:
+		stridedCopy(out.Bools(), x.Bools(), st, first, step, count)
+	}
+	return out
+}
+
+// stridedCopy fills dst (len = prod(count) > 0) with the strided elements
+// of src (see stridedGather; strides are src's, in elements).
+func stridedCopy[T any](dst, src []T, strides, first, step, count []int) {
+	r := len(count)
+	off := 0
+	for d := range count {
+		off += first[d] * strides[d]
+	}
+	if r == 0 {
+		dst[0] = src[off]
+		return
+	}
+	inner, is := count[r-1], step[r-1]*strides[r-1]
+	var posBuf [8]int
+	pos := posBuf[:0]
+	if r-1 > len(posBuf) {
+		pos = make([]int, r-1)
+	} else {
+		pos = posBuf[:r-1]
+	}
+	for o := 0; ; o += inner {
+		run := dst[o : o+inner]
+		if is == 1 {
+			copy(run, src[off:off+inner])
+		} else {
+			for i, j := 0, off; i < inner; i, j = i+1, j+is {
+				run[i] = src[j]
+			}
 		}
-		off := base
-		for {
-			if r == 0 {
-				idx = append(idx, off)
+		d := r - 2
+		for ; d >= 0; d-- {
+			pos[d]++
+			off += step[d] * strides[d]
+			if pos[d] < count[d] {
 				break
 			}
-			// Innermost run.
-			o := off
-			for i := 0; i < count[r-1]; i++ {
-				idx = append(idx, o)
-				o += step[r-1] * strides[r-1]
-			}
-			d := r - 2
-			for ; d >= 0; d-- {
-				pos[d]++
-				off += step[d] * strides[d]
-				if pos[d] < count[d] {
-					break
-				}
-				off -= pos[d] * step[d] * strides[d]
-				pos[d] = 0
-			}
-			if d < 0 {
-				break
-			}
+			off -= pos[d] * step[d] * strides[d]
+			pos[d] = 0
+		}
+		if d < 0 {
+			return
 		}
 	}
-	return gatherFlat(x, idx, count)
 }
 
 func compileShape(c *CompileContext, n *graph.Node) (Kernel, error) {
