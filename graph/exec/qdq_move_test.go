@@ -159,6 +159,7 @@ func TestGatherMapRows(t *testing.T) {
 		wantRepeating int
 	}{
 		{"dup2", []int32{0, 0, 1, 1, 0, 0, 1, 1, 8, 8, 9, 9, 8, 8, 9, 9}, []int{4, 4}, true, true, 2},
+		{"dup2 wide", dup2Rows(2, 19, 20), []int{2, 38}, true, true, 0}, // two 8-byte words and a tail per row
 		{"pattern", []int32{0, 2, 3, 10, 12, 13, 20, 22, 23}, []int{3, 3}, true, false, 0},
 		{"repeats", []int32{5, 1, 5, 1, 7, 3}, []int{3, 2}, true, false, 1},
 		{"irregular", []int32{0, 1, 2, 4, 2, 4, 3, 7}, []int{4, 2}, false, false, 1},
@@ -246,4 +247,16 @@ func TestGAPByteTables(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dup2Rows returns the indices of rows of 2*w outputs, each of w source
+// bytes doubled, row r starting at source index r*stride.
+func dup2Rows(rows, w, stride int) []int32 {
+	var idx []int32
+	for r := range rows {
+		for i := range 2 * w {
+			idx = append(idx, int32(r*stride+i/2))
+		}
+	}
+	return idx
 }
