@@ -617,12 +617,8 @@ func quantReport(sp *Subprogram, name string) []QuantNode {
 			}
 			continue
 		}
-		if _, ok := st.kernel.(*roundTrip16); ok {
-			rows = append(rows, floatRows(name, st)...)
-			continue
-		}
 		if st.node != nil {
-			rows = append(rows, QuantNode{Graph: name, Node: st.node.Name, Op: st.node.OpType})
+			rows = append(rows, floatRows(name, st)...)
 		}
 		for _, b := range bodiesOf(st.kernel) {
 			bn := b.g.Name

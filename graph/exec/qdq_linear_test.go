@@ -375,14 +375,7 @@ func TestQDQLinearFloatTail(t *testing.T) {
 			} else {
 				q.Inputs[0] = b.node("Sigmoid", []*graph.Value{v}, nil)
 			}
-			m := b.model(d.y)
-			want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
-			got, p := runModel(t, m, Options{Threads: 1}, b.feeds)
-			got2, _ := runModel(t, m, Options{Threads: 2}, b.feeds)
-			pat, fl := int8Nodes(p)
-			if len(fl) != 0 || len(p.main.steps) != 1 {
-				t.Fatalf("report %v, float %v; want one int8 step", pat, fl)
-			}
+			want, got, got2, _ := runOneInt8Step(t, b.model(d.y), b.feeds)
 			gv, g2, wv := qvals(got), qvals(got2), qvals(want)
 			off := 0
 			for i := range gv {
@@ -460,6 +453,20 @@ func TestQDQLinearPerChannelActivations(t *testing.T) {
 	}
 }
 
+// runOneInt8Step runs m literally (Reference) and fused with 1 and 2
+// threads, checks that the fused program is one int8 step with no float
+// fallback, and returns the three outputs and the fused program.
+func runOneInt8Step(t *testing.T, m *graph.Model, feeds map[string]*tensor.Tensor) (want, got, got2 *tensor.Tensor, p *Program) {
+	t.Helper()
+	want, _ = runModel(t, m, Options{Reference: true}, feeds)
+	got, p = runModel(t, m, Options{Threads: 1}, feeds)
+	got2, _ = runModel(t, m, Options{Threads: 2}, feeds)
+	if pat, fl := int8Nodes(p); len(fl) != 0 || len(p.main.steps) != 1 {
+		t.Fatalf("report %v, float %v; want one int8 step", pat, fl)
+	}
+	return want, got, got2, p
+}
+
 // TestQDQLinearFoldedBias checks a MatMul whose float result gets a
 // constant row vector added (a Linear layer's bias as exporters write it,
 // MatMul -> Add(b) -> [ops ->] QuantizeLinear): the step takes b into its
@@ -493,14 +500,7 @@ func TestQDQLinearFoldedBias(t *testing.T) {
 				q.Inputs[2] = b.g.AddInitializer(b.name("sz"), tensor.FromUint8([]uint8{0}).Reshape())
 			}
 			q.Inputs[0] = s
-			m := b.model(d.y)
-			want, _ := runModel(t, m, Options{Reference: true}, b.feeds)
-			got, p := runModel(t, m, Options{Threads: 1}, b.feeds)
-			got2, _ := runModel(t, m, Options{Threads: 2}, b.feeds)
-			pat, fl := int8Nodes(p)
-			if len(fl) != 0 || len(p.main.steps) != 1 {
-				t.Fatalf("report %v, float %v; want one int8 step", pat, fl)
-			}
+			want, got, got2, p := runOneInt8Step(t, b.model(d.y), b.feeds)
 			k, ok := p.main.steps[0].kernel.(*qlinearKernel)
 			if !ok || k.tail == nil {
 				t.Fatalf("kernel %T: want a qlinearKernel with a float tail", p.main.steps[0].kernel)

@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -48,7 +47,7 @@ func roundTripModel(elem graph.ElemType) *graph.Model {
 // DequantizeLinear reads run as round trips inside one elementwise step,
 // the pair whose codes the graph returns stays literal, the report still
 // lists every node as float, and the outputs equal the unoptimized
-// program's bit for bit, with 1 and 2 threads, for uint16 and int16, on
+// program's bit for bit, with 1, 2 and 3 threads, for uint16 and int16, on
 // values that reach both ends of the range (saturation), NaN and
 // infinities included.
 func TestRoundTrip16(t *testing.T) {
@@ -60,67 +59,51 @@ func TestRoundTrip16(t *testing.T) {
 	xs[0], xs[1], xs[2], xs[3] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e9
 	in := map[string]*tensor.Tensor{"x": tensor.FromFloat32(xs, 1, 3, 5, 7)}
 	for _, elem := range []graph.ElemType{graph.Uint16, graph.Int16} {
-		m := roundTripModel(elem)
-		ref, err := Compile(m, Options{Unoptimized: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := ref.Run(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, th := range []int{1, 2} {
-			p, err := Compile(m, Options{Threads: th})
-			if err != nil {
-				t.Fatal(err)
-			}
-			folded, literalQ := 0, 0
-			for _, st := range p.main.steps {
-				if ew, ok := st.kernel.(*ewFused); ok {
-					for _, in := range ew.instrs {
-						if in.code == ewcRoundTrip16 {
-							folded++
-						}
-					}
-				}
-				if isOp(&st, "QuantizeLinear") {
-					if _, ok := st.kernel.(*roundTrip16); !ok {
-						literalQ++
+		want, got, p := runBoth(t, roundTripModel(elem), in)
+		folded, literalQ := 0, 0
+		for _, st := range p.main.steps {
+			if ew, ok := st.kernel.(*ewFused); ok {
+				for _, in := range ew.instrs {
+					if in.code == ewcRoundTrip16 {
+						folded++
 					}
 				}
 			}
-			if folded != 2 || literalQ != 1 {
-				t.Fatalf("%s: %d round trips folded into elementwise steps and %d QuantizeLinear steps literal; want 2 and 1", elem, folded, literalQ)
-			}
-			rows := p.QuantReport()
-			if len(rows) != 9 {
-				t.Errorf("%s: report has %d rows, want the graph's 9 nodes", elem, len(rows))
-			}
-			for _, row := range rows {
-				if row.Int8 {
-					t.Errorf("%s: %s reported as an int8 kernel", elem, row.Node)
+			if isOp(&st, "QuantizeLinear") {
+				if _, ok := st.kernel.(*roundTrip16); !ok {
+					literalQ++
 				}
 			}
-			got, err := p.Run(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
+		}
+		if folded != 2 || literalQ != 1 {
+			t.Fatalf("%s: %d round trips folded into elementwise steps and %d QuantizeLinear steps literal; want 2 and 1", elem, folded, literalQ)
+		}
+		rows := p.QuantReport()
+		if len(rows) != 9 {
+			t.Errorf("%s: report has %d rows, want the graph's 9 nodes", elem, len(rows))
+		}
+		for _, row := range rows {
+			if row.Int8 {
+				t.Errorf("%s: %s reported as an int8 kernel", elem, row.Node)
 			}
+		}
+		for th, out := range got {
 			for name, w := range want {
-				g := got[name]
+				g := out[name]
 				if g.DType() != w.DType() || g.Numel() != w.Numel() {
 					t.Fatalf("%s: %s is %s %v, want %s %v", elem, name, g.DType(), g.Shape(), w.DType(), w.Shape())
 				}
 				if w.DType() == tensor.Float32 {
 					for i, v := range w.F32() {
-						if math.Float32bits(g.F32()[i]) != math.Float32bits(v) {
-							t.Fatalf("%s, %d threads: %s[%d] = %v, unoptimized %v", elem, th, name, i, g.F32()[i], v)
+						if !sameF32(g.F32()[i], v) {
+							t.Fatalf("%s, %d threads: %s[%d] = %v, unoptimized %v", elem, th+1, name, i, g.F32()[i], v)
 						}
 					}
-				} else {
-					for i, v := range w.I32() {
-						if g.I32()[i] != v {
-							t.Fatalf("%s, %d threads: %s[%d] = %d, unoptimized %d", elem, th, name, i, g.I32()[i], v)
-						}
+					continue
+				}
+				for i, v := range w.I32() {
+					if g.I32()[i] != v {
+						t.Fatalf("%s, %d threads: %s[%d] = %d, unoptimized %d", elem, th+1, name, i, g.I32()[i], v)
 					}
 				}
 			}
