@@ -47,7 +47,9 @@ func quantizeFlags(e *env) (*flag.FlagSet, func(args []string) error) {
 			"--int16 REGEX quantizes the matching layers (and the element-wise ops between\n"+
 			"them) to 16 bits instead: mixed precision for the layers 8 bits hurt most\n"+
 			"(`quanta compare` ranks them). Their QDQ pairs are uint16/int16 (opset 21);\n"+
-			"quanta and ONNX Runtime run those layers in float between them.\n\n"+
+			"quanta and ONNX Runtime run those layers in float between them. A value\n"+
+			"between a 16-bit layer and an 8-bit one stays 8-bit, so name runs of\n"+
+			"consecutive layers: a lone 16-bit layer still reads and writes 8-bit values.\n\n"+
 			"Static mode prints each output's SQNR against the float model on the\n"+
 			"calibration data, run on quanta's int8 kernels.\n\n"+
 			"--finetune N then trains the static model's int8 weights and int32 biases for N\n"+
