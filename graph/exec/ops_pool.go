@@ -7,6 +7,8 @@ import (
 
 	"github.com/quanta-go/quanta/graph"
 	"github.com/quanta-go/quanta/internal/kernels/conv"
+	"github.com/quanta-go/quanta/internal/kernels/pool"
+	"github.com/quanta-go/quanta/internal/kernels/qelem"
 	"github.com/quanta-go/quanta/internal/parallel"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -114,18 +116,26 @@ func (k *poolKernel) Run(f *Frame, in []*tensor.Tensor) ([]*tensor.Tensor, error
 			signed := x.DType() == tensor.Int8
 			xb := bytesOf(x)
 			yb := f.allocBytes(planes * p.outLen)
-			fast := p.k[1] == 2 && p.k[2] == 2 && p.s[1] == 2 && p.s[2] == 2 && p.pb[1] == 0 && p.pb[2] == 0 &&
-				2*len(rows) <= p.in[1] && 2*len(cols) <= p.in[2]
-			parallel.For(planes, max(1, byteGrain/max(1, p.inLen)), func(s, e int) {
-				for pl := s; pl < e; pl++ {
-					xp, yp := xb[pl*p.inLen:(pl+1)*p.inLen], yb[pl*p.outLen:(pl+1)*p.outLen]
-					if signed {
-						maxPlaneCodes(asInt8(xp), asInt8(yp), p.in[2], rows, cols, fast)
-					} else {
-						maxPlaneCodes(xp, yp, p.in[2], rows, cols, fast)
-					}
+			if pp, ok := p.params2D(xs[0], xs[1]); ok {
+				// The vectorized kernel, when its symmetric padding
+				// places the same windows.
+				if signed {
+					qelem.MaxPool2D(pp, asInt8(xb), asInt8(yb))
+				} else {
+					qelem.MaxPool2D(pp, xb, yb)
 				}
-			})
+			} else {
+				parallel.For(planes, max(1, byteGrain/max(1, p.inLen)), func(s, e int) {
+					for pl := s; pl < e; pl++ {
+						xp, yp := xb[pl*p.inLen:(pl+1)*p.inLen], yb[pl*p.outLen:(pl+1)*p.outLen]
+						if signed {
+							maxPlaneCodes(asInt8(xp), asInt8(yp), p.in[2], rows, cols)
+						} else {
+							maxPlaneCodes(xp, yp, p.in[2], rows, cols)
+						}
+					}
+				})
+			}
 			return []*tensor.Tensor{byteTensor(yb, signed, append([]int{xs[0], xs[1]}, geo.out...)...)}, nil
 		}
 	}
@@ -268,23 +278,27 @@ func asInt8(b []byte) []int8 {
 	return unsafe.Slice((*int8)(unsafe.Pointer(&b[0])), len(b))
 }
 
-// maxPlaneCodes is maxPlane2D on one plane of 8-bit codes (w columns),
-// over the precomputed non-empty row and column ranges of the windows;
-// fast2x2 says the windows are 2x2 with stride 2, unpadded and all inside
-// the input.
-func maxPlaneCodes[T int8 | uint8](x, y []T, w int, rows, cols [][2]int, fast2x2 bool) {
-	ow := len(cols)
-	if fast2x2 {
-		// 2x2 windows, stride 2, all inside the input.
-		for oh := range rows {
-			r0, r1 := x[2*oh*w:][:2*ow], x[(2*oh+1)*w:][:2*ow]
-			yr := y[oh*ow : (oh+1)*ow]
-			for j := range yr {
-				yr[j] = max(r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1])
-			}
+// params2D returns the qelem/pool parameters of a 2-D, undilated p over
+// n x c planes when they place the same windows: padding at most half
+// the kernel, the same before and after up to what the output size
+// needs (ceil mode or not), which is every MaxPool exported from PyTorch.
+// Padding after the input only decides the output size: a max pool's
+// padded positions never win.
+func (p *pool3) params2D(n, c int) (pool.Pool2DParams, bool) {
+	pp := pool.Pool2DParams{N: n, C: c, H: p.in[1], W: p.in[2], KH: p.k[1], KW: p.k[2],
+		StrideH: p.s[1], StrideW: p.s[2], PadH: p.pb[1], PadW: p.pb[2]}
+	for _, ceil := range []bool{false, true} {
+		pp.CeilMode = ceil
+		if pp.Validate() == nil && pp.OutH() == p.out[1] && pp.OutW() == p.out[2] {
+			return pp, true
 		}
-		return
 	}
+	return pp, false
+}
+
+// maxPlaneCodes is maxPlane2D on one plane of 8-bit codes (w columns),
+// over the precomputed non-empty row and column ranges of the windows.
+func maxPlaneCodes[T int8 | uint8](x, y []T, w int, rows, cols [][2]int) {
 	o := 0
 	for _, rr := range rows {
 		for _, cr := range cols {

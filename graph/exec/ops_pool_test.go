@@ -101,8 +101,9 @@ func TestGlobalAveragePoolSum(t *testing.T) {
 
 // TestMaxPoolCodes checks MaxPool on uint8 and int8 codes, which compares
 // the codes directly, against the float path on the same values, on 2x2
-// stride-2 windows (the unrolled loop), padded, strided, ceil-mode and
-// 1-D windows.
+// stride-2 windows, padded, strided, ceil-mode and 1-D windows, both
+// through qelem.MaxPool2D and (padding over half the kernel) through
+// maxPlaneCodes.
 func TestMaxPoolCodes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, c := range []struct {
@@ -116,6 +117,8 @@ func TestMaxPoolCodes(t *testing.T) {
 		{[]int{1, 4, 6, 6}, []int64{2, 2}, []int64{2, 2}, []int64{1, 1, 1, 1}, 0},
 		{[]int{1, 2, 9, 10}, []int64{5, 3}, []int64{2, 1}, []int64{2, 1, 2, 1}, 1},
 		{[]int{2, 3, 11}, []int64{3}, []int64{2}, []int64{1, 1}, 0},
+		{[]int{1, 3, 5, 5}, []int64{2, 3}, []int64{3, 2}, []int64{0, 1, 1, 0}, 1},
+		{[]int{1, 2, 8, 8}, []int64{3, 3}, []int64{1, 1}, []int64{2, 2, 2, 2}, 0},
 	} {
 		n := 1
 		for _, d := range c.shape {
@@ -157,6 +160,35 @@ func TestMaxPoolCodes(t *testing.T) {
 					t.Fatalf("%+v signed=%v: element %d = %v, float path %v", c, signed, i, got[i], v)
 				}
 			}
+		}
+	}
+}
+
+// TestParams2D: pool3 geometries map to qelem's symmetric padding when
+// the padding before the input, which places the windows, is at most half
+// the kernel and the output size matches, in floor or ceil mode; padding
+// after the input only sizes the output.
+func TestParams2D(t *testing.T) {
+	for _, c := range []struct {
+		h, w, oh, ow, kh, kw, sh, sw, ph, pw int
+		ok                                   bool
+	}{
+		{2, 96, 1, 48, 2, 2, 2, 2, 0, 0, true},
+		{7, 9, 4, 5, 3, 3, 2, 2, 1, 1, true},
+		{7, 9, 4, 5, 2, 2, 2, 2, 0, 0, true},    // ceil mode
+		{5, 5, 2, 3, 2, 3, 3, 2, 0, 1, true},    // pads 0,1 before, 1,0 after
+		{8, 8, 10, 10, 3, 3, 1, 1, 2, 2, false}, // padding over half the kernel
+		{7, 9, 5, 5, 3, 3, 2, 2, 1, 1, false},   // an output size no mode gives
+	} {
+		p := pool3{in: [3]int{1, c.h, c.w}, out: [3]int{1, c.oh, c.ow}, k: [3]int{1, c.kh, c.kw},
+			s: [3]int{1, c.sh, c.sw}, d: [3]int{1, 1, 1}, pb: [3]int{0, c.ph, c.pw}}
+		pp, ok := p.params2D(2, 3)
+		if ok != c.ok {
+			t.Errorf("%+v: params2D ok = %v, want %v", c, ok, c.ok)
+			continue
+		}
+		if ok && (pp.OutH() != c.oh || pp.OutW() != c.ow || pp.PadH != c.ph || pp.PadW != c.pw || pp.N != 2 || pp.C != 3) {
+			t.Errorf("%+v: params %+v", c, pp)
 		}
 	}
 }

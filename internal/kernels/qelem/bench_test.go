@@ -101,23 +101,33 @@ func BenchmarkLookup(b *testing.B) {
 
 var benchPool = pool.Pool2DParams{N: 1, C: 64, H: 112, W: 112, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1, CountIncludePad: true}
 
+// benchPairs is a 2x2/2 max pool on short rows (the PP-OCR direction
+// classifier's last pool, 200x2x96), the case maxPoolPairs takes.
+var benchPairs = pool.Pool2DParams{N: 1, C: 200, H: 2, W: 96, KH: 2, KW: 2, StrideH: 2, StrideW: 2}
+
 // BenchmarkMaxPool reports GB/s of input read (ResNet's 3x3/2 max pool on
-// 64x112x112), with the reference loop as baseline.
+// 64x112x112, and a 2x2/2 pool on 200x2x96), with the reference loop as
+// baseline.
 func BenchmarkMaxPool(b *testing.B) {
-	x := randBytes(rand.New(rand.NewPCG(1, 1)), benchPool.InputLen())
-	y := make([]uint8, benchPool.OutputLen())
-	b.Run("reference/3x3s2_64x112x112", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			MaxPool2DReference(benchPool, x, y)
-		}
-		gbps(b, len(x))
-	})
-	benchTiers(b, "3x3s2_64x112x112", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			MaxPool2D(benchPool, x, y)
-		}
-		gbps(b, len(x))
-	})
+	for _, c := range []struct {
+		name string
+		p    pool.Pool2DParams
+	}{{"3x3s2_64x112x112", benchPool}, {"2x2s2_200x2x96", benchPairs}} {
+		x := randBytes(rand.New(rand.NewPCG(1, 1)), c.p.InputLen())
+		y := make([]uint8, c.p.OutputLen())
+		b.Run("reference/"+c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				MaxPool2DReference(c.p, x, y)
+			}
+			gbps(b, len(x))
+		})
+		benchTiers(b, c.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				MaxPool2D(c.p, x, y)
+			}
+			gbps(b, len(x))
+		})
+	}
 }
 
 // BenchmarkAvgPool reports GB/s of input read for a 3x3/2 average pool

@@ -2,6 +2,7 @@ package qelem
 
 import (
 	"math"
+	"sync"
 
 	"github.com/quanta-go/quanta/internal/cpu"
 	"github.com/quanta-go/quanta/internal/kernels/pool"
@@ -173,6 +174,10 @@ func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 	rowMax := rv.fn
 	split := pick(deinterleaveVariants).fn
 	xb, yb := bytesOf(x), bytesOf(y)
+	if g.pairs() {
+		maxPoolPairs(&g, xb, yb, signed, rowMax, split)
+		return
+	}
 	// Padded row: PW lowest values, the row, lowest values up to the last
 	// column any window reads.
 	L := max((g.OW-1)*g.SW+(g.KW-1)*g.DW+1, g.PW+g.W)
@@ -237,6 +242,54 @@ func MaxPool2D[T Byte](p pool.Pool2DParams, x, y []T) {
 					rowMax(out, run, signed)
 				}
 			}
+		}
+	})
+}
+
+// pairs reports whether g's windows are two columns wide and tile every
+// row (stride 2, no column padding or dilation, an even width) and read
+// only rows inside the image (no row padding or dilation, no window past
+// the last row): MaxPool2D's common 2x2, stride-2 case.
+func (g *pgeom) pairs() bool {
+	return g.KW == 2 && g.SW == 2 && g.DW == 1 && g.PW == 0 && g.W == 2*g.OW &&
+		g.PH == 0 && g.DH == 1 && (g.OH-1)*g.SH+g.KH <= g.H
+}
+
+// pairPiece bounds the bytes of input rows maxPoolPairs gathers at once.
+const pairPiece = 1 << 13
+
+// pairBufs holds maxPoolPairs' buffers.
+var pairBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPoolPairs is MaxPool2D for windows that pairs accepts. Per piece of
+// output rows it gathers each row's window maximum over the input rows
+// (whole rows, vectorized), then splits the piece's columns into even and
+// odd ones once and takes their maximum: two calls per piece instead of
+// several per output row, which dominate for short rows.
+func maxPoolPairs(g *pgeom, xb, yb []byte, signed bool, rowMax rowMaxFn, split deinterleaveFn) {
+	per := max(1, pairPiece/g.W)
+	parallel.For(g.planes*g.OH, rowGrain(g.KH*g.W), func(s, e int) {
+		bp := pairBufs.Get().(*[]byte)
+		defer pairBufs.Put(bp)
+		need := min(e-s, per) * (g.W + g.OW)
+		if cap(*bp) < need {
+			*bp = make([]byte, need)
+		}
+		for r0 := s; r0 < e; r0 += per {
+			r1 := min(e, r0+per)
+			rows, odd := (*bp)[:(r1-r0)*g.W], (*bp)[(r1-r0)*g.W:(r1-r0)*(g.W+g.OW)]
+			for t := r0; t < r1; t++ {
+				pl, oh := t/g.OH, t%g.OH
+				in := xb[(pl*g.H+oh*g.SH)*g.W:]
+				dst := rows[(t-r0)*g.W : (t-r0+1)*g.W]
+				copy(dst, in[:g.W])
+				for kh := 1; kh < g.KH; kh++ {
+					rowMax(dst, in[kh*g.W:(kh+1)*g.W], signed)
+				}
+			}
+			out := yb[r0*g.OW : r1*g.OW]
+			split(out, odd, rows)
+			rowMax(out, odd, signed)
 		}
 	})
 }

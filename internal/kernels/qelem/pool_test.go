@@ -154,7 +154,37 @@ func TestPoolsMatchReference(t *testing.T) {
 		r := rand.New(rand.NewPCG(25, 26))
 		testPools[uint8](t, r)
 		testPools[int8](t, r)
+		testMaxPoolPairs[uint8](t, r)
+		testMaxPoolPairs[int8](t, r)
 	})
+}
+
+// testMaxPoolPairs checks MaxPool2D on windows two columns wide that tile
+// the rows (maxPoolPairs), with 1-3 rows and row strides 1-3, short and
+// long rows, up to pieces of several rows and planes; ceil mode makes
+// some of them read past the last row, which maxPoolPairs leaves to the
+// general path.
+func testMaxPoolPairs[T Byte](t *testing.T, r *rand.Rand) {
+	pairs := 0
+	for trial := 0; trial < 120; trial++ {
+		p := pool.Pool2DParams{N: 1 + r.IntN(2), C: 1 + r.IntN(40), H: 1 + r.IntN(9), W: 2 * (1 + r.IntN([]int{6, 60, 5000}[r.IntN(3)])),
+			KH: 1 + r.IntN(3), KW: 2, StrideH: 1 + r.IntN(3), StrideW: 2, CeilMode: r.IntN(4) == 0}
+		if p.Validate() != nil {
+			continue
+		}
+		g := poolGeom("test", p, false)
+		if g.pairs() {
+			pairs++
+		}
+		x := bytesAs[T](randBytes(r, p.InputLen()))
+		want, got := make([]T, p.OutputLen()), make([]T, p.OutputLen())
+		MaxPool2DReference(p, x, want)
+		MaxPool2D(p, x, got)
+		equalSlices(t, fmt.Sprintf("MaxPool2D %+v", p), got, want)
+	}
+	if pairs < 60 {
+		t.Fatalf("%d of 120 cases took the pairs path, want at least 60", pairs)
+	}
 }
 
 func TestPoolHandValues(t *testing.T) {
