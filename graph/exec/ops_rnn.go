@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/quanta-go/quanta/graph"
+	"github.com/quanta-go/quanta/internal/kernels/conv"
 	"github.com/quanta-go/quanta/ops"
 	"github.com/quanta-go/quanta/tensor"
 )
@@ -105,11 +106,13 @@ func rnnActivation(name string, alphas, betas *[]float32) (rnnAct, error) {
 }
 
 type rnnSpec struct {
-	kind        rnnKind
-	hidden      int
-	dirs        int
-	reverse     bool // one direction, reversed
-	acts        [][]rnnAct
+	kind    rnnKind
+	hidden  int
+	dirs    int
+	reverse bool // one direction, reversed
+	acts    [][]rnnAct
+	// names holds each direction's activation names, lower case.
+	names       [][]string
 	clip        float32
 	batchFirst  bool
 	linearReset bool
@@ -172,6 +175,7 @@ func compileRNN(c *CompileContext, n *graph.Node, kind rnnKind) (Kernel, error) 
 		return nil, fmt.Errorf("%d activations, want %d per direction", len(names), k)
 	}
 	for d := 0; d < s.dirs; d++ {
+		s.names = append(s.names, strings.Split(strings.ToLower(strings.Join(names[d*k:(d+1)*k], ",")), ","))
 		var fs []rnnAct
 		for _, name := range names[d*k : (d+1)*k] {
 			f, err := rnnActivation(name, &alphas, &betas)
@@ -357,6 +361,10 @@ func (s *rnnSpec) run(in []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		}
 		reverse := s.reverse || d == 1
 		st := rnnStep{spec: s, acts: s.acts[d], h: h, batch: batch, rd: rd, rbh: rbh, p: p}
+		if s.kind == rnnLSTM && s.names[d][0] == "sigmoid" && p == nil {
+			st.pre = make([]float32, gh+h)
+			st.tanhG, st.tanhH = s.names[d][1] == "tanh", s.names[d][2] == "tanh"
+		}
 		for i := 0; i < steps; i++ {
 			t := i
 			if reverse {
@@ -396,6 +404,13 @@ type rnnStep struct {
 	rd    *tensor.Tensor // [G*H, H]
 	rbh   []float32      // GRU's Rbh
 	p     []float32      // LSTM peepholes (i, o, f), or nil
+	// pre, when set, is an LSTM's scratch row of gate pre-activations
+	// (i, o, f, c) and h more values: without peepholes the sigmoid gates
+	// i, o and f are one run of 3*h values, activated by one
+	// conv.EwSigmoid call. tanhG and tanhH say the cell and hidden
+	// activations are Tanh, computed by conv.EwTanh a row at a time.
+	pre          []float32
+	tanhG, tanhH bool
 }
 
 func (st *rnnStep) clip(v float32) float32 {
@@ -461,6 +476,10 @@ func (st *rnnStep) step(xw, hs, cs []float32, lens []int, t int) {
 		}
 	case rnnLSTM:
 		gact, hact := st.acts[1], st.acts[2]
+		if st.pre != nil {
+			st.lstmSigmoidRows(xw, hr, hs, cs, lens, t)
+			return
+		}
 		for b := 0; b < batch; b++ {
 			if t >= lens[b] {
 				continue
@@ -485,6 +504,54 @@ func (st *rnnStep) step(xw, hs, cs []float32, lens []int, t int) {
 				cs[b*h+j] = c
 				hs[b*h+j] = o * hact(c)
 			}
+		}
+	}
+}
+
+// lstmSigmoidRows is the LSTM case of step without peepholes and with
+// Sigmoid gates: per batch row, the four gates' pre-activations X·Wᵀ +
+// H·Rᵀ + biases (clipped when the node clips), conv.EwSigmoid over the
+// i, o and f gates at once and conv.EwTanh (or the activation) over the
+// cell gate, the cell update, then its activation and the hidden state.
+func (st *rnnStep) lstmSigmoidRows(xw, hr, hs, cs []float32, lens []int, t int) {
+	h := st.h
+	gh := 4 * h
+	gact, hact := st.acts[1], st.acts[2]
+	pre, act := st.pre[:gh], st.pre[gh:gh+h]
+	for b := 0; b < st.batch; b++ {
+		if t >= lens[b] {
+			continue
+		}
+		conv.EwVV(conv.EwAdd, pre, xw[b*gh:(b+1)*gh], hr[b*gh:(b+1)*gh])
+		if c := st.spec.clip; c > 0 {
+			conv.EwClip(pre, pre, -c, c)
+		}
+		conv.EwSigmoid(pre[:3*h], pre[:3*h])
+		cc := pre[3*h:]
+		if st.tanhG {
+			conv.EwTanh(cc, cc)
+		} else {
+			for j, v := range cc {
+				cc[j] = gact(v)
+			}
+		}
+		hb, cb := hs[b*h:(b+1)*h], cs[b*h:(b+1)*h]
+		for j := range cb {
+			i, fg := pre[j], pre[2*h+j]
+			if st.spec.inputForget {
+				fg = 1 - i
+			}
+			cb[j] = fg*cb[j] + i*cc[j]
+		}
+		if st.tanhH {
+			conv.EwTanh(act, cb)
+		} else {
+			for j, v := range cb {
+				act[j] = hact(v)
+			}
+		}
+		for j := range hb {
+			hb[j] = pre[h+j] * act[j]
 		}
 	}
 }

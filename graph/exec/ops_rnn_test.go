@@ -20,6 +20,9 @@ type rnnCase struct {
 	clip                 float64
 	linearBeforeReset    bool
 	reverse, inputForget bool
+	// scaledTanh names an LSTM's cell and hidden activations ScaledTanh
+	// with alpha = beta = 1 (tanh through the scalar path).
+	scaledTanh bool
 }
 
 func newRNNCase(kind rnnKind, dirs int, seed uint64) *rnnCase {
@@ -109,7 +112,12 @@ func (c *rnnCase) reference() (y, yh, yc []float64) {
 						}
 						nh[j] = (1-z)*math.Tanh(clip(pre)) + z*h[j]
 					case rnnLSTM:
-						p := func(k int) float64 { return float64(c.p[d*3*H+k*H+j]) }
+						p := func(k int) float64 {
+							if c.p == nil {
+								return 0
+							}
+							return float64(c.p[d*3*H+k*H+j])
+						}
 						ig := sig(clip(wx(t, b, 0, j) + rh(h, 0, j) + p(0)*cell[j]))
 						fg := sig(clip(wx(t, b, 2, j) + rh(h, 2, j) + p(2)*cell[j]))
 						if c.inputForget {
@@ -154,6 +162,11 @@ func (c *rnnCase) run(batchFirst bool) ([]*tensor.Tensor, error) {
 	if c.inputForget {
 		attrs["input_forget"] = graph.AInt(1)
 	}
+	if c.scaledTanh {
+		attrs["activations"] = &graph.Attr{Kind: graph.AttrStrings, Ss: []string{"Sigmoid", "ScaledTanh", "ScaledTanh"}}
+		attrs["activation_alpha"] = graph.AFloats(1, 1, 1, 1)
+		attrs["activation_beta"] = graph.AFloats(1, 1, 1, 1)
+	}
 	x := tensor.FromFloat32(c.x, S, B, I)
 	h0 := tensor.FromFloat32(c.h0, D, B, H)
 	c0 := tensor.FromFloat32(c.c0, D, B, H)
@@ -167,7 +180,10 @@ func (c *rnnCase) run(batchFirst bool) ([]*tensor.Tensor, error) {
 		tensor.FromFloat32(c.b, D, 2*G*H), tensor.FromInt32(c.lens, B), h0}
 	nOut := 2
 	if c.kind == rnnLSTM {
-		ins = append(ins, c0, tensor.FromFloat32(c.p, D, 3*H))
+		ins = append(ins, c0)
+		if c.p != nil {
+			ins = append(ins, tensor.FromFloat32(c.p, D, 3*H))
+		}
 		nOut = 3
 	}
 	out, err := runOp(14, op, attrs, nOut, ins...)
@@ -197,8 +213,8 @@ func closeTo(t *testing.T, what string, got *tensor.Tensor, want []float64, shap
 
 // TestRNNReference checks RNN, GRU (both reset modes) and LSTM, forward,
 // reverse and bidirectional, with biases, initial states, sequence_lens
-// (4, 2 and 0 steps), peepholes, input_forget and clip, in both layouts,
-// against a float64 implementation of ONNX's equations.
+// (4, 2 and 0 steps), with and without peepholes, input_forget and clip,
+// in both layouts, against a float64 implementation of ONNX's equations.
 func TestRNNReference(t *testing.T) {
 	type variant struct {
 		name string
@@ -215,7 +231,12 @@ func TestRNNReference(t *testing.T) {
 			vs = append(vs, variant{"linear_before_reset", func(c *rnnCase) { c.linearBeforeReset = true }})
 		}
 		if kind == rnnLSTM {
-			vs = append(vs, variant{"input_forget", func(c *rnnCase) { c.inputForget = true }})
+			// Without peepholes the Sigmoid gates go through
+			// conv.EwSigmoid a row at a time (lstmSigmoidRows).
+			vs = append(vs, variant{"input_forget", func(c *rnnCase) { c.inputForget = true }},
+				variant{"no peepholes", func(c *rnnCase) { c.p = nil }},
+				variant{"no peepholes, clip, input_forget", func(c *rnnCase) { c.p, c.clip, c.inputForget = nil, 0.5, true }},
+				variant{"no peepholes, ScaledTanh", func(c *rnnCase) { c.p, c.scaledTanh = nil, true }})
 		}
 		for _, dirs := range []int{1, 2} {
 			for _, v := range vs {
