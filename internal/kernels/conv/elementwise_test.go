@@ -213,56 +213,75 @@ func ulpDiff(a, b float32) int64 {
 	return d
 }
 
+// sweepFloats returns every 1021st positive float32 bit pattern and its
+// negation, then ewEdge and the given values.
+func sweepFloats(more ...float32) []float32 {
+	var xs []float32
+	for b := uint32(0); b < 0x7f800000; b += 1021 {
+		f := math.Float32frombits(b)
+		xs = append(xs, f, -f)
+	}
+	return append(append(xs, ewEdge...), more...)
+}
+
+// acrossTiers runs f (an elementwise kernel, in place when inPlace) on xs
+// at every tier, checks that each gives the generic tier's bits, and calls
+// check with the tier's name and results.
+func acrossTiers(t *testing.T, what string, xs []float32, inPlace bool, f func(d, a []float32), check func(tier string, got []float32)) {
+	t.Helper()
+	defer cpu.SetMax(cpu.SetMax(cpu.Max))
+	var ref []float32
+	for _, k := range usableEw() {
+		cpu.SetMax(k.level)
+		got := make([]float32, len(xs))
+		if inPlace {
+			copy(got, xs)
+			f(got, got)
+		} else {
+			f(got, xs)
+		}
+		if ref == nil {
+			ref = got
+		}
+		for i := range ref {
+			if !sameBits(got[i], ref[i]) {
+				t.Fatalf("%s: %s(%v) = %v, generic gives %v", k.name, what, xs[i], got[i], ref[i])
+			}
+		}
+		check(k.name, got)
+	}
+}
+
 // TestSigmoidAccuracy sweeps float32 inputs (every 1021st bit pattern of
 // each sign, plus the edges) through EwSigmoid at every tier and checks
 // the documented bounds against the float64 sigmoid: 4 ulps from -87 on,
 // and below -87 the constant sigmoid(-87) with an absolute error under
 // 1.7e-38; NaN gives NaN and the tiers agree bit for bit.
 func TestSigmoidAccuracy(t *testing.T) {
-	var xs []float32
-	for b := uint32(0); b < 0x7f800000; b += 1021 {
-		f := math.Float32frombits(b)
-		xs = append(xs, f, -f)
-	}
-	xs = append(xs, ewEdge...)
-	xs = append(xs, -87, -87.5, -88, -88.5, 88, 17, 16.5, -16.5, float32(math.MaxFloat32), -float32(math.MaxFloat32))
-	defer cpu.SetMax(cpu.SetMax(cpu.Max))
-	var ref []float32
-	for _, k := range usableEw() {
-		cpu.SetMax(k.level)
-		got := make([]float32, len(xs))
-		EwSigmoid(got, xs)
-		if ref == nil {
-			ref = got
-		} else {
-			for i := range ref {
-				if !sameBits(got[i], ref[i]) {
-					t.Fatalf("%s: sigmoid(%v) = %v, generic gives %v", k.name, xs[i], got[i], ref[i])
-				}
-			}
-		}
+	xs := sweepFloats(-87, -87.5, -88, -88.5, 88, 17, 16.5, -16.5, float32(math.MaxFloat32), -float32(math.MaxFloat32))
+	acrossTiers(t, "sigmoid", xs, false, EwSigmoid, func(tier string, got []float32) {
 		var worst int64
 		for i, x := range xs {
 			g, w := got[i], sigmoid64(x)
 			switch {
 			case x != x:
 				if g == g {
-					t.Fatalf("%s: sigmoid(NaN) = %v", k.name, g)
+					t.Fatalf("%s: sigmoid(NaN) = %v", tier, g)
 				}
 			case x >= -87:
 				if u := ulpDiff(g, w); u > 4 {
-					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v (%d ulps)", k.name, x, g, w, u)
+					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v (%d ulps)", tier, x, g, w, u)
 				} else if u > worst {
 					worst = u
 				}
 			default:
 				if math.Abs(float64(g)-float64(w)) >= 1.7e-38 || g < 1.17549435e-38 {
-					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", k.name, x, g, w)
+					t.Fatalf("%s: sigmoid(%v) = %v, float64 gives %v", tier, x, g, w)
 				}
 			}
 		}
-		t.Logf("%s: largest error from -87 on: %d ulps over %d inputs", k.name, worst, len(xs))
-	}
+		t.Logf("%s: largest error from -87 on: %d ulps over %d inputs", tier, worst, len(xs))
+	})
 }
 
 // TestSigmoidValues checks EwSigmoid at hand-known points.
@@ -317,55 +336,35 @@ func TestSumF64(t *testing.T) {
 // tiers agree bit for bit, results are within 4 ulps of the float64 exp
 // on [-86, 88.72], +Inf above, 0 below, NaN for NaN.
 func TestExpAccuracy(t *testing.T) {
-	var xs []float32
-	for b := uint32(0); b < 0x7f800000; b += 1021 {
-		f := math.Float32frombits(b)
-		xs = append(xs, f, -f)
-	}
-	xs = append(xs, ewEdge...)
-	xs = append(xs, -86, -87, 88.72, 88.7228, 88.73, -86.01, 88, 88.5, 0.5, -0.5, float32(math.Inf(1)), float32(math.Inf(-1)))
-	defer cpu.SetMax(cpu.SetMax(cpu.Max))
-	var ref []float32
-	for _, k := range usableEw() {
-		cpu.SetMax(k.level)
-		got := make([]float32, len(xs))
-		EwExp(got, xs)
-		if ref == nil {
-			ref = got
-		} else {
-			for i := range ref {
-				if !sameBits(got[i], ref[i]) {
-					t.Fatalf("%s: exp(%v) = %v, generic gives %v", k.name, xs[i], got[i], ref[i])
-				}
-			}
-		}
+	xs := sweepFloats(-86, -87, 88.72, 88.7228, 88.73, -86.01, 88, 88.5, 0.5, -0.5, float32(math.Inf(1)), float32(math.Inf(-1)))
+	acrossTiers(t, "exp", xs, false, EwExp, func(tier string, got []float32) {
 		var worst int64
 		for i, x := range xs {
 			g := got[i]
 			switch {
 			case x != x:
 				if g == g {
-					t.Fatalf("%s: exp(NaN) = %v", k.name, g)
+					t.Fatalf("%s: exp(NaN) = %v", tier, g)
 				}
 			case x > expHi:
 				if !math.IsInf(float64(g), 1) {
-					t.Fatalf("%s: exp(%v) = %v, want +Inf", k.name, x, g)
+					t.Fatalf("%s: exp(%v) = %v, want +Inf", tier, x, g)
 				}
 			case x < expLo:
 				if g != 0 {
-					t.Fatalf("%s: exp(%v) = %v, want 0", k.name, x, g)
+					t.Fatalf("%s: exp(%v) = %v, want 0", tier, x, g)
 				}
 			default:
 				w := float32(math.Exp(float64(x)))
 				if u := ulpDiff(g, w); u > 4 {
-					t.Fatalf("%s: exp(%v) = %v, float64 gives %v (%d ulps)", k.name, x, g, w, u)
+					t.Fatalf("%s: exp(%v) = %v, float64 gives %v (%d ulps)", tier, x, g, w, u)
 				} else if u > worst {
 					worst = u
 				}
 			}
 		}
-		t.Logf("%s: largest error on [-86, 88.72]: %d ulps over %d inputs", k.name, worst, len(xs))
-	}
+		t.Logf("%s: largest error on [-86, 88.72]: %d ulps over %d inputs", tier, worst, len(xs))
+	})
 }
 
 // TestTanhAccuracy sweeps float32 inputs (every 1021st bit pattern of
@@ -374,52 +373,31 @@ func TestExpAccuracy(t *testing.T) {
 // is within 4 ulps of the float64 tanh rounded to float32, signed zeros
 // stay, +-Inf give +-1 and NaN gives NaN.
 func TestTanhAccuracy(t *testing.T) {
-	var xs []float32
-	for b := uint32(0); b < 0x7f800000; b += 1021 {
-		f := math.Float32frombits(b)
-		xs = append(xs, f, -f)
-	}
-	xs = append(xs, ewEdge...)
-	xs = append(xs, 0.625, -0.625, math.Nextafter32(0.625, 1), math.Nextafter32(-0.625, -1), 9, -9, 44, 45, -45,
-		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.Copysign(0, -1)))
-	defer cpu.SetMax(cpu.SetMax(cpu.Max))
-	var ref []float32
-	for _, k := range usableEw() {
-		cpu.SetMax(k.level)
-		got := append([]float32(nil), xs...)
-		EwTanh(got, got) // in place
-		if ref == nil {
-			ref = got
-		} else {
-			for i := range ref {
-				if !sameBits(got[i], ref[i]) {
-					t.Fatalf("%s: tanh(%v) = %v, generic gives %v", k.name, xs[i], got[i], ref[i])
-				}
-			}
-		}
+	xs := sweepFloats(0.625, -0.625, math.Nextafter32(0.625, 1), math.Nextafter32(-0.625, -1), 9, -9, 44, 45, -45)
+	acrossTiers(t, "tanh", xs, true, EwTanh, func(tier string, got []float32) {
 		var worst int64
 		for i, x := range xs {
 			g, w := got[i], float32(math.Tanh(float64(x)))
 			switch {
 			case x != x:
 				if g == g {
-					t.Fatalf("%s: tanh(NaN) = %v", k.name, g)
+					t.Fatalf("%s: tanh(NaN) = %v", tier, g)
 				}
 			case x == 0:
 				if !sameBits(g, x) {
-					t.Fatalf("%s: tanh(%v) = %v, want the same zero", k.name, x, g)
+					t.Fatalf("%s: tanh(%v) = %v, want the same zero", tier, x, g)
 				}
 			default:
 				if (g < 0) != (w < 0) {
-					t.Fatalf("%s: tanh(%v) = %v, float64 gives %v", k.name, x, g, w)
+					t.Fatalf("%s: tanh(%v) = %v, float64 gives %v", tier, x, g, w)
 				}
 				if u := ulpDiff(float32(math.Abs(float64(g))), float32(math.Abs(float64(w)))); u > 4 {
-					t.Fatalf("%s: tanh(%v) = %v, float64 gives %v (%d ulps)", k.name, x, g, w, u)
+					t.Fatalf("%s: tanh(%v) = %v, float64 gives %v (%d ulps)", tier, x, g, w, u)
 				} else if u > worst {
 					worst = u
 				}
 			}
 		}
-		t.Logf("%s: largest error: %d ulps over %d inputs", k.name, worst, len(xs))
-	}
+		t.Logf("%s: largest error: %d ulps over %d inputs", tier, worst, len(xs))
+	})
 }
