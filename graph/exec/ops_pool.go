@@ -279,11 +279,11 @@ func asInt8(b []byte) []int8 {
 }
 
 // params2D returns the qelem/pool parameters of a 2-D, undilated p over
-// n x c planes when they place the same windows: padding at most half
-// the kernel, the same before and after up to what the output size
-// needs (ceil mode or not), which is every MaxPool exported from PyTorch.
-// Padding after the input only decides the output size: a max pool's
-// padded positions never win.
+// n x c planes when they place the same windows: the padding before the
+// input is at most half the kernel and PyTorch's output size for it, in
+// floor or ceil mode, is p's. The windows then start at the same places;
+// the padding after the input only sizes the output (a max pool's padded
+// positions never win).
 func (p *pool3) params2D(n, c int) (pool.Pool2DParams, bool) {
 	pp := pool.Pool2DParams{N: n, C: c, H: p.in[1], W: p.in[2], KH: p.k[1], KW: p.k[2],
 		StrideH: p.s[1], StrideW: p.s[2], PadH: p.pb[1], PadW: p.pb[2]}
