@@ -73,6 +73,10 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	q := &p.Conv2DParams
 	d := pk.direct
 	oh, ow := q.OutH(), q.OutW()
+	if q.N == 1 && q.H == 1 && q.W == 1 && oh == 1 && ow == 1 && q.KH == 1 && q.KW == 1 {
+		convOnePixel(pk, x, r, y)
+		return
+	}
 	ph := q.H + 2*q.PadH
 	za := uint8(p.InZeroPoint)
 	width := d.np * d.panel
@@ -154,4 +158,39 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 			nhwcToNCHW(out, width, m, q.OutC, yn, p0, p1)
 		})
 	}
+}
+
+// convOnePixel is convDirect for a 1x1 convolution of a single pixel (a
+// squeeze-excite projection after global pooling): the pixel's channels
+// are already its NHWC row, and its NCHW output is the kernel's row of
+// output channels, so one kernel call and one requantization on the
+// calling goroutine replace the padding, tiling and transposing passes.
+func convOnePixel(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
+	q := &pk.p.Conv2DParams
+	d := pk.direct
+	width := d.np * d.panel
+	kernels := &convKernels
+	if d.panel == 16 {
+		kernels = &convKernels16
+	}
+	initB, accB := getI32(width), getI32(width)
+	defer i32Scratch.Put(initB)
+	defer i32Scratch.Put(accB)
+	multB := getF32(width)
+	defer f32Scratch.Put(multB)
+	init, acc, mult := *initB, *accB, *multB
+	clear(init)
+	clear(mult)
+	pk.epilogue(r, init, mult)
+	// The channels padded to whole quadruples (their weights are 0) and
+	// the output row padded to whole panels.
+	inB, outB := getBuf(d.cp), getBuf(width)
+	defer scratch.Put(inB)
+	defer scratch.Put(outB)
+	in, out := *inB, *outB
+	copy(in, x[:q.C])
+	clear(in[q.C:])
+	kernels[1](d.taps, &d.offs[0], d.cq, &in[0], d.cp, &d.w[0], &init[0], &acc[0], d.np, width)
+	qgemm.RequantizeRow(acc, mult, r.ZeroPoint, r.Min, r.Max, out)
+	copy(y[:q.OutC], out)
 }

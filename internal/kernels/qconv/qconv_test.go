@@ -80,6 +80,14 @@ func TestConv2DMatchesReference(t *testing.T) {
 			{N: 2, C: 1, H: 9, W: 18, OutC: 8, KH: 3, KW: 3, PadH: 1, PadW: 1},
 			{N: 1, C: 2, H: 6, W: 7, OutC: 40, KH: 2, KW: 2, PadH: 1},
 			{N: 1, C: 4, H: 7, W: 9, OutC: 33, KH: 3, KW: 3, PadW: 2},
+			// Single pixels (squeeze-excite projections, convOnePixel):
+			// channels short of a quadruple, one panel of 16, several of
+			// 32 with a remainder.
+			{N: 1, C: 200, H: 1, W: 1, OutC: 50, KH: 1, KW: 1},
+			{N: 1, C: 50, H: 1, W: 1, OutC: 200, KH: 1, KW: 1},
+			{N: 1, C: 5, H: 1, W: 1, OutC: 16, KH: 1, KW: 1},
+			{N: 1, C: 22, H: 1, W: 1, OutC: 88, KH: 1, KW: 1},
+			{N: 2, C: 6, H: 1, W: 1, OutC: 3, KH: 1, KW: 1},
 		}
 		for i, g := range cases {
 			for _, perCh := range []bool{false, true} {
