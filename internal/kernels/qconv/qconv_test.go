@@ -88,6 +88,16 @@ func TestConv2DMatchesReference(t *testing.T) {
 			{N: 1, C: 5, H: 1, W: 1, OutC: 16, KH: 1, KW: 1},
 			{N: 1, C: 22, H: 1, W: 1, OutC: 88, KH: 1, KW: 1},
 			{N: 2, C: 6, H: 1, W: 1, OutC: 3, KH: 1, KW: 1},
+			// Depthwise planes a few rows high, where some kernel rows of
+			// every output row lie in the padding: the classifier's 5x5
+			// on 2 and 3 rows, one row, strides and dilations, and a
+			// padding taller than the kernel.
+			{N: 1, C: 20, H: 2, W: 96, OutC: 20, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 20},
+			{N: 1, C: 9, H: 3, W: 40, OutC: 9, KH: 5, KW: 5, PadH: 2, PadW: 2, Groups: 9},
+			{N: 2, C: 4, H: 1, W: 33, OutC: 4, KH: 3, KW: 3, PadH: 1, PadW: 1, Groups: 4},
+			{N: 1, C: 6, H: 5, W: 21, OutC: 6, KH: 5, KW: 3, StrideH: 2, PadH: 2, PadW: 1, Groups: 6},
+			{N: 1, C: 3, H: 6, W: 18, OutC: 3, KH: 3, KW: 3, DilH: 2, PadH: 2, PadW: 1, Groups: 3},
+			{N: 1, C: 2, H: 4, W: 16, OutC: 2, KH: 3, KW: 3, PadH: 4, PadW: 1, Groups: 2},
 		}
 		for i, g := range cases {
 			for _, perCh := range []bool{false, true} {
