@@ -541,7 +541,7 @@ func (st *rnnStep) lstmSigmoidRows(xw, hr, hs, cs []float32, lens []int, t int) 
 			if st.spec.inputForget {
 				fg = 1 - i
 			}
-			cb[j] = fg*cb[j] + i*cc[j]
+			cb[j] = float32(fg*cb[j]) + float32(i*cc[j]) // rounded products: no fused multiply-add on any CPU
 		}
 		if st.tanhH {
 			conv.EwTanh(act, cb)
