@@ -41,19 +41,17 @@ func main() {
 	}
 	d("// convKernels[m] is the m-pixel implicit-GEMM kernel on panels of 32")
 	d("// output channels; convKernels16[m] on panels of 16.")
-	d("var convKernels = [%d]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
-	d("\tnil,")
-	for m := 1; m <= maxRows; m++ {
-		d("\tconvVNNI%d,", m)
+	for i, t := range []struct{ table, kernel string }{{"convKernels", "convVNNI%d"}, {"convKernels16", "convVNNI16x%d"}} {
+		if i > 0 {
+			d("")
+		}
+		d("var %s = [%d]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){", t.table, maxRows+1)
+		d("\tnil,")
+		for m := 1; m <= maxRows; m++ {
+			d("\t"+t.kernel+",", m)
+		}
+		d("}")
 	}
-	d("}")
-	d("")
-	d("var convKernels16 = [%d]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int){", maxRows+1)
-	d("\tnil,")
-	for m := 1; m <= maxRows; m++ {
-		d("\tconvVNNI16x%d,", m)
-	}
-	d("}")
 	transpose()
 	for r := 1; r <= pwRows; r++ {
 		for v := 1; v <= 4; v++ {

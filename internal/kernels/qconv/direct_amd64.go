@@ -21,6 +21,14 @@ type directPack struct {
 	pw               int   // padded width
 }
 
+// kernels returns the kernel table of d's panel width.
+func (d *directPack) kernels() *[15]func(taps int, offs *int, cq int, a *uint8, rs int, b *int8, init *int32, c *int32, np, ldc int) {
+	if d.panel == 16 {
+		return &convKernels16
+	}
+	return &convKernels
+}
+
 // packDirect builds the implicit-GEMM weights when the kernel applies:
 // AVX-512 VNNI, groups == 1 and symmetric weights (zero points 0).
 func packDirect(p *Params, w []int8) *directPack {
@@ -80,10 +88,7 @@ func convDirect(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	ph := q.H + 2*q.PadH
 	za := uint8(p.InZeroPoint)
 	width := d.np * d.panel
-	kernels := &convKernels
-	if d.panel == 16 {
-		kernels = &convKernels16
-	}
+	kernels := d.kernels()
 	initB := getI32(width)
 	defer i32Scratch.Put(initB)
 	// The multipliers of a whole tile (14 pixels of width channels, those
@@ -169,10 +174,7 @@ func convOnePixel(pk *Packed, x []uint8, r *qgemm.Requant, y []uint8) {
 	q := &pk.p.Conv2DParams
 	d := pk.direct
 	width := d.np * d.panel
-	kernels := &convKernels
-	if d.panel == 16 {
-		kernels = &convKernels16
-	}
+	kernels := d.kernels()
 	initB, accB := getI32(width), getI32(width)
 	defer i32Scratch.Put(initB)
 	defer i32Scratch.Put(accB)
